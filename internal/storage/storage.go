@@ -97,7 +97,9 @@ type Writer interface {
 }
 
 // Redirector is implemented by drivers that can hand out a time-limited URL
-// from which a client reads the committed object at key directly.
+// from which a client reads the committed object at key directly. A driver
+// whose redirects are turned off by configuration returns an error wrapping
+// errors.ErrUnsupported; the caller then streams the object itself.
 type Redirector interface {
 	RedirectURL(ctx context.Context, key string, ttl time.Duration) (string, error)
 }

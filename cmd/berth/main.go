@@ -1,0 +1,94 @@
+// Command berth is the Berth container registry: one binary that serves
+// the OCI Distribution API on SQLite + local disk with no configuration.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/berth-registry/berth/internal/app"
+	"github.com/berth-registry/berth/internal/config"
+	"github.com/berth-registry/berth/internal/observe"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `usage: berth <command> [--config file.yaml]
+
+commands:
+  serve     run the registry (default: SQLite + ./data, listening on :5000)
+  migrate   bring the metadata database to the current schema
+  version   print the version
+
+environment overrides:
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "berth:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		printUsage(stderr)
+		return fmt.Errorf("no command given")
+	}
+	cmd, args := args[0], args[1:]
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", getenv("BERTH_CONFIG"), "YAML configuration file (optional)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch cmd {
+	case "version":
+		_, err := fmt.Fprintln(stdout, "berth", buildVersion())
+		return err
+	case "serve", "migrate":
+	case "help", "-h", "--help":
+		printUsage(stdout)
+		return nil
+	default:
+		printUsage(stderr)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+	cfg, err := config.Load(*cfgPath, getenv)
+	if err != nil {
+		return err
+	}
+	log := observe.NewLogger(stderr, cfg.Log.Format, cfg.Log.Level)
+	if cmd == "migrate" {
+		return app.Migrate(ctx, cfg, log)
+	}
+	return app.Serve(ctx, cfg, log, nil)
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, usage)
+	for _, l := range config.EnvTable() {
+		name, doc, _ := strings.Cut(l, "\t")
+		fmt.Fprintf(w, "  %-40s %s\n", name, doc)
+	}
+}
+
+func buildVersion() string {
+	if version != "dev" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return version
+}

@@ -1,0 +1,231 @@
+// Package config defines Berth's configuration: Default() (zero config:
+// SQLite and a local data directory), then a strict YAML file (unknown keys
+// are errors), then BERTH_* environment overrides from an explicit table,
+// then Validate(), which reports every problem at once.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is Berth's whole configuration.
+type Config struct {
+	// DataDir holds the SQLite database and the filesystem driver's blobs
+	// unless database.url or storage.filesystem.rootdirectory say otherwise.
+	DataDir string `yaml:"data_dir"`
+	// ExternalURL is how clients reach Berth (e.g. https://registry.example.com);
+	// used in absolute URLs and auth challenges. Empty: derived per request.
+	ExternalURL string   `yaml:"external_url"`
+	HTTP        HTTP     `yaml:"http"`
+	Database    Database `yaml:"database"`
+	Storage     Storage  `yaml:"storage"`
+	Uploads     Uploads  `yaml:"uploads"`
+	Log         Log      `yaml:"log"`
+}
+
+// HTTP configures the listener.
+type HTTP struct {
+	// Addr is the listen address, host:port.
+	Addr string `yaml:"addr"`
+	// ShutdownTimeout bounds how long in-flight requests may take to
+	// finish after SIGTERM.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// Database selects the metadata database.
+type Database struct {
+	// URL is sqlite:///abs/path.db, sqlite://relative/path.db or
+	// postgres://user:pass@host:port/db?sslmode=disable.
+	// Empty: sqlite://<data_dir>/berth.db.
+	URL string `yaml:"url"`
+}
+
+// Storage selects the blob storage driver.
+type Storage struct {
+	// Type is "filesystem" (default).
+	Type       string     `yaml:"type"`
+	Filesystem Filesystem `yaml:"filesystem"`
+}
+
+// Filesystem configures the filesystem driver.
+type Filesystem struct {
+	// RootDirectory holds the blobs. Empty: <data_dir>/storage.
+	RootDirectory string `yaml:"rootdirectory"`
+}
+
+// Uploads configures upload sessions.
+type Uploads struct {
+	// TTL is how long an idle upload session lives before it is discarded.
+	TTL time.Duration `yaml:"ttl"`
+	// PurgeInterval is how often expired sessions are looked for.
+	PurgeInterval time.Duration `yaml:"purge_interval"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is text or json.
+	Format string `yaml:"format"`
+}
+
+// Default is the zero-configuration setup: SQLite and local disk under ./data.
+func Default() Config {
+	return Config{
+		DataDir:  "./data",
+		HTTP:     HTTP{Addr: ":5000", ShutdownTimeout: 30 * time.Second},
+		Storage:  Storage{Type: "filesystem"},
+		Uploads:  Uploads{TTL: 24 * time.Hour, PurgeInterval: 10 * time.Minute},
+		Log:      Log{Level: "info", Format: "text"},
+		Database: Database{},
+	}
+}
+
+// envOverride is one row of the BERTH_* table.
+type envOverride struct {
+	name  string
+	doc   string
+	apply func(c *Config, v string) error
+}
+
+func setString(dst func(c *Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *dst(c) = v; return nil }
+}
+
+func setDuration(dst func(c *Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("want a duration such as 30s: %w", err)
+		}
+		*dst(c) = d
+		return nil
+	}
+}
+
+// envOverrides is the complete, documented list of environment variables.
+var envOverrides = []envOverride{
+	{"BERTH_HTTP_ADDR", "listen address (default :5000)", setString(func(c *Config) *string { return &c.HTTP.Addr })},
+	{"BERTH_DATA_DIR", "data directory (default ./data)", setString(func(c *Config) *string { return &c.DataDir })},
+	{"BERTH_EXTERNAL_URL", "URL clients use to reach Berth", setString(func(c *Config) *string { return &c.ExternalURL })},
+	{"BERTH_DATABASE_URL", "metadata database URL (default sqlite://<data dir>/berth.db)", setString(func(c *Config) *string { return &c.Database.URL })},
+	{"BERTH_STORAGE_TYPE", "storage driver: filesystem", setString(func(c *Config) *string { return &c.Storage.Type })},
+	{"BERTH_STORAGE_FILESYSTEM_ROOTDIRECTORY", "filesystem driver root (default <data dir>/storage)", setString(func(c *Config) *string { return &c.Storage.Filesystem.RootDirectory })},
+	{"BERTH_UPLOAD_TTL", "idle upload session lifetime (default 24h)", setDuration(func(c *Config) *time.Duration { return &c.Uploads.TTL })},
+	{"BERTH_SHUTDOWN_TIMEOUT", "grace period for in-flight requests on SIGTERM (default 30s)", setDuration(func(c *Config) *time.Duration { return &c.HTTP.ShutdownTimeout })},
+	{"BERTH_LOG_LEVEL", "debug, info, warn or error (default info)", setString(func(c *Config) *string { return &c.Log.Level })},
+	{"BERTH_LOG_FORMAT", "text or json (default text)", setString(func(c *Config) *string { return &c.Log.Format })},
+}
+
+// EnvTable returns "NAME\tdescription" lines for documentation and --help.
+func EnvTable() []string {
+	out := make([]string, 0, len(envOverrides))
+	for _, o := range envOverrides {
+		out = append(out, o.name+"\t"+o.doc)
+	}
+	return out
+}
+
+// Load builds the configuration from defaults, the YAML file at path
+// (optional) and the environment read through getenv.
+func Load(path string, getenv func(string) string) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
+		if err := decodeStrict(b, &cfg); err != nil {
+			return Config{}, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	for _, o := range envOverrides {
+		if v := getenv(o.name); v != "" {
+			if err := o.apply(&cfg, v); err != nil {
+				return Config{}, fmt.Errorf("%s: %w", o.name, err)
+			}
+		}
+	}
+	cfg.fillDerived()
+	return cfg, cfg.Validate()
+}
+
+func decodeStrict(b []byte, cfg *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) { // io.EOF: empty file
+		return err
+	}
+	return nil
+}
+
+// fillDerived sets the defaults that depend on other settings.
+func (c *Config) fillDerived() {
+	if c.Database.URL == "" {
+		// An absolute data dir gives sqlite:///abs/path, a relative one sqlite://rel/path.
+		c.Database.URL = "sqlite://" + filepath.ToSlash(filepath.Join(c.DataDir, "berth.db"))
+	}
+	if c.Storage.Type == "" {
+		c.Storage.Type = "filesystem"
+	}
+	if c.Storage.Type == "filesystem" && c.Storage.Filesystem.RootDirectory == "" {
+		c.Storage.Filesystem.RootDirectory = filepath.Join(c.DataDir, "storage")
+	}
+}
+
+// Validate reports every problem in c.
+func (c Config) Validate() error {
+	var errs []error
+	if c.HTTP.Addr == "" {
+		errs = append(errs, errors.New("http.addr is empty"))
+	}
+	if c.HTTP.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("http.shutdown_timeout must be positive"))
+	}
+	if c.ExternalURL != "" {
+		u, err := url.Parse(c.ExternalURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("external_url %q: want http(s)://host[:port]", c.ExternalURL))
+		}
+	}
+	switch {
+	case strings.HasPrefix(c.Database.URL, "sqlite://"), strings.HasPrefix(c.Database.URL, "postgres://"), strings.HasPrefix(c.Database.URL, "postgresql://"):
+	default:
+		errs = append(errs, errors.New("database.url: want sqlite://path or postgres://..."))
+	}
+	switch c.Storage.Type {
+	case "filesystem":
+		if c.Storage.Filesystem.RootDirectory == "" {
+			errs = append(errs, errors.New("storage.filesystem.rootdirectory is empty"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("storage.type %q: want filesystem", c.Storage.Type))
+	}
+	if c.Uploads.TTL < time.Minute {
+		errs = append(errs, errors.New("uploads.ttl must be at least 1m"))
+	}
+	if c.Uploads.PurgeInterval <= 0 {
+		errs = append(errs, errors.New("uploads.purge_interval must be positive"))
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level %q: want debug, info, warn or error", c.Log.Level))
+	}
+	switch strings.ToLower(c.Log.Format) {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format %q: want text or json", c.Log.Format))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,173 @@
+// Package content owns blobs and uploads: verified, streamed writes into a
+// storage driver, resumable hash state kept in the metadata database (so any
+// replica can continue any upload), cross-repository mounts and upload
+// expiry.
+//
+// It must not import net/http or any edge package.
+package content
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/internal/meta"
+	"github.com/berth-registry/berth/internal/storage"
+)
+
+// Errors returned by Service methods, besides those of meta and storage.
+var (
+	// ErrDigestMismatch: the uploaded bytes do not hash to the given digest.
+	ErrDigestMismatch = errors.New("digest does not match content")
+	// ErrRangeInvalid: a chunk does not start where the session ends.
+	ErrRangeInvalid = errors.New("chunk out of order")
+	// ErrSizeInvalid: the body is shorter or longer than declared.
+	ErrSizeInvalid = errors.New("size does not match content")
+	// ErrUploadInvalid: the session is unusable (for example it was
+	// written concurrently); start a new upload.
+	ErrUploadInvalid = errors.New("upload invalid")
+)
+
+// Service stores and serves blobs.
+type Service struct {
+	store *meta.Store
+	drv   storage.Driver
+	log   *slog.Logger
+	now   func() time.Time
+
+	// locks serialises requests on one session within this process; the
+	// compare-and-set on the session row guards across replicas.
+	locks keyedMutex
+}
+
+// New returns a Service over store and drv.
+func New(store *meta.Store, drv storage.Driver, log *slog.Logger) *Service {
+	return &Service{store: store, drv: drv, log: log, now: time.Now, locks: keyedMutex{m: map[string]*lockEntry{}}}
+}
+
+// blobKey is the content-addressed key of a blob on drivers that rename
+// cheaply: blobs/<algorithm>/<first two hex>/<hex>. The digest in the key
+// keeps storage self-describing for fsck and disaster recovery.
+func blobKey(d digest.Digest) string {
+	hex := d.Encoded()
+	return "blobs/" + string(d.Algorithm()) + "/" + hex[:2] + "/" + hex
+}
+
+// uploadKey is the key of an upload session's data.
+func uploadKey(id string) string { return "uploads/" + id + "/data" }
+
+// sidecarKey holds the digest next to a blob that stays at its upload key
+// (drivers without cheap renames), so storage alone can rebuild the
+// digest-to-key map.
+func sidecarKey(key string) string { return strings.TrimSuffix(key, "/data") + "/digest" }
+
+// Stat returns blob d if repository repo holds it. Missing: meta.ErrBlobNotFound.
+func (s *Service) Stat(ctx context.Context, repo string, d digest.Digest) (meta.Blob, error) {
+	b, err := s.store.GetLinkedBlob(ctx, repo, d)
+	if err != nil {
+		return meta.Blob{}, fmt.Errorf("stat blob %s in %s: %w", d, repo, err)
+	}
+	return b, nil
+}
+
+// Open returns a reader of blob b's bytes from offset.
+func (s *Service) Open(ctx context.Context, b meta.Blob, offset int64) (io.ReadCloser, error) {
+	rc, err := s.drv.Reader(ctx, b.StorageKey, offset)
+	if errors.Is(err, storage.ErrNotFound) {
+		s.log.ErrorContext(ctx, "blob data missing from storage", "digest", b.Digest.String(), "key", b.StorageKey)
+		return nil, fmt.Errorf("open blob %s: %w (data missing from storage)", b.Digest, meta.ErrBlobNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open blob %s: %w", b.Digest, err)
+	}
+	return rc, nil
+}
+
+// RedirectURL returns a time-limited URL to blob b when the driver can
+// give one; ok is false otherwise.
+func (s *Service) RedirectURL(ctx context.Context, b meta.Blob, ttl time.Duration) (url string, ok bool, err error) {
+	r, isR := s.drv.(storage.Redirector)
+	if !isR {
+		return "", false, nil
+	}
+	u, err := r.RedirectURL(ctx, b.StorageKey, ttl)
+	if err != nil {
+		return "", false, fmt.Errorf("redirect blob %s: %w", b.Digest, err)
+	}
+	return u, true, nil
+}
+
+// Delete unlinks blob d from repo. The bytes stay until garbage collection
+// finds no repository referencing them. Missing: meta.ErrBlobNotFound.
+func (s *Service) Delete(ctx context.Context, repo string, d digest.Digest) error {
+	if err := s.store.UnlinkBlob(ctx, repo, d); err != nil {
+		return fmt.Errorf("delete blob %s from %s: %w", d, repo, err)
+	}
+	return nil
+}
+
+// Mount links blob d, held by repository from, into repo.
+// Not held by from: meta.ErrBlobNotFound.
+func (s *Service) Mount(ctx context.Context, repo, from string, d digest.Digest) (meta.Blob, error) {
+	b, err := s.store.GetLinkedBlob(ctx, from, d)
+	if err != nil {
+		return meta.Blob{}, fmt.Errorf("mount %s from %s: %w", d, from, err)
+	}
+	if err := s.link(ctx, repo, d); err != nil {
+		return meta.Blob{}, err
+	}
+	return b, nil
+}
+
+func (s *Service) link(ctx context.Context, repo string, d digest.Digest) error {
+	err := s.store.InTx(ctx, func(tx *meta.Store) error {
+		if _, err := tx.EnsureRepository(ctx, repo); err != nil {
+			return err
+		}
+		return tx.LinkBlob(ctx, repo, d)
+	})
+	if err != nil {
+		return fmt.Errorf("link %s into %s: %w", d, repo, err)
+	}
+	return nil
+}
+
+// keyedMutex is a set of mutexes by key, created on demand and dropped
+// when unused, so memory stays bounded by the number of active sessions.
+type keyedMutex struct {
+	mu sync.Mutex
+	m  map[string]*lockEntry
+}
+
+type lockEntry struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (k *keyedMutex) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	e := k.m[key]
+	if e == nil {
+		e = &lockEntry{}
+		k.m[key] = e
+	}
+	e.refs++
+	k.mu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		e.refs--
+		if e.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+}

@@ -1,0 +1,188 @@
+// Package distapi is the /v2/ edge: the OCI Distribution API. It parses and
+// validates requests, calls the content and registry services, and maps
+// their errors to the spec's error codes once, in errors.go.
+//
+// It must not import other edge packages (restapi, webui, tokenauth).
+package distapi
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/berth-registry/berth/internal/content"
+	"github.com/berth-registry/berth/internal/httpx"
+	"github.com/berth-registry/berth/internal/oci"
+	"github.com/berth-registry/berth/internal/registry"
+)
+
+// Options configure the API.
+type Options struct {
+	// OnUploadFinished, when set, is told how long each finished upload
+	// session lasted and how many bytes it stored.
+	OnUploadFinished func(d time.Duration, size int64)
+}
+
+// API serves /v2/.
+type API struct {
+	content  *content.Service
+	registry *registry.Service
+	log      *slog.Logger
+	opts     Options
+}
+
+// New returns the /v2/ handler set.
+func New(c *content.Service, r *registry.Service, log *slog.Logger, opts Options) *API {
+	return &API{content: c, registry: r, log: log, opts: opts}
+}
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request, t target) error
+
+// target is a parsed /v2/ path.
+type target struct {
+	route string // metrics label: base, catalog, tags, manifest, blob, upload, referrers
+	repo  string
+	ref   string // tag or digest (manifest), digest (blob, referrers), session id (upload)
+}
+
+// pathMarkers split a path after /v2/ into repository and resource; a
+// repository name may contain any of them, so the rightmost marker whose
+// remainder has no further slash wins.
+var pathMarkers = []struct{ marker, route string }{
+	{"/manifests/", "manifest"},
+	{"/blobs/uploads/", "upload"},
+	{"/blobs/", "blob"},
+	{"/referrers/", "referrers"},
+}
+
+func parsePath(p string) (target, bool) {
+	rest, ok := strings.CutPrefix(p, "/v2/")
+	if !ok {
+		return target{route: "base"}, p == "/v2"
+	}
+	switch {
+	case rest == "":
+		return target{route: "base"}, true
+	case rest == "_catalog":
+		return target{route: "catalog"}, true
+	case strings.HasSuffix(rest, "/tags/list"):
+		return target{route: "tags", repo: strings.TrimSuffix(rest, "/tags/list")}, true
+	case strings.HasSuffix(rest, "/blobs/uploads"):
+		return target{route: "upload", repo: strings.TrimSuffix(rest, "/blobs/uploads")}, true
+	}
+	best := target{}
+	bestAt := -1
+	for _, m := range pathMarkers {
+		i := strings.LastIndex(rest, m.marker)
+		if i <= 0 || i < bestAt {
+			continue
+		}
+		ref := rest[i+len(m.marker):]
+		if strings.Contains(ref, "/") {
+			continue
+		}
+		if ref == "" && m.route != "upload" {
+			continue
+		}
+		best, bestAt = target{route: m.route, repo: rest[:i], ref: ref}, i
+	}
+	return best, bestAt > 0
+}
+
+// ServeHTTP dispatches /v2/ requests.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	t, ok := parsePath(r.URL.Path)
+	httpx.SetRoute(r.Context(), "v2_"+t.route)
+	if !ok {
+		a.writeError(w, r, newError("NAME_UNKNOWN", http.StatusNotFound, "no such endpoint: %s", truncate(r.URL.Path, 200)))
+		return
+	}
+	if t.repo != "" {
+		if err := oci.ValidateName(t.repo); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+	}
+	h := a.handler(t.route, t.ref, r.Method)
+	if h == nil {
+		a.writeError(w, r, newError("UNSUPPORTED", http.StatusMethodNotAllowed, "%s is not supported on %s", r.Method, t.route))
+		return
+	}
+	if err := h(w, r, t); err != nil {
+		a.writeError(w, r, err)
+	}
+}
+
+func (a *API) handler(route, ref, method string) handlerFunc {
+	switch route {
+	case "base":
+		if method == http.MethodGet || method == http.MethodHead {
+			return a.base
+		}
+	case "catalog":
+		if method == http.MethodGet {
+			return a.catalog
+		}
+	case "tags":
+		if method == http.MethodGet {
+			return a.tags
+		}
+	case "referrers":
+		if method == http.MethodGet {
+			return a.referrers
+		}
+	case "manifest":
+		switch method {
+		case http.MethodGet, http.MethodHead:
+			return a.getManifest
+		case http.MethodPut:
+			return a.putManifest
+		case http.MethodDelete:
+			return a.deleteManifest
+		}
+	case "blob":
+		switch method {
+		case http.MethodGet, http.MethodHead:
+			return a.getBlob
+		case http.MethodDelete:
+			return a.deleteBlob
+		}
+	case "upload":
+		if ref == "" {
+			if method == http.MethodPost {
+				return a.startUpload
+			}
+			return nil
+		}
+		switch method {
+		case http.MethodGet:
+			return a.uploadStatus
+		case http.MethodPatch:
+			return a.patchUpload
+		case http.MethodPut:
+			return a.finishUpload
+		case http.MethodDelete:
+			return a.cancelUpload
+		}
+	}
+	return nil
+}
+
+func (a *API) base(w http.ResponseWriter, r *http.Request, _ target) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", "2")
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodGet {
+		_, _ = w.Write([]byte("{}"))
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

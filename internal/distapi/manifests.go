@@ -1,0 +1,87 @@
+package distapi
+
+import (
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/berth-registry/berth/internal/oci"
+)
+
+func (a *API) getManifest(w http.ResponseWriter, r *http.Request, t target) error {
+	m, err := a.registry.Resolve(r.Context(), t.repo, t.ref)
+	if err != nil {
+		return err
+	}
+	if oci.IsIndex(m.MediaType) && !accepts(r.Header.Values("Accept"), m.MediaType) {
+		// As Distribution does: a client that cannot read an index must
+		// not be handed one.
+		return newError("MANIFEST_UNKNOWN", http.StatusNotFound,
+			"manifest %s is a %s, which the request's Accept header does not list", m.Digest, m.MediaType)
+	}
+	h := w.Header()
+	h.Set("Content-Type", m.MediaType)
+	h.Set("Docker-Content-Digest", m.Digest.String())
+	h.Set("ETag", `"`+m.Digest.String()+`"`)
+	h.Set("Content-Length", strconv.Itoa(len(m.Payload)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodGet {
+		_, _ = w.Write(m.Payload)
+	}
+	return nil
+}
+
+// accepts reports whether an Accept header (absent means anything) admits mediaType.
+func accepts(values []string, mediaType string) bool {
+	if len(values) == 0 {
+		return true
+	}
+	for _, v := range values {
+		for _, part := range strings.Split(v, ",") {
+			mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if err != nil {
+				continue
+			}
+			if mt == mediaType || mt == "*/*" || mt == "application/*" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (a *API) putManifest(w http.ResponseWriter, r *http.Request, t target) error {
+	// Read one byte past the limit so the registry can say "too large".
+	payload, err := io.ReadAll(io.LimitReader(r.Body, oci.MaxManifestSize+1))
+	if err != nil {
+		return fmt.Errorf("read manifest: %w", err)
+	}
+	if r.ContentLength >= 0 && int64(len(payload)) != r.ContentLength && len(payload) <= oci.MaxManifestSize {
+		return newError("SIZE_INVALID", http.StatusBadRequest, "Content-Length is %d but the body has %d bytes", r.ContentLength, len(payload))
+	}
+	res, err := a.registry.PutManifest(r.Context(), t.repo, t.ref, r.Header.Get("Content-Type"), payload)
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Location", "/v2/"+t.repo+"/manifests/"+res.Digest.String())
+	h.Set("Docker-Content-Digest", res.Digest.String())
+	if res.Subject != "" {
+		h.Set("OCI-Subject", res.Subject.String())
+	}
+	h.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+func (a *API) deleteManifest(w http.ResponseWriter, r *http.Request, t target) error {
+	if err := a.registry.DeleteManifest(r.Context(), t.repo, t.ref); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}

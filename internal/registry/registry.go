@@ -1,0 +1,240 @@
+// Package registry owns the push and pull rules for manifests, tags and
+// referrers: a manifest is parsed and every blob and child manifest it
+// references is checked before it is stored; tags and referrers are read
+// from the metadata database.
+//
+// It must not import net/http or any edge package.
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/opencontainers/go-digest"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-registry/berth/internal/meta"
+	"github.com/berth-registry/berth/internal/oci"
+)
+
+// Errors returned by Service methods, besides those of meta and oci.
+var (
+	// ErrManifestBlobUnknown: a manifest references a blob the repository lacks.
+	ErrManifestBlobUnknown = errors.New("manifest references a blob the repository does not hold")
+	// ErrManifestChildUnknown: an index references a manifest the repository lacks.
+	ErrManifestChildUnknown = errors.New("index references a manifest the repository does not hold")
+	// ErrDigestMismatch: a manifest pushed by digest does not hash to it.
+	ErrDigestMismatch = errors.New("manifest digest does not match its content")
+	// ErrManifestTooLarge: the payload exceeds oci.MaxManifestSize.
+	ErrManifestTooLarge = errors.New("manifest too large")
+)
+
+// MaxListLimit bounds one page of tags, repositories or referrers.
+const MaxListLimit = 1000
+
+// Service applies the registry's rules on top of the metadata store.
+type Service struct {
+	store *meta.Store
+	log   *slog.Logger
+}
+
+// New returns a Service over store.
+func New(store *meta.Store, log *slog.Logger) *Service {
+	return &Service{store: store, log: log}
+}
+
+// Resolve returns the manifest that ref (a tag or a digest) names in repo.
+// Missing: meta.ErrManifestNotFound or meta.ErrTagNotFound.
+func (s *Service) Resolve(ctx context.Context, repo, ref string) (meta.Manifest, error) {
+	d, err := s.digestOf(ctx, repo, ref)
+	if err != nil {
+		return meta.Manifest{}, err
+	}
+	m, err := s.store.GetManifest(ctx, repo, d)
+	if err != nil {
+		return meta.Manifest{}, fmt.Errorf("manifest %s@%s: %w", repo, d, err)
+	}
+	return m, nil
+}
+
+func (s *Service) digestOf(ctx context.Context, repo, ref string) (digest.Digest, error) {
+	if oci.IsDigest(ref) {
+		return oci.ParseDigest(ref)
+	}
+	if err := oci.ValidateTag(ref); err != nil {
+		return "", err
+	}
+	d, err := s.store.GetTag(ctx, repo, ref)
+	if err != nil {
+		return "", fmt.Errorf("tag %s:%s: %w", repo, ref, err)
+	}
+	return d, nil
+}
+
+// PutResult tells the edge what was stored.
+type PutResult struct {
+	Digest  digest.Digest
+	Subject digest.Digest // "" when the manifest has no subject
+}
+
+// PutManifest verifies and stores payload under ref (a tag or a digest) in
+// repo. contentType is the request's Content-Type.
+func (s *Service) PutManifest(ctx context.Context, repo, ref, contentType string, payload []byte) (PutResult, error) {
+	if len(payload) > oci.MaxManifestSize {
+		return PutResult{}, fmt.Errorf("%w: %d bytes, limit %d", ErrManifestTooLarge, len(payload), oci.MaxManifestSize)
+	}
+	var tag string
+	d := digest.SHA256.FromBytes(payload)
+	if oci.IsDigest(ref) {
+		want, err := oci.ParseDigest(ref)
+		if err != nil {
+			return PutResult{}, err
+		}
+		if got := want.Algorithm().FromBytes(payload); got != want {
+			return PutResult{}, fmt.Errorf("%w: pushed as %s, content is %s", ErrDigestMismatch, want, got)
+		}
+		d = want
+	} else {
+		if err := oci.ValidateTag(ref); err != nil {
+			return PutResult{}, err
+		}
+		tag = ref
+	}
+	p, err := oci.ParseManifest(contentType, payload)
+	if err != nil {
+		return PutResult{}, err
+	}
+	m := meta.Manifest{
+		Digest:       d,
+		MediaType:    p.MediaType,
+		ArtifactType: p.ArtifactType,
+		Payload:      payload,
+		Annotations:  p.Annotations,
+	}
+	if p.Subject != nil {
+		m.Subject = p.Subject.Digest
+	}
+	err = s.store.InTx(ctx, func(tx *meta.Store) error {
+		if err := checkReferences(ctx, tx, repo, p); err != nil {
+			return err
+		}
+		if err := tx.PutManifest(ctx, repo, m, meta.ManifestRefs{Blobs: p.Blobs, Manifests: p.Manifests}); err != nil {
+			return err
+		}
+		if tag != "" {
+			return tx.PutTag(ctx, repo, tag, d)
+		}
+		return nil
+	})
+	if err != nil {
+		return PutResult{}, fmt.Errorf("put manifest %s:%s: %w", repo, ref, err)
+	}
+	return PutResult{Digest: d, Subject: m.Subject}, nil
+}
+
+func checkReferences(ctx context.Context, tx *meta.Store, repo string, p oci.ParsedManifest) error {
+	for _, b := range p.Blobs {
+		if _, err := tx.GetLinkedBlob(ctx, repo, b); err != nil {
+			if errors.Is(err, meta.ErrBlobNotFound) {
+				return fmt.Errorf("%w: %s", ErrManifestBlobUnknown, b)
+			}
+			return err
+		}
+	}
+	for _, c := range p.Manifests {
+		if _, err := tx.GetManifest(ctx, repo, c); err != nil {
+			if errors.Is(err, meta.ErrManifestNotFound) {
+				return fmt.Errorf("%w: %s", ErrManifestChildUnknown, c)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// DeleteManifest deletes what ref names in repo: with a digest, the
+// manifest and every tag pointing at it; with a tag, only the tag.
+func (s *Service) DeleteManifest(ctx context.Context, repo, ref string) error {
+	if !oci.IsDigest(ref) {
+		if err := oci.ValidateTag(ref); err != nil {
+			return err
+		}
+		if err := s.store.DeleteTag(ctx, repo, ref); err != nil {
+			return fmt.Errorf("delete tag %s:%s: %w", repo, ref, err)
+		}
+		return nil
+	}
+	d, err := oci.ParseDigest(ref)
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteManifest(ctx, repo, d); err != nil {
+		return fmt.Errorf("delete manifest %s@%s: %w", repo, d, err)
+	}
+	return nil
+}
+
+// Tags returns up to limit tags of repo after last, and whether more follow.
+func (s *Service) Tags(ctx context.Context, repo, last string, limit int) ([]string, bool, error) {
+	limit = clampLimit(limit)
+	tags, err := s.store.ListTags(ctx, repo, last, limit+1)
+	if err != nil {
+		return nil, false, fmt.Errorf("list tags of %s: %w", repo, err)
+	}
+	return trimPage(tags, limit)
+}
+
+// Catalog returns up to limit repository names after last, and whether more follow.
+func (s *Service) Catalog(ctx context.Context, last string, limit int) ([]string, bool, error) {
+	limit = clampLimit(limit)
+	names, err := s.store.ListRepositories(ctx, last, limit+1)
+	if err != nil {
+		return nil, false, fmt.Errorf("list repositories: %w", err)
+	}
+	return trimPage(names, limit)
+}
+
+func clampLimit(n int) int {
+	if n < 0 || n > MaxListLimit {
+		return MaxListLimit
+	}
+	return n
+}
+
+func trimPage(items []string, limit int) ([]string, bool, error) {
+	if items == nil {
+		items = []string{}
+	}
+	if len(items) > limit {
+		return items[:limit], true, nil
+	}
+	return items, false, nil
+}
+
+// Referrers returns the OCI image index listing the manifests of repo whose
+// subject is d, filtered by artifactType when it is not empty.
+func (s *Service) Referrers(ctx context.Context, repo string, d digest.Digest, artifactType string) ([]byte, error) {
+	ms, err := s.store.ListReferrers(ctx, repo, d, artifactType, MaxListLimit)
+	if err != nil {
+		return nil, fmt.Errorf("referrers of %s@%s: %w", repo, d, err)
+	}
+	idx := v1.Index{MediaType: oci.MediaTypeImageIndex, Manifests: make([]v1.Descriptor, 0, len(ms))}
+	idx.SchemaVersion = 2
+	for _, m := range ms {
+		idx.Manifests = append(idx.Manifests, v1.Descriptor{
+			MediaType:    m.MediaType,
+			Digest:       m.Digest,
+			Size:         m.Size,
+			ArtifactType: m.ArtifactType,
+			Annotations:  m.Annotations,
+		})
+	}
+	b, err := json.Marshal(idx)
+	if err != nil {
+		return nil, fmt.Errorf("encode referrers: %w", err)
+	}
+	return b, nil
+}
