@@ -70,11 +70,7 @@ func sidecarKey(key string) string { return strings.TrimSuffix(key, "/data") + "
 
 // Stat returns blob d if repository repo holds it. Missing: meta.ErrBlobNotFound.
 func (s *Service) Stat(ctx context.Context, repo string, d digest.Digest) (meta.Blob, error) {
-	b, err := s.store.GetLinkedBlob(ctx, repo, d)
-	if err != nil {
-		return meta.Blob{}, fmt.Errorf("stat blob %s in %s: %w", d, repo, err)
-	}
-	return b, nil
+	return s.store.GetLinkedBlob(ctx, repo, d) // its errors name repo and digest
 }
 
 // Open returns a reader of blob b's bytes from offset.

@@ -1,0 +1,92 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestLoadDefaults(t *testing.T) {
+	cfg, err := Load("", env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HTTP.Addr != ":5000" || cfg.Database.URL != "sqlite://data/berth.db" || cfg.Storage.Filesystem.RootDirectory != "data/storage" {
+		t.Fatalf("defaults = %+v", cfg)
+	}
+}
+
+func TestLoadFileThenEnv(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "berth.yaml")
+	yaml := "data_dir: /srv/berth\nhttp:\n  addr: 127.0.0.1:6000\nuploads:\n  ttl: 2h\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(path, env(map[string]string{"BERTH_HTTP_ADDR": "127.0.0.1:7000", "BERTH_EXTERNAL_URL": "https://reg.example.test"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.DataDir = "/srv/berth"
+	want.HTTP.Addr = "127.0.0.1:7000"
+	want.ExternalURL = "https://reg.example.test"
+	want.Uploads.TTL = 2 * time.Hour
+	want.Database.URL = "sqlite:///srv/berth/berth.db"
+	want.Storage.Filesystem.RootDirectory = "/srv/berth/storage"
+	if diff := cmp.Diff(want, cfg); diff != "" {
+		t.Fatalf("config (-want +got):\n%s", diff)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		env        map[string]string
+		want       []string
+	}{
+		{name: "unknown key", yaml: "http:\n  adress: x\n", want: []string{"adress"}},
+		{name: "bad duration env", env: map[string]string{"BERTH_UPLOAD_TTL": "soon"}, want: []string{"BERTH_UPLOAD_TTL"}},
+		{name: "every problem reported", env: map[string]string{"BERTH_LOG_LEVEL": "loud", "BERTH_STORAGE_TYPE": "tape", "BERTH_DATABASE_URL": "mysql://x"},
+			want: []string{"log.level", "storage.type", "database.url"}},
+		{name: "bad external url", env: map[string]string{"BERTH_EXTERNAL_URL": "registry.example"}, want: []string{"external_url"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := ""
+			if tt.yaml != "" {
+				path = filepath.Join(t.TempDir(), "c.yaml")
+				if err := os.WriteFile(path, []byte(tt.yaml), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := Load(path, env(tt.env))
+			if err == nil {
+				t.Fatal("Load succeeded")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestEnvTableDocumented(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Skip("README.md not found")
+	}
+	for _, l := range EnvTable() {
+		name, _, _ := strings.Cut(l, "\t")
+		if !strings.Contains(string(readme), name) {
+			t.Errorf("README.md does not document %s", name)
+		}
+	}
+}
