@@ -62,7 +62,12 @@ func (a *API) putManifest(w http.ResponseWriter, r *http.Request, t target) erro
 	if r.ContentLength >= 0 && int64(len(payload)) != r.ContentLength && len(payload) <= oci.MaxManifestSize {
 		return newError("SIZE_INVALID", http.StatusBadRequest, "Content-Length is %d but the body has %d bytes", r.ContentLength, len(payload))
 	}
-	res, err := a.registry.PutManifest(r.Context(), t.repo, t.ref, r.Header.Get("Content-Type"), payload)
+	// OCI 1.1+: PUT by digest may name tags with ?tag= (bounded).
+	tags := r.URL.Query()["tag"]
+	if len(tags) > maxTagParams {
+		return newError("TAG_INVALID", http.StatusBadRequest, "at most %d tag parameters", maxTagParams)
+	}
+	res, err := a.registry.PutManifest(r.Context(), t.repo, t.ref, r.Header.Get("Content-Type"), payload, tags...)
 	if err != nil {
 		return err
 	}
@@ -72,10 +77,16 @@ func (a *API) putManifest(w http.ResponseWriter, r *http.Request, t target) erro
 	if res.Subject != "" {
 		h.Set("OCI-Subject", res.Subject.String())
 	}
+	for _, tag := range res.Tags {
+		h.Add("OCI-Tag", tag)
+	}
 	h.Set("Content-Length", "0")
 	w.WriteHeader(http.StatusCreated)
 	return nil
 }
+
+// maxTagParams bounds the ?tag= parameters of one manifest PUT.
+const maxTagParams = 100
 
 func (a *API) deleteManifest(w http.ResponseWriter, r *http.Request, t target) error {
 	if err := a.registry.DeleteManifest(r.Context(), t.repo, t.ref); err != nil {

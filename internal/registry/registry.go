@@ -78,15 +78,22 @@ func (s *Service) digestOf(ctx context.Context, repo, ref string) (digest.Digest
 type PutResult struct {
 	Digest  digest.Digest
 	Subject digest.Digest // "" when the manifest has no subject
+	Tags    []string      // tags now pointing at the manifest
 }
 
 // PutManifest verifies and stores payload under ref (a tag or a digest) in
-// repo. contentType is the request's Content-Type.
-func (s *Service) PutManifest(ctx context.Context, repo, ref, contentType string, payload []byte) (PutResult, error) {
+// repo, and points ref (if a tag) and every tag in extraTags at it, all in
+// one transaction. contentType is the request's Content-Type.
+func (s *Service) PutManifest(ctx context.Context, repo, ref, contentType string, payload []byte, extraTags ...string) (PutResult, error) {
 	if len(payload) > oci.MaxManifestSize {
 		return PutResult{}, fmt.Errorf("%w: %d bytes, limit %d", ErrManifestTooLarge, len(payload), oci.MaxManifestSize)
 	}
-	var tag string
+	for _, t := range extraTags {
+		if err := oci.ValidateTag(t); err != nil {
+			return PutResult{}, err
+		}
+	}
+	tags := extraTags
 	d := digest.SHA256.FromBytes(payload)
 	if oci.IsDigest(ref) {
 		want, err := oci.ParseDigest(ref)
@@ -101,7 +108,7 @@ func (s *Service) PutManifest(ctx context.Context, repo, ref, contentType string
 		if err := oci.ValidateTag(ref); err != nil {
 			return PutResult{}, err
 		}
-		tag = ref
+		tags = append([]string{ref}, extraTags...)
 	}
 	p, err := oci.ParseManifest(contentType, payload)
 	if err != nil {
@@ -124,15 +131,17 @@ func (s *Service) PutManifest(ctx context.Context, repo, ref, contentType string
 		if err := tx.PutManifest(ctx, repo, m, meta.ManifestRefs{Blobs: p.Blobs, Manifests: p.Manifests}); err != nil {
 			return err
 		}
-		if tag != "" {
-			return tx.PutTag(ctx, repo, tag, d)
+		for _, t := range tags {
+			if err := tx.PutTag(ctx, repo, t, d); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		return PutResult{}, fmt.Errorf("put manifest %s:%s: %w", repo, ref, err)
 	}
-	return PutResult{Digest: d, Subject: m.Subject}, nil
+	return PutResult{Digest: d, Subject: m.Subject, Tags: tags}, nil
 }
 
 func checkReferences(ctx context.Context, tx *meta.Store, repo string, p oci.ParsedManifest) error {
