@@ -15,6 +15,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/berth-registry/berth/internal/cache"
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/content"
 	"github.com/berth-registry/berth/internal/distapi"
@@ -81,9 +82,22 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 
+	var regCache registry.Cache
+	if cfg.Redis.URL != "" {
+		rc, err := cache.OpenRedis(cfg.Redis.URL, log)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		if err := rc.Ping(ctx); err != nil {
+			log.WarnContext(ctx, "redis cache unavailable at start, serving uncached until it answers", "err", err)
+		}
+		regCache = rc
+	}
+
 	metrics := observe.NewMetrics()
 	blobs := content.New(store, drv, log)
-	api := distapi.New(blobs, registry.New(store, log), log, distapi.Options{OnUploadFinished: metrics.ObserveUpload})
+	api := distapi.New(blobs, registry.New(store, regCache, log), log, distapi.Options{OnUploadFinished: metrics.ObserveUpload})
 
 	srv := &http.Server{
 		Handler:           routes(api, metrics, store, drv, log),

@@ -30,7 +30,14 @@ type Config struct {
 	Database    Database `yaml:"database"`
 	Storage     Storage  `yaml:"storage"`
 	Uploads     Uploads  `yaml:"uploads"`
+	Redis       Redis    `yaml:"redis"`
 	Log         Log      `yaml:"log"`
+}
+
+// Redis configures the optional shared cache.
+type Redis struct {
+	// URL is redis://[user:password@]host:port/db. Empty: no cache.
+	URL string `yaml:"url"`
 }
 
 // HTTP configures the listener.
@@ -121,6 +128,7 @@ var envOverrides = []envOverride{
 	{"BERTH_DATABASE_URL", "metadata database URL (default sqlite://<data dir>/berth.db)", setString(func(c *Config) *string { return &c.Database.URL })},
 	{"BERTH_STORAGE_TYPE", "storage driver: filesystem", setString(func(c *Config) *string { return &c.Storage.Type })},
 	{"BERTH_STORAGE_FILESYSTEM_ROOTDIRECTORY", "filesystem driver root (default <data dir>/storage)", setString(func(c *Config) *string { return &c.Storage.Filesystem.RootDirectory })},
+	{"BERTH_REDIS_URL", "optional shared cache, redis://host:port/db", setString(func(c *Config) *string { return &c.Redis.URL })},
 	{"BERTH_UPLOAD_TTL", "idle upload session lifetime (default 24h)", setDuration(func(c *Config) *time.Duration { return &c.Uploads.TTL })},
 	{"BERTH_SHUTDOWN_TIMEOUT", "grace period for in-flight requests on SIGTERM (default 30s)", setDuration(func(c *Config) *time.Duration { return &c.HTTP.ShutdownTimeout })},
 	{"BERTH_LOG_LEVEL", "debug, info, warn or error (default info)", setString(func(c *Config) *string { return &c.Log.Level })},
@@ -210,6 +218,9 @@ func (c Config) Validate() error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("storage.type %q: want filesystem", c.Storage.Type))
+	}
+	if c.Redis.URL != "" && !strings.HasPrefix(c.Redis.URL, "redis://") && !strings.HasPrefix(c.Redis.URL, "rediss://") {
+		errs = append(errs, errors.New("redis.url: want redis://host:port/db"))
 	}
 	if c.Uploads.TTL < time.Minute {
 		errs = append(errs, errors.New("uploads.ttl must be at least 1m"))

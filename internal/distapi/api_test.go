@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -14,15 +15,19 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/internal/cache"
 	"github.com/berth-registry/berth/internal/content"
 	"github.com/berth-registry/berth/internal/meta/metatest"
 	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/internal/registry"
 	"github.com/berth-registry/berth/internal/storage/filesystem"
+	"github.com/berth-registry/berth/internal/testenv"
 )
 
 // newServer starts the /v2/ API over a fresh SQLite store and filesystem driver.
-func newServer(t *testing.T) *client {
+func newServer(t *testing.T) *client { return newServerWithCache(t, nil) }
+
+func newServerWithCache(t *testing.T, cache registry.Cache) *client {
 	t.Helper()
 	store := metatest.OpenSQLite(t)
 	drv, err := filesystem.New(t.TempDir())
@@ -30,7 +35,7 @@ func newServer(t *testing.T) *client {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	api := New(content.New(store, drv, log), registry.New(store, log), log, Options{})
+	api := New(content.New(store, drv, log), registry.New(store, cache, log), log, Options{})
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	return &client{t: t, base: srv.URL}
@@ -152,8 +157,36 @@ func FuzzParseContentRange(f *testing.F) {
 	})
 }
 
-func TestRoundTrip(t *testing.T) {
-	c := newServer(t)
+func TestRoundTrip(t *testing.T) { roundTrip(t, newServer(t)) }
+
+// TestRoundTripRedis runs the round trip with a shared Redis cache.
+func TestRoundTripRedis(t *testing.T) {
+	rc, err := cache.OpenRedis(testenv.Require(t, "BERTH_TEST_REDIS"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rc.Close() })
+	roundTrip(t, newServerWithCache(t, rc))
+}
+
+// TestRoundTripRedisDown: a cache that cannot be reached changes nothing.
+func TestRoundTripRedisDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	rc, err := cache.OpenRedis("redis://"+addr+"/0", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rc.Close() })
+	roundTrip(t, newServerWithCache(t, rc))
+}
+
+func roundTrip(t *testing.T, c *client) {
+	t.Helper()
 	layer := bytes.Repeat([]byte("layer"), 1000)
 	md, m := c.pushImage("lib/app", "v1", layer)
 

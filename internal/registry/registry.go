@@ -38,12 +38,16 @@ const MaxListLimit = 1000
 // Service applies the registry's rules on top of the metadata store.
 type Service struct {
 	store *meta.Store
+	cache Cache
 	log   *slog.Logger
 }
 
-// New returns a Service over store.
-func New(store *meta.Store, log *slog.Logger) *Service {
-	return &Service{store: store, log: log}
+// New returns a Service over store; cache may be nil.
+func New(store *meta.Store, cache Cache, log *slog.Logger) *Service {
+	if cache == nil {
+		cache = noCache{}
+	}
+	return &Service{store: store, cache: cache, log: log}
 }
 
 // Resolve returns the manifest that ref (a tag or a digest) names in repo.
@@ -53,7 +57,7 @@ func (s *Service) Resolve(ctx context.Context, repo, ref string) (meta.Manifest,
 	if err != nil {
 		return meta.Manifest{}, err
 	}
-	m, err := s.store.GetManifest(ctx, repo, d)
+	m, err := s.cachedManifest(ctx, repo, d)
 	if err != nil {
 		return meta.Manifest{}, fmt.Errorf("manifest %s@%s: %w", repo, d, err)
 	}
@@ -67,7 +71,7 @@ func (s *Service) digestOf(ctx context.Context, repo, ref string) (digest.Digest
 	if err := oci.ValidateTag(ref); err != nil {
 		return "", err
 	}
-	d, err := s.store.GetTag(ctx, repo, ref)
+	d, err := s.cachedTag(ctx, repo, ref)
 	if err != nil {
 		return "", fmt.Errorf("tag %s:%s: %w", repo, ref, err)
 	}
@@ -141,7 +145,16 @@ func (s *Service) PutManifest(ctx context.Context, repo, ref, contentType string
 	if err != nil {
 		return PutResult{}, fmt.Errorf("put manifest %s:%s: %w", repo, ref, err)
 	}
+	s.cache.Delete(ctx, tagKeys(repo, tags)...)
 	return PutResult{Digest: d, Subject: m.Subject, Tags: tags}, nil
+}
+
+func tagKeys(repo string, tags []string) []string {
+	keys := make([]string, len(tags))
+	for i, t := range tags {
+		keys[i] = tagKey(repo, t)
+	}
+	return keys
 }
 
 func checkReferences(ctx context.Context, tx *meta.Store, repo string, p oci.ParsedManifest) error {
@@ -174,6 +187,7 @@ func (s *Service) DeleteManifest(ctx context.Context, repo, ref string) error {
 		if err := s.store.DeleteTag(ctx, repo, ref); err != nil {
 			return fmt.Errorf("delete tag %s:%s: %w", repo, ref, err)
 		}
+		s.cache.Delete(ctx, tagKey(repo, ref))
 		return nil
 	}
 	d, err := oci.ParseDigest(ref)
@@ -183,6 +197,9 @@ func (s *Service) DeleteManifest(ctx context.Context, repo, ref string) error {
 	if err := s.store.DeleteManifest(ctx, repo, d); err != nil {
 		return fmt.Errorf("delete manifest %s@%s: %w", repo, d, err)
 	}
+	// Tags that pointed at it are gone from the database; their cache
+	// entries expire within tagTTL and resolve to MANIFEST_UNKNOWN meanwhile.
+	s.cache.Delete(ctx, manifestKey(repo, d))
 	return nil
 }
 
