@@ -15,6 +15,7 @@ import (
 
 	"github.com/berth-registry/berth/internal/app"
 	"github.com/berth-registry/berth/internal/config"
+	"github.com/berth-registry/berth/internal/fsck"
 	"github.com/berth-registry/berth/internal/observe"
 )
 
@@ -26,6 +27,7 @@ const usage = `usage: berth <command> [--config file.yaml]
 commands:
   serve     run the registry (default: SQLite + ./data, listening on :5000)
   migrate   bring the metadata database to the current schema
+  fsck      compare the database with blob storage [--rehash] [--orphans]
   version   print the version
 
 environment overrides:
@@ -49,6 +51,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", getenv("BERTH_CONFIG"), "YAML configuration file (optional)")
+	rehash := fs.Bool("rehash", false, "fsck: read every blob and verify its digest")
+	orphans := fs.Bool("orphans", false, "fsck: also list stored objects no blob owns")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -56,7 +60,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "version":
 		_, err := fmt.Fprintln(stdout, "berth", buildVersion())
 		return err
-	case "serve", "migrate":
+	case "serve", "migrate", "fsck":
 	case "help", "-h", "--help":
 		printUsage(stdout)
 		return nil
@@ -69,8 +73,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log := observe.NewLogger(stderr, cfg.Log.Format, cfg.Log.Level)
-	if cmd == "migrate" {
+	switch cmd {
+	case "migrate":
 		return app.Migrate(ctx, cfg, log)
+	case "fsck":
+		return app.Fsck(ctx, cfg, log, fsck.Options{Rehash: *rehash, Orphans: *orphans}, stdout)
 	}
 	return app.Serve(ctx, cfg, log, nil)
 }

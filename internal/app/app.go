@@ -52,7 +52,7 @@ func openStore(ctx context.Context, cfg config.Config) (*meta.Store, error) {
 	return store, nil
 }
 
-func openStorage(c config.Storage) (storage.Driver, error) {
+func openStorage(_ context.Context, c config.Storage) (storage.Driver, error) {
 	switch c.Type {
 	case "", "filesystem":
 		d, err := filesystem.New(c.Filesystem.RootDirectory)
@@ -77,7 +77,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	if err := store.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	drv, err := openStorage(cfg.Storage)
+	drv, err := openStorage(ctx, cfg.Storage)
 	if err != nil {
 		return err
 	}

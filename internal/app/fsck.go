@@ -1,0 +1,47 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/berth-registry/berth/internal/config"
+	"github.com/berth-registry/berth/internal/fsck"
+)
+
+// ErrFsckProblems is returned by Fsck when blobs are missing or mismatched.
+var ErrFsckProblems = errors.New("fsck found missing or mismatched blobs")
+
+// Fsck compares the database with storage and writes a report to out.
+func Fsck(ctx context.Context, cfg config.Config, log *slog.Logger, opts fsck.Options, out io.Writer) error {
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	drv, err := openStorage(ctx, cfg.Storage)
+	if err != nil {
+		return err
+	}
+	log.InfoContext(ctx, "fsck started", "rehash", opts.Rehash, "orphans", opts.Orphans)
+	r, err := fsck.Run(ctx, store, drv, opts)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "blobs checked: %d (%d bytes)\n", r.Blobs, r.Bytes)
+	if opts.Orphans {
+		fmt.Fprintf(out, "stored objects walked: %d\n", r.Objects)
+	}
+	for _, k := range []string{fsck.Missing, fsck.SizeMismatch, fsck.DigestMismatch, fsck.Orphan} {
+		fmt.Fprintf(out, "%s: %d\n", k, r.Count[k])
+	}
+	for _, p := range r.Problems {
+		fmt.Fprintf(out, "%s\t%s\t%s\t%s\n", p.Kind, p.Digest, p.Key, p.Detail)
+	}
+	if !r.OK() {
+		return ErrFsckProblems
+	}
+	return nil
+}

@@ -1,0 +1,33 @@
+package meta
+
+import (
+	"context"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// ListBlobs returns up to limit blobs whose digest sorts after after, in
+// digest order (for fsck and garbage collection to page through).
+func (s *Store) ListBlobs(ctx context.Context, after digest.Digest, limit int) ([]Blob, error) {
+	if limit <= 0 {
+		return []Blob{}, nil
+	}
+	rows, err := s.q.QueryContext(ctx, `
+		SELECT `+blobColumns+` FROM blobs WHERE digest > $1 ORDER BY digest LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, wrapErr(err, "meta: list blobs")
+	}
+	defer rows.Close()
+	out := []Blob{}
+	for rows.Next() {
+		b, err := scanBlob(rows)
+		if err != nil {
+			return nil, wrapErr(err, "meta: list blobs")
+		}
+		out = append(out, b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrapErr(err, "meta: list blobs")
+	}
+	return out, nil
+}
