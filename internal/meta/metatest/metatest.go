@@ -48,6 +48,13 @@ func OpenSQLite(t testing.TB) *meta.Store {
 // Without BERTH_TEST_POSTGRES the test is skipped, or fails under CI.
 func OpenPostgres(t testing.TB) *meta.Store {
 	t.Helper()
+	return open(t, PostgresDSN(t))
+}
+
+// PostgresDSN creates a new, empty database as OpenPostgres does (dropped
+// when the test ends) and returns its DSN, for tests that run a whole server.
+func PostgresDSN(t testing.TB) string {
+	t.Helper()
 	base := testenv.Require(t, PostgresEnv)
 	u, err := url.Parse(base)
 	if err != nil {
@@ -85,7 +92,7 @@ func OpenPostgres(t testing.TB) *meta.Store {
 	})
 
 	u.Path = "/" + name
-	return open(t, u.String())
+	return u.String()
 }
 
 func open(t testing.TB, dsn string) *meta.Store {
