@@ -20,6 +20,7 @@ import (
 	"github.com/berth-registry/berth/internal/content"
 	"github.com/berth-registry/berth/internal/distapi"
 	"github.com/berth-registry/berth/internal/httpx"
+	"github.com/berth-registry/berth/internal/jobs"
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/observe"
 	"github.com/berth-registry/berth/internal/registry"
@@ -116,7 +117,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
-	go purgeUploads(bg, blobs, cfg.Uploads, log)
+	go jobs.NewScheduler(store, log).Run(bg, []jobs.Task{purgeUploadsTask(blobs, cfg.Uploads, log)})
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -173,31 +174,27 @@ func routes(api *distapi.API, m *observe.Metrics, store *meta.Store, drv storage
 	return h
 }
 
-// purgeUploads discards expired upload sessions every interval, in
-// bounded batches, until ctx ends. Every replica may run it: deleting an
-// expired session twice is harmless.
-func purgeUploads(ctx context.Context, blobs *content.Service, c config.Uploads, log *slog.Logger) {
-	t := time.NewTicker(c.PurgeInterval)
-	defer t.Stop()
-	for {
-		for range 10 { // at most 10 batches per tick
-			n, err := blobs.ExpireUploads(ctx, c.TTL, 100)
-			if err != nil {
-				log.WarnContext(ctx, "purge expired uploads", "err", err)
-				break
+// purgeUploadsTask discards expired upload sessions in bounded batches,
+// once per interval across the cluster.
+func purgeUploadsTask(blobs *content.Service, c config.Uploads, log *slog.Logger) jobs.Task {
+	return jobs.Task{
+		Name:  "purge-uploads",
+		Every: c.PurgeInterval,
+		Run: func(ctx context.Context) error {
+			for range 10 { // at most 10 batches of 100 per run
+				n, err := blobs.ExpireUploads(ctx, c.TTL, 100)
+				if err != nil {
+					return err
+				}
+				if n > 0 {
+					log.InfoContext(ctx, "purged expired uploads", "count", n)
+				}
+				if n < 100 {
+					return nil
+				}
 			}
-			if n > 0 {
-				log.InfoContext(ctx, "purged expired uploads", "count", n)
-			}
-			if n < 100 {
-				break
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+			return nil
+		},
 	}
 }
 
