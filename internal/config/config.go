@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -59,9 +60,32 @@ type Database struct {
 
 // Storage selects the blob storage driver.
 type Storage struct {
-	// Type is "filesystem" (default).
+	// Type is "filesystem" (default) or "s3".
 	Type       string     `yaml:"type"`
 	Filesystem Filesystem `yaml:"filesystem"`
+	S3         S3         `yaml:"s3"`
+}
+
+// S3 configures the S3 driver with the keys Distribution's and Harbor's
+// users already have (persistence.imageChartStorage.s3 in Harbor's chart).
+type S3 struct {
+	Region                 string `yaml:"region"`
+	Bucket                 string `yaml:"bucket"`
+	AccessKey              string `yaml:"accesskey"` // empty with secretkey: the AWS credential chain (env, shared config, web identity)
+	SecretKey              string `yaml:"secretkey"`
+	RegionEndpoint         string `yaml:"regionendpoint"` // e.g. http://minio.minio.svc.cluster.local:9000
+	ForcePathStyle         bool   `yaml:"forcepathstyle"`
+	Secure                 bool   `yaml:"secure"`
+	SkipVerify             bool   `yaml:"skipverify"`
+	RootDirectory          string `yaml:"rootdirectory"`
+	ChunkSize              int64  `yaml:"chunksize"`
+	MultipartCopyThreshold int64  `yaml:"multipartcopythreshold"`
+	StorageClass           string `yaml:"storageclass"`
+	Encrypt                bool   `yaml:"encrypt"`
+	KeyID                  string `yaml:"keyid"`
+	// DisableRedirect streams blobs through Berth instead of redirecting
+	// clients to presigned URLs (needed when clients cannot reach the store).
+	DisableRedirect bool `yaml:"disableredirect"`
 }
 
 // Filesystem configures the filesystem driver.
@@ -91,7 +115,9 @@ func Default() Config {
 	return Config{
 		DataDir:  "./data",
 		HTTP:     HTTP{Addr: ":5000", ShutdownTimeout: 30 * time.Second},
-		Storage:  Storage{Type: "filesystem"},
+		Storage: Storage{Type: "filesystem", S3: S3{
+			Secure: true, ChunkSize: 10 << 20, MultipartCopyThreshold: 32 << 20, StorageClass: "STANDARD",
+		}},
 		Uploads:  Uploads{TTL: 24 * time.Hour, PurgeInterval: 10 * time.Minute},
 		Log:      Log{Level: "info", Format: "text"},
 		Database: Database{},
@@ -107,6 +133,40 @@ type envOverride struct {
 
 func setString(dst func(c *Config) *string) func(*Config, string) error {
 	return func(c *Config, v string) error { *dst(c) = v; return nil }
+}
+
+// setFromFile reads a secret from the named file (trailing newline dropped).
+func setFromFile(dst func(c *Config) *string) func(*Config, string) error {
+	return func(c *Config, path string) error {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		*dst(c) = strings.TrimRight(string(b), "\r\n")
+		return nil
+	}
+}
+
+func setBool(dst func(c *Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("want true or false: %w", err)
+		}
+		*dst(c) = b
+		return nil
+	}
+}
+
+func setInt64(dst func(c *Config) *int64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("want an integer: %w", err)
+		}
+		*dst(c) = n
+		return nil
+	}
 }
 
 func setDuration(dst func(c *Config) *time.Duration) func(*Config, string) error {
@@ -128,6 +188,22 @@ var envOverrides = []envOverride{
 	{"BERTH_DATABASE_URL", "metadata database URL (default sqlite://<data dir>/berth.db)", setString(func(c *Config) *string { return &c.Database.URL })},
 	{"BERTH_STORAGE_TYPE", "storage driver: filesystem", setString(func(c *Config) *string { return &c.Storage.Type })},
 	{"BERTH_STORAGE_FILESYSTEM_ROOTDIRECTORY", "filesystem driver root (default <data dir>/storage)", setString(func(c *Config) *string { return &c.Storage.Filesystem.RootDirectory })},
+	{"BERTH_STORAGE_S3_REGION", "S3 region", setString(func(c *Config) *string { return &c.Storage.S3.Region })},
+	{"BERTH_STORAGE_S3_BUCKET", "S3 bucket (must exist)", setString(func(c *Config) *string { return &c.Storage.S3.Bucket })},
+	{"BERTH_STORAGE_S3_ACCESSKEY", "S3 access key (empty: AWS credential chain)", setString(func(c *Config) *string { return &c.Storage.S3.AccessKey })},
+	{"BERTH_STORAGE_S3_SECRETKEY", "S3 secret key", setString(func(c *Config) *string { return &c.Storage.S3.SecretKey })},
+	{"BERTH_STORAGE_S3_REGIONENDPOINT", "S3-compatible endpoint, e.g. http://minio:9000", setString(func(c *Config) *string { return &c.Storage.S3.RegionEndpoint })},
+	{"BERTH_STORAGE_S3_FORCEPATHSTYLE", "bucket in the path, not the host name", setBool(func(c *Config) *bool { return &c.Storage.S3.ForcePathStyle })},
+	{"BERTH_STORAGE_S3_SECURE", "https for endpoints without a scheme (default true)", setBool(func(c *Config) *bool { return &c.Storage.S3.Secure })},
+	{"BERTH_STORAGE_S3_SKIPVERIFY", "skip TLS verification (testing only)", setBool(func(c *Config) *bool { return &c.Storage.S3.SkipVerify })},
+	{"BERTH_STORAGE_S3_ROOTDIRECTORY", "key prefix for everything Berth stores", setString(func(c *Config) *string { return &c.Storage.S3.RootDirectory })},
+	{"BERTH_STORAGE_S3_CHUNKSIZE", "multipart part size in bytes (default 10 MiB, min 5 MiB)", setInt64(func(c *Config) *int64 { return &c.Storage.S3.ChunkSize })},
+	{"BERTH_STORAGE_S3_MULTIPARTCOPYTHRESHOLD", "size above which copies are multipart (default 32 MiB)", setInt64(func(c *Config) *int64 { return &c.Storage.S3.MultipartCopyThreshold })},
+	{"BERTH_STORAGE_S3_STORAGECLASS", "storage class (default STANDARD; NONE leaves it to the bucket)", setString(func(c *Config) *string { return &c.Storage.S3.StorageClass })},
+	{"BERTH_STORAGE_S3_ENCRYPT", "server-side encryption", setBool(func(c *Config) *bool { return &c.Storage.S3.Encrypt })},
+	{"BERTH_STORAGE_S3_KEYID", "KMS key for encryption", setString(func(c *Config) *string { return &c.Storage.S3.KeyID })},
+	{"BERTH_STORAGE_S3_DISABLEREDIRECT", "stream blobs instead of redirecting to presigned URLs", setBool(func(c *Config) *bool { return &c.Storage.S3.DisableRedirect })},
+	{"BERTH_STORAGE_S3_SECRETKEY_FILE", "file holding the S3 secret key", setFromFile(func(c *Config) *string { return &c.Storage.S3.SecretKey })},
 	{"BERTH_REDIS_URL", "optional shared cache, redis://host:port/db", setString(func(c *Config) *string { return &c.Redis.URL })},
 	{"BERTH_UPLOAD_TTL", "idle upload session lifetime (default 24h)", setDuration(func(c *Config) *time.Duration { return &c.Uploads.TTL })},
 	{"BERTH_SHUTDOWN_TIMEOUT", "grace period for in-flight requests on SIGTERM (default 30s)", setDuration(func(c *Config) *time.Duration { return &c.HTTP.ShutdownTimeout })},
@@ -216,8 +292,15 @@ func (c Config) Validate() error {
 		if c.Storage.Filesystem.RootDirectory == "" {
 			errs = append(errs, errors.New("storage.filesystem.rootdirectory is empty"))
 		}
+	case "s3":
+		if c.Storage.S3.Bucket == "" {
+			errs = append(errs, errors.New("storage.s3.bucket is required"))
+		}
+		if (c.Storage.S3.AccessKey == "") != (c.Storage.S3.SecretKey == "") {
+			errs = append(errs, errors.New("storage.s3.accesskey and secretkey go together: set both or neither"))
+		}
 	default:
-		errs = append(errs, fmt.Errorf("storage.type %q: want filesystem", c.Storage.Type))
+		errs = append(errs, fmt.Errorf("storage.type %q: want filesystem or s3", c.Storage.Type))
 	}
 	if c.Redis.URL != "" && !strings.HasPrefix(c.Redis.URL, "redis://") && !strings.HasPrefix(c.Redis.URL, "rediss://") {
 		errs = append(errs, errors.New("redis.url: want redis://host:port/db"))

@@ -94,6 +94,9 @@ func (s *Service) RedirectURL(ctx context.Context, b meta.Blob, ttl time.Duratio
 		return "", false, nil
 	}
 	u, err := r.RedirectURL(ctx, b.StorageKey, ttl)
+	if errors.Is(err, errors.ErrUnsupported) { // redirects turned off
+		return "", false, nil
+	}
 	if err != nil {
 		return "", false, fmt.Errorf("redirect blob %s: %w", b.Digest, err)
 	}

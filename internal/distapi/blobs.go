@@ -13,6 +13,9 @@ import (
 	"github.com/berth-registry/berth/internal/oci"
 )
 
+// redirectTTL is how long a presigned blob URL stays valid.
+const redirectTTL = 20 * time.Minute
+
 func (a *API) getBlob(w http.ResponseWriter, r *http.Request, t target) error {
 	d, err := oci.ParseDigest(t.ref)
 	if err != nil {
@@ -31,6 +34,14 @@ func (a *API) getBlob(w http.ResponseWriter, r *http.Request, t target) error {
 		h.Set("Accept-Ranges", "bytes")
 		h.Set("Content-Length", strconv.FormatInt(b.Size, 10))
 		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	// Drivers that can hand out a presigned URL send the client there.
+	if u, ok, err := a.content.RedirectURL(r.Context(), b, redirectTTL); err != nil {
+		a.log.WarnContext(r.Context(), "presign blob, streaming instead", "digest", b.Digest.String(), "err", err)
+	} else if ok {
+		h.Set("Location", u)
+		w.WriteHeader(http.StatusTemporaryRedirect)
 		return nil
 	}
 	// A blob of many GiB streams for longer than the server's write
