@@ -285,7 +285,7 @@ func (c Config) Validate() error {
 	switch {
 	case strings.HasPrefix(c.Database.URL, "sqlite://"), strings.HasPrefix(c.Database.URL, "postgres://"), strings.HasPrefix(c.Database.URL, "postgresql://"):
 	default:
-		errs = append(errs, errors.New("database.url: want sqlite://path or postgres://..."))
+		errs = append(errs, errors.New("database.url: want sqlite://path or postgres://user:pass@host:port/db"))
 	}
 	switch c.Storage.Type {
 	case "filesystem":
