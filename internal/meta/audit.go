@@ -1,0 +1,120 @@
+package meta
+
+import (
+	"context"
+	"time"
+)
+
+// Audit results.
+const (
+	AuditSuccess = "success"
+	AuditFailure = "failure"
+)
+
+// AuditLog records who did what, when, from where, and whether it worked.
+type AuditLog struct {
+	ID           int64
+	OpTime       time.Time
+	Username     string // "anonymous" for unauthenticated callers
+	Operation    string // e.g. "login", "pull", "push", "delete", "create"
+	ResourceType string // e.g. "user", "repository", "artifact", "member", "robot"
+	Resource     string // e.g. "library/app:1.0", "alice"
+	ClientIP     string
+	Result       string // AuditSuccess or AuditFailure
+}
+
+// AddAuditLog appends a. A zero OpTime means now (the store's clock).
+func (s *Store) AddAuditLog(ctx context.Context, a AuditLog) error {
+	t := micro(a.OpTime)
+	if a.OpTime.IsZero() {
+		t = s.timestamp()
+	}
+	if a.Result == "" {
+		a.Result = AuditSuccess
+	}
+	if _, err := s.q.ExecContext(ctx, `
+		INSERT INTO audit_logs (op_time, username, operation, resource_type, resource, client_ip, result)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		t, a.Username, a.Operation, a.ResourceType, a.Resource, a.ClientIP, a.Result); err != nil {
+		return wrapErr(err, "meta: add audit log")
+	}
+	return nil
+}
+
+// AuditFilter narrows ListAuditLogs. Zero fields match everything.
+type AuditFilter struct {
+	Username     string // exact
+	Operation    string // exact
+	ResourceType string // exact
+	// Resource matches a substring, case-insensitively for ASCII.
+	Resource string
+	// From and To bound OpTime (inclusive) when not zero.
+	From, To time.Time
+}
+
+// ListAuditLogs returns one page of the entries matching f, newest first,
+// and how many match in all.
+func (s *Store) ListAuditLogs(ctx context.Context, f AuditFilter, p Page) ([]AuditLog, int, error) {
+	var c conds
+	for _, eq := range []struct{ col, v string }{
+		{"username", f.Username}, {"operation", f.Operation}, {"resource_type", f.ResourceType},
+	} {
+		if eq.v != "" {
+			c.add(eq.col + " = " + c.arg(eq.v))
+		}
+	}
+	if f.Resource != "" {
+		c.add(`lower(resource) LIKE ` + c.arg(likePattern(f.Resource)) + ` ESCAPE '\'`)
+	}
+	if !f.From.IsZero() {
+		c.add("op_time >= " + c.arg(micro(f.From)))
+	}
+	if !f.To.IsZero() {
+		c.add("op_time <= " + c.arg(micro(f.To)))
+	}
+	var total int
+	if err := s.q.QueryRowContext(ctx, `SELECT count(*) FROM audit_logs`+c.sql(), c.args...).Scan(&total); err != nil {
+		return nil, 0, wrapErr(err, "meta: list audit logs")
+	}
+	out := []AuditLog{}
+	if p.Limit <= 0 {
+		return out, total, nil
+	}
+	q := `SELECT id, op_time, username, operation, resource_type, resource, client_ip, result
+		FROM audit_logs` + c.sql() + ` ORDER BY op_time DESC, id DESC LIMIT ` + c.arg(p.Limit) + ` OFFSET ` + c.arg(max(p.Offset, 0))
+	rows, err := s.q.QueryContext(ctx, q, c.args...)
+	if err != nil {
+		return nil, 0, wrapErr(err, "meta: list audit logs")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a AuditLog
+		if err := rows.Scan(&a.ID, &a.OpTime, &a.Username, &a.Operation, &a.ResourceType, &a.Resource, &a.ClientIP, &a.Result); err != nil {
+			return nil, 0, wrapErr(err, "meta: list audit logs")
+		}
+		a.OpTime = a.OpTime.UTC()
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, wrapErr(err, "meta: list audit logs")
+	}
+	return out, total, nil
+}
+
+// PurgeAuditLogs deletes entries older than before and returns how many
+// (for a retention job).
+func (s *Store) PurgeAuditLogs(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.q.ExecContext(ctx, `DELETE FROM audit_logs WHERE op_time < $1`, micro(before))
+	if err != nil {
+		return 0, wrapErr(err, "meta: purge audit logs")
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, wrapErr(err, "meta: purge audit logs")
+	}
+	return n, nil
+}
+
+// micro is t in UTC at the microsecond precision both engines keep, so that
+// comparisons give the same answer on both.
+func micro(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
