@@ -461,6 +461,7 @@ func (s *suite) testResumeRewinds(t *testing.T) {
 		{"small", 10, 5, 3},
 		{"lost crosses a part", 3 * MiB, 8 * MiB, 1 * MiB},
 		{"after parts", 6 * MiB, 2 * MiB, 6 * MiB},
+		{"lost parts replaced", 6 * MiB, 12 * MiB, 1 * MiB},
 		{"nothing lost", 4, 0, 4},
 	}
 	for i, tt := range tests {

@@ -1,0 +1,290 @@
+package s3_test
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/berth-registry/berth/internal/storage"
+	"github.com/berth-registry/berth/internal/storage/s3"
+	"github.com/berth-registry/berth/internal/storage/storagetest"
+	"github.com/berth-registry/berth/internal/testenv"
+)
+
+// testConfig returns the configuration of the S3 server named by env
+// BERTH_TEST_S3, "http://ACCESS:SECRET@HOST:PORT/BUCKET" (what
+// scripts/services/seaweedfs.sh start prints), with a root directory no
+// other test uses and small part sizes so that modest objects cross part
+// boundaries.
+func testConfig(t *testing.T) s3.Config {
+	t.Helper()
+	raw := testenv.Require(t, "BERTH_TEST_S3")
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil || strings.Trim(u.Path, "/") == "" {
+		t.Fatalf("BERTH_TEST_S3=%q: want http://ACCESS:SECRET@HOST:PORT/BUCKET", raw)
+	}
+	secret, _ := u.User.Password()
+	c := s3.DefaultConfig()
+	c.Region = "us-east-1"
+	c.Bucket = strings.Trim(u.Path, "/")
+	c.AccessKey = u.User.Username()
+	c.SecretKey = secret
+	c.RegionEndpoint = u.Scheme + "://" + u.Host
+	c.ForcePathStyle = true
+	c.ChunkSize = 5 << 20
+	c.MultipartCopyThreshold = 5 << 20
+	c.RootDirectory = "/berth-test/" + randomName(t) + "/"
+	return c
+}
+
+func randomName(t *testing.T) string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	name := strings.NewReplacer("/", "-", " ", "_").Replace(t.Name())
+	return name + "-" + hex.EncodeToString(b)
+}
+
+func mustNew(t *testing.T, c s3.Config) *s3.Driver {
+	t.Helper()
+	d, err := s3.New(t.Context(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestConformance(t *testing.T) {
+	testConfig(t) // skip (or fail under CI) before any subtest
+	storagetest.Run(t, func(t *testing.T) (a, b storage.Driver) {
+		c := testConfig(t)
+		return mustNew(t, c), mustNew(t, c)
+	})
+}
+
+func TestCheck(t *testing.T) {
+	c := testConfig(t)
+	if err := mustNew(t, c).Check(t.Context()); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	tests := []struct {
+		name   string
+		modify func(*s3.Config)
+		want   string
+	}{
+		{"missing bucket", func(c *s3.Config) { c.Bucket = "no-such-bucket-" + randomName(t)[:6] }, "does not exist"},
+		{"wrong keys", func(c *s3.Config) { c.SecretKey = "wrong" }, "denied"},
+		{"https against http", func(c *s3.Config) { c.RegionEndpoint = strings.Replace(c.RegionEndpoint, "http://", "https://", 1) }, "plain HTTP"},
+		{"unreachable", func(c *s3.Config) { c.RegionEndpoint = "http://127.0.0.1:1" }, "cannot reach"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := c
+			tt.modify(&c)
+			err := mustNew(t, c).Check(t.Context())
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Check() = %v, want an error saying %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestRedirectURL(t *testing.T) {
+	c := testConfig(t)
+	d := mustNew(t, c)
+	w, err := d.Writer(t.Context(), "blob", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("redirected content"))
+	if err := w.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	u, err := d.RedirectURL(t.Context(), "blob", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || string(body) != "redirected content" {
+		t.Fatalf("GET presigned URL: %s %q", resp.Status, body)
+	}
+
+	c.DisableRedirect = true
+	if _, err := mustNew(t, c).RedirectURL(t.Context(), "blob", time.Minute); !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatalf("RedirectURL with disableredirect: err = %v, want errors.ErrUnsupported", err)
+	}
+}
+
+// TestUnreadableCABundle: this machine kind sets AWS_CA_BUNDLE; a bundle
+// that cannot be read must not stop the driver (the SDK alone fails).
+func TestCABundle(t *testing.T) {
+	c := s3.DefaultConfig()
+	c.Bucket = "b"
+	c.RegionEndpoint = "http://127.0.0.1:9"
+	for _, bundle := range []string{
+		filepath.Join(t.TempDir(), "missing.pem"),
+		os.DevNull, // readable, no certificate
+		"/etc/ssl/certs/ca-certificates.crt",
+	} {
+		t.Run(bundle, func(t *testing.T) {
+			t.Setenv("AWS_CA_BUNDLE", bundle)
+			if _, err := s3.New(t.Context(), c); err != nil {
+				t.Fatalf("New with AWS_CA_BUNDLE=%s: %v", bundle, err)
+			}
+		})
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(*s3.Config)
+		want   []string // substrings of the error; nil for valid
+	}{
+		{"valid", func(c *s3.Config) {}, nil},
+		{"everything wrong", func(c *s3.Config) {
+			c.Bucket = ""
+			c.AccessKey = "only"
+			c.ChunkSize = 1 << 20
+			c.RegionEndpoint = "ftp://x"
+			c.KeyID = "k"
+		}, []string{"bucket is required", "accesskey and secretkey", "chunksize", "regionendpoint", "keyid"}},
+		{"rootdirectory dots", func(c *s3.Config) { c.RootDirectory = "/a/../b" }, []string{"rootdirectory"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := s3.DefaultConfig()
+			c.Bucket = "b"
+			tt.modify(&c)
+			err := c.Validate()
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("Validate() = %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("Validate() = nil")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Validate() = %v; missing %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestNoLeftovers checks the bucket itself: after pending writes end in
+// Commit, Cancel, Delete or a restart, no state object and no multipart
+// upload remains, and the committed objects sit at RootDirectory/<key>.
+func TestNoLeftovers(t *testing.T) {
+	c := testConfig(t)
+	a, b := mustNew(t, c), mustNew(t, c)
+	ctx := t.Context()
+	chunk := make([]byte, 3<<20)
+	pend := func(d *s3.Driver, key string, off int64, n int) storage.Writer {
+		t.Helper()
+		w, err := d.Writer(ctx, key, off)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range n {
+			if _, err := w.Write(chunk); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return w
+	}
+	closeW := func(w storage.Writer) {
+		t.Helper()
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Committed after a resume and a rewind, with an orphaned upload from a
+	// writer that never closed.
+	closeW(pend(a, "committed", 0, 3))
+	closeW(pend(b, "committed", 9<<20, 3))
+	pend(a, "committed", 9<<20, 4) // dies
+	if err := pend(b, "committed", 9<<20, 1).Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// An upload created by a writer that died is orphaned, then aborted.
+	closeW(pend(a, "orphan", 0, 1))
+	pend(b, "orphan", 3<<20, 3) // dies after creating an upload
+	if err := pend(a, "orphan", 3<<20, 0).Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Cancelled.
+	closeW(pend(a, "cancelled", 0, 4))
+	if err := pend(b, "cancelled", 12<<20, 1).Cancel(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Deleted while pending.
+	closeW(pend(a, "deleted", 0, 2))
+	if err := b.Delete(ctx, "deleted"); err != nil {
+		t.Fatal(err)
+	}
+	// Restarted, then committed empty.
+	closeW(pend(a, "restarted", 0, 2))
+	if err := pend(b, "restarted", 0, 0).Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	client := rawClient(t, c)
+	root := strings.Trim(c.RootDirectory, "/") + "/"
+	var keys []string
+	p := awss3.NewListObjectsV2Paginator(client, &awss3.ListObjectsV2Input{Bucket: &c.Bucket, Prefix: &root})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range page.Contents {
+			if !strings.HasSuffix(*o.Key, "/") {
+				keys = append(keys, strings.TrimPrefix(*o.Key, root))
+			}
+		}
+	}
+	if diff := cmp.Diff([]string{"committed", "orphan", "restarted"}, keys); diff != "" {
+		t.Errorf("objects in the bucket (-want +got):\n%s", diff)
+	}
+	uploads, err := client.ListMultipartUploads(ctx, &awss3.ListMultipartUploadsInput{Bucket: &c.Bucket, Prefix: &root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range uploads.Uploads {
+		t.Errorf("multipart upload left: %s %s", *u.Key, *u.UploadId)
+	}
+	info, err := a.Stat(ctx, "committed")
+	if err != nil || info.Size != 12<<20 {
+		t.Fatalf("Stat(committed) = %+v, %v; want 12 MiB", info, err)
+	}
+}
+
+func rawClient(t *testing.T, c s3.Config) *awss3.Client {
+	t.Helper()
+	return awss3.New(awss3.Options{
+		Region:       c.Region,
+		BaseEndpoint: &c.RegionEndpoint,
+		UsePathStyle: true,
+		Credentials:  credentials.NewStaticCredentialsProvider(c.AccessKey, c.SecretKey, ""),
+	})
+}
