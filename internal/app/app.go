@@ -26,6 +26,7 @@ import (
 	"github.com/berth-registry/berth/internal/registry"
 	"github.com/berth-registry/berth/internal/storage"
 	"github.com/berth-registry/berth/internal/storage/filesystem"
+	"github.com/berth-registry/berth/internal/storage/s3"
 )
 
 // Migrate brings the metadata database to the current schema.
@@ -53,7 +54,7 @@ func openStore(ctx context.Context, cfg config.Config) (*meta.Store, error) {
 	return store, nil
 }
 
-func openStorage(_ context.Context, c config.Storage) (storage.Driver, error) {
+func openStorage(ctx context.Context, c config.Storage) (storage.Driver, error) {
 	switch c.Type {
 	case "", "filesystem":
 		d, err := filesystem.New(c.Filesystem.RootDirectory)
@@ -61,8 +62,20 @@ func openStorage(_ context.Context, c config.Storage) (storage.Driver, error) {
 			return nil, fmt.Errorf("filesystem storage: %w", err)
 		}
 		return d, nil
+	case "s3":
+		d, err := s3.New(ctx, s3.Config(c.S3))
+		if err != nil {
+			return nil, err
+		}
+		// Name the classic misconfigurations now, not at the first push.
+		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		if err := d.Check(cctx); err != nil {
+			return nil, err
+		}
+		return d, nil
 	default:
-		return nil, fmt.Errorf("storage.type %q: want filesystem", c.Type)
+		return nil, fmt.Errorf("storage.type %q: want filesystem or s3", c.Type)
 	}
 }
 
