@@ -1,0 +1,100 @@
+package identity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/berth-registry/berth/internal/meta"
+)
+
+// AdminUsername is the first system administrator's name.
+const AdminUsername = "admin"
+
+// AdminPasswordFile is where a generated administrator password is kept,
+// in the data directory, readable by its owner only.
+const AdminPasswordFile = "admin-password"
+
+// AdminBootstrap says what BootstrapAdmin did.
+type AdminBootstrap struct {
+	// Created: the administrator did not exist and was created now.
+	Created bool
+	// Generated: the password was generated; it is in Password (to show
+	// once) and in PasswordFile.
+	Generated    bool
+	Password     string
+	PasswordFile string
+}
+
+// BootstrapAdmin creates the administrator account on first start. With a
+// password (from BERTH_ADMIN_PASSWORD or its file) it uses that one (it
+// must satisfy the password policy); without, it generates one and writes
+// it to <dataDir>/admin-password (mode 0600) before creating the account,
+// so the password is never lost. When the administrator already exists it
+// does nothing (the password is not reset). Among replicas starting
+// together, exactly one creates the account.
+func (s *Service) BootstrapAdmin(ctx context.Context, password, dataDir string) (AdminBootstrap, error) {
+	_, err := s.store.GetUserByName(ctx, AdminUsername)
+	switch {
+	case err == nil:
+		return AdminBootstrap{}, nil
+	case !errors.Is(err, meta.ErrUserNotFound):
+		return AdminBootstrap{}, fmt.Errorf("bootstrap admin: %w", err)
+	}
+	var out AdminBootstrap
+	if password == "" {
+		out.Generated, out.Password = true, randomSecret(20)
+		out.PasswordFile = filepath.Join(dataDir, AdminPasswordFile)
+		if err := writeSecretFile(out.PasswordFile, out.Password+"\n"); err != nil {
+			return AdminBootstrap{}, fmt.Errorf("bootstrap admin: %w", err)
+		}
+		password = out.Password
+	} else if err := ValidatePassword(password); err != nil {
+		return AdminBootstrap{}, fmt.Errorf("bootstrap admin: BERTH_ADMIN_PASSWORD: %w", err)
+	}
+	_, err = s.CreateUser(ctx, NewUser{Username: AdminUsername, Password: password, Sysadmin: true, Realname: "System administrator"})
+	switch {
+	case errors.Is(err, meta.ErrUserExists): // another replica was first
+		if out.Generated {
+			_ = os.Remove(out.PasswordFile) // it does not hold the winner's password
+		}
+		return AdminBootstrap{}, nil
+	case err != nil:
+		if out.Generated {
+			_ = os.Remove(out.PasswordFile)
+		}
+		return AdminBootstrap{}, fmt.Errorf("bootstrap admin: %w", err)
+	}
+	out.Created = true
+	return out, nil
+}
+
+// writeSecretFile writes data to path with mode 0600, atomically.
+func writeSecretFile(path, data string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // no-op after the rename
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.WriteString(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
