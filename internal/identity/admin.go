@@ -29,8 +29,9 @@ type AdminBootstrap struct {
 }
 
 // BootstrapAdmin creates the administrator account on first start. With a
-// password (from BERTH_ADMIN_PASSWORD or its file) it uses that one (it
-// must satisfy the password policy); without, it generates one and writes
+// password (from BERTH_ADMIN_PASSWORD or its file) it uses that one (at
+// least 8 characters; the operator's choice is not held to the policy for
+// users); without, it generates one and writes
 // it to <dataDir>/admin-password (mode 0600) before creating the account,
 // so the password is never lost. When the administrator already exists it
 // does nothing (the password is not reset). Among replicas starting
@@ -51,10 +52,18 @@ func (s *Service) BootstrapAdmin(ctx context.Context, password, dataDir string) 
 			return AdminBootstrap{}, fmt.Errorf("bootstrap admin: %w", err)
 		}
 		password = out.Password
-	} else if err := ValidatePassword(password); err != nil {
-		return AdminBootstrap{}, fmt.Errorf("bootstrap admin: BERTH_ADMIN_PASSWORD: %w", err)
+	} else if len(password) < minPasswordLen {
+		// An operator's choice is taken as it is, as long as it is not trivially short.
+		return AdminBootstrap{}, fmt.Errorf("bootstrap admin: BERTH_ADMIN_PASSWORD: %w",
+			&InvalidError{"password", fmt.Sprintf("must be at least %d characters long", minPasswordLen)})
 	}
-	_, err = s.CreateUser(ctx, NewUser{Username: AdminUsername, Password: password, Sysadmin: true, Realname: "System administrator"})
+	h, err := s.HashPassword(password)
+	if err != nil {
+		return AdminBootstrap{}, fmt.Errorf("bootstrap admin: %w", err)
+	}
+	_, err = s.store.CreateUser(ctx, meta.User{
+		Username: AdminUsername, PasswordHash: h, Sysadmin: true, Realname: "System administrator", Source: meta.SourceLocal,
+	})
 	switch {
 	case errors.Is(err, meta.ErrUserExists): // another replica was first
 		if out.Generated {

@@ -1,0 +1,205 @@
+// Package tokenauth is registry authentication at the edge: the Docker
+// token service (GET /service/token, and the OAuth2 password grant on
+// POST) issuing short-lived JWTs that carry exactly the granted subset of
+// the requested scopes, their verification, and the Gate that authorizes
+// /v2/ requests with Bearer tokens or Basic credentials.
+//
+// Only internal/app imports it: distapi declares the small interface the
+// Gate satisfies.
+package tokenauth
+
+import (
+	"crypto"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// ResourceActions is one entry of a token's "access" claim (Docker's
+// token format): actions granted on a resource.
+type ResourceActions struct {
+	Type    string   `json:"type"`
+	Name    string   `json:"name"`
+	Actions []string `json:"actions"`
+}
+
+// Claims are a registry token's claims.
+type Claims struct {
+	jwt.RegisteredClaims
+	Access []ResourceActions `json:"access"`
+}
+
+// Allows reports whether the token grants every action on repository repo
+// ("*" grants them all).
+func (c Claims) Allows(repo string, actions []string) bool {
+	for _, a := range actions {
+		ok := false
+		for _, ra := range c.Access {
+			if ra.Type == "repository" && ra.Name == repo && (slices.Contains(ra.Actions, a) || slices.Contains(ra.Actions, "*")) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// Options configure an Issuer.
+type Options struct {
+	// Issuer is the "iss" claim (default "berth-token-service").
+	Issuer string
+	// Service is the audience, as named in the /v2/ challenge (default "berth").
+	Service string
+	// TTL is how long tokens live (default 5m).
+	TTL time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Issuer signs and verifies registry tokens with one key.
+type Issuer struct {
+	key    crypto.Signer
+	method jwt.SigningMethod
+	kid    string
+	opts   Options
+}
+
+// NewIssuer returns an Issuer signing with key (ES256 for ECDSA P-256,
+// RS256 for RSA).
+func NewIssuer(key crypto.Signer, opts Options) (*Issuer, error) {
+	m, err := signingMethod(key)
+	if err != nil {
+		return nil, err
+	}
+	kid, err := keyID(key.Public())
+	if err != nil {
+		return nil, err
+	}
+	if opts.Issuer == "" {
+		opts.Issuer = "berth-token-service"
+	}
+	if opts.Service == "" {
+		opts.Service = "berth"
+	}
+	if opts.TTL <= 0 {
+		opts.TTL = 5 * time.Minute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Issuer{key: key, method: m, kid: kid, opts: opts}, nil
+}
+
+// Service returns the audience tokens are issued for.
+func (i *Issuer) Service() string { return i.opts.Service }
+
+// Token is a signed token with its lifetime.
+type Token struct {
+	Raw       string
+	IssuedAt  time.Time
+	ExpiresIn time.Duration
+}
+
+// Issue signs a token for subject ("" for anonymous) granting access.
+func (i *Issuer) Issue(subject string, access []ResourceActions) (Token, error) {
+	now := i.opts.Now().UTC().Truncate(time.Second)
+	jti := make([]byte, 16)
+	_, _ = rand.Read(jti) // never fails (crypto/rand)
+	if access == nil {
+		access = []ResourceActions{}
+	}
+	claims := Claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    i.opts.Issuer,
+			Subject:   subject,
+			Audience:  jwt.ClaimStrings{i.opts.Service},
+			ExpiresAt: jwt.NewNumericDate(now.Add(i.opts.TTL)),
+			NotBefore: jwt.NewNumericDate(now.Add(-time.Second)),
+			IssuedAt:  jwt.NewNumericDate(now),
+			ID:        hex.EncodeToString(jti),
+		},
+		Access: access,
+	}
+	t := jwt.NewWithClaims(i.method, claims)
+	t.Header["kid"] = i.kid
+	raw, err := t.SignedString(i.key)
+	if err != nil {
+		return Token{}, fmt.Errorf("sign token: %w", err)
+	}
+	return Token{Raw: raw, IssuedAt: now, ExpiresIn: i.opts.TTL}, nil
+}
+
+// ErrInvalidToken: a Bearer token that is malformed, signed by another
+// key, for another service, or expired.
+var ErrInvalidToken = errors.New("invalid or expired token")
+
+// Verify checks raw's signature, algorithm, issuer, audience and validity
+// period and returns its claims. Failures match ErrInvalidToken.
+func (i *Issuer) Verify(raw string) (Claims, error) {
+	var c Claims
+	_, err := jwt.ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return i.key.Public(), nil },
+		jwt.WithValidMethods([]string{i.method.Alg()}),
+		jwt.WithIssuer(i.opts.Issuer),
+		jwt.WithAudience(i.opts.Service),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(5*time.Second),
+		jwt.WithTimeFunc(i.opts.Now),
+	)
+	if err != nil {
+		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	return c, nil
+}
+
+// Scope is one requested scope: type:name:actions, e.g.
+// repository:library/app:pull,push or registry:catalog:*.
+type Scope struct {
+	Type    string
+	Name    string
+	Actions []string
+}
+
+// ParseScopes parses the scope query values of a token request. Each
+// value may hold several scopes separated by spaces. A type may carry a
+// class, as in repository(plugin):name:pull; the class is dropped.
+func ParseScopes(values []string) ([]Scope, error) {
+	var out []Scope
+	for _, v := range values {
+		for _, s := range strings.Fields(v) {
+			typ, rest, ok1 := strings.Cut(s, ":")
+			i := strings.LastIndexByte(rest, ':')
+			if !ok1 || i <= 0 || typ == "" {
+				return nil, fmt.Errorf("scope %q: want type:name:actions", truncate(s, 100))
+			}
+			if j := strings.IndexByte(typ, '('); j > 0 && strings.HasSuffix(typ, ")") {
+				typ = typ[:j]
+			}
+			name, acts := rest[:i], rest[i+1:]
+			var actions []string
+			for _, a := range strings.Split(acts, ",") {
+				if a != "" && !slices.Contains(actions, a) {
+					actions = append(actions, a)
+				}
+			}
+			out = append(out, Scope{Type: typ, Name: name, Actions: actions})
+		}
+	}
+	return out, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
