@@ -109,12 +109,18 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		regCache = rc
 	}
 
+	auth, err := newAuth(ctx, cfg, store, log)
+	if err != nil {
+		return err
+	}
 	metrics := observe.NewMetrics()
 	blobs := content.New(store, drv, log)
-	api := distapi.New(blobs, registry.New(store, regCache, log), log, distapi.Options{OnUploadFinished: metrics.ObserveUpload})
+	api := distapi.New(blobs, registry.New(store, regCache, log), log, distapi.Options{
+		OnUploadFinished: metrics.ObserveUpload, Auth: auth.gate, TokenRealm: auth.realm,
+	})
 
 	srv := &http.Server{
-		Handler:           routes(api, metrics, store, drv, log),
+		Handler:           routes(api, auth.token, metrics, store, drv, log),
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -152,10 +158,11 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	return nil
 }
 
-func routes(api *distapi.API, m *observe.Metrics, store *meta.Store, drv storage.Driver, log *slog.Logger) http.Handler {
+func routes(api *distapi.API, token http.Handler, m *observe.Metrics, store *meta.Store, drv storage.Driver, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", api)
 	mux.Handle("/v2", api)
+	mux.Handle("/service/token", tokenRoute(token))
 	mux.Handle("GET /metrics", m.Handler())
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) {
 		httpx.SetRoute(r.Context(), "livez")

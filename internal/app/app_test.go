@@ -18,12 +18,26 @@ func testConfig(t *testing.T) config.Config {
 	t.Helper()
 	dir := t.TempDir()
 	cfg, err := config.Load("", func(k string) string {
-		return map[string]string{"BERTH_HTTP_ADDR": "127.0.0.1:0", "BERTH_DATA_DIR": dir, "BERTH_SHUTDOWN_TIMEOUT": "10s"}[k]
+		return map[string]string{"BERTH_HTTP_ADDR": "127.0.0.1:0", "BERTH_DATA_DIR": dir, "BERTH_SHUTDOWN_TIMEOUT": "10s",
+			"BERTH_ADMIN_PASSWORD": testAdminPassword}[k]
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// testAdminPassword is the administrator's password in testConfig.
+const testAdminPassword = "Admin12345"
+
+// adminDo sends a request as the administrator (Basic auth).
+func adminDo(method, url string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		return nil, err
+	}
+	req.SetBasicAuth("admin", testAdminPassword)
+	return http.DefaultClient.Do(req)
 }
 
 // startServe runs Serve in the background and returns its address and a
@@ -71,7 +85,7 @@ func TestGracefulShutdown(t *testing.T) {
 	addr, done := startServe(t, ctx, testConfig(t))
 	base := "http://" + addr
 
-	res, err := http.Post(base+"/v2/app/blobs/uploads/", "", nil)
+	res, err := adminDo(http.MethodPost, base+"/v2/library/app/blobs/uploads/", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,8 +95,7 @@ func TestGracefulShutdown(t *testing.T) {
 	release := make(chan struct{})
 	result := make(chan int, 1)
 	go func() {
-		req, _ := http.NewRequest(http.MethodPatch, base+loc, &slowBody{release: release, rest: strings.NewReader("bcdef")})
-		res, err := http.DefaultClient.Do(req)
+		res, err := adminDo(http.MethodPatch, base+loc, &slowBody{release: release, rest: strings.NewReader("bcdef")})
 		if err != nil {
 			result <- -1
 			return
@@ -116,7 +129,7 @@ func TestHealthAndMetrics(t *testing.T) {
 	cfg := testConfig(t)
 	addr, _ := startServe(t, ctx, cfg)
 	for _, p := range []string{"/livez", "/readyz", "/v2/"} {
-		res, err := http.Get("http://" + addr + p)
+		res, err := adminDo(http.MethodGet, "http://"+addr+p, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

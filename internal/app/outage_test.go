@@ -31,11 +31,12 @@ func TestPostgresOutage(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	addr, _ := startServe(t, ctx, cfg)
-	base := "http://" + addr + "/v2/outage/app"
+	base := "http://" + addr + "/v2/library/outage-app"
 
 	do := func(method, path string, body []byte, ct string) (int, string) {
 		t.Helper()
 		req, _ := http.NewRequest(method, base+path, bytes.NewReader(body))
+		req.SetBasicAuth("admin", testAdminPassword)
 		if ct != "" {
 			req.Header.Set("Content-Type", ct)
 		}

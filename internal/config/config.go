@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -33,6 +34,33 @@ type Config struct {
 	Uploads     Uploads  `yaml:"uploads"`
 	Redis       Redis    `yaml:"redis"`
 	Log         Log      `yaml:"log"`
+	Auth        Auth     `yaml:"auth"`
+}
+
+// Auth configures authentication.
+type Auth struct {
+	// AdminPassword is the password of the administrator account created
+	// at the first start (never used afterwards). Empty: a password is
+	// generated, logged once and written to <data_dir>/admin-password.
+	AdminPassword string `yaml:"admin_password"`
+	// AdminPasswordFile holds AdminPassword (read when AdminPassword is empty).
+	AdminPasswordFile string `yaml:"admin_password_file"`
+	// TokenKeyFile is the PEM private key (ECDSA P-256 or RSA) signing
+	// registry tokens; every replica must use the same one. Empty: a key
+	// generated once in <data_dir>/token-signing-key.pem.
+	TokenKeyFile string `yaml:"token_key_file"`
+	// TokenExpiration is the lifetime of registry tokens.
+	TokenExpiration time.Duration `yaml:"token_expiration"`
+	// LoginThrottle limits failed logins.
+	LoginThrottle LoginThrottle `yaml:"login_throttle"`
+}
+
+// LoginThrottle limits failed logins per username and per client address
+// within a window; a limited login waits for the window to end.
+type LoginThrottle struct {
+	FailuresPerUser int           `yaml:"failures_per_user"`
+	FailuresPerIP   int           `yaml:"failures_per_ip"`
+	Window          time.Duration `yaml:"window"`
 }
 
 // Redis configures the optional shared cache.
@@ -48,6 +76,10 @@ type HTTP struct {
 	// ShutdownTimeout bounds how long in-flight requests may take to
 	// finish after SIGTERM.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// TrustedProxies are the addresses or CIDR ranges of load balancers
+	// whose X-Forwarded-For is believed when finding a client's address
+	// (for login limits and audit). Empty: the peer address is the client.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // Database selects the metadata database.
@@ -113,14 +145,18 @@ type Log struct {
 // Default is the zero-configuration setup: SQLite and local disk under ./data.
 func Default() Config {
 	return Config{
-		DataDir:  "./data",
-		HTTP:     HTTP{Addr: ":5000", ShutdownTimeout: 30 * time.Second},
+		DataDir: "./data",
+		HTTP:    HTTP{Addr: ":5000", ShutdownTimeout: 30 * time.Second},
 		Storage: Storage{Type: "filesystem", S3: S3{
 			Secure: true, ChunkSize: 10 << 20, MultipartCopyThreshold: 32 << 20, StorageClass: "STANDARD",
 		}},
 		Uploads:  Uploads{TTL: 24 * time.Hour, PurgeInterval: 10 * time.Minute},
 		Log:      Log{Level: "info", Format: "text"},
 		Database: Database{},
+		Auth: Auth{
+			TokenExpiration: 5 * time.Minute,
+			LoginThrottle:   LoginThrottle{FailuresPerUser: 10, FailuresPerIP: 50, Window: 5 * time.Minute},
+		},
 	}
 }
 
@@ -169,6 +205,31 @@ func setInt64(dst func(c *Config) *int64) func(*Config, string) error {
 	}
 }
 
+func setInt(dst func(c *Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("want an integer: %w", err)
+		}
+		*dst(c) = n
+		return nil
+	}
+}
+
+// setList splits a comma-separated value.
+func setList(dst func(c *Config) *[]string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		var out []string
+		for _, f := range strings.Split(v, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				out = append(out, f)
+			}
+		}
+		*dst(c) = out
+		return nil
+	}
+}
+
 func setDuration(dst func(c *Config) *time.Duration) func(*Config, string) error {
 	return func(c *Config, v string) error {
 		d, err := time.ParseDuration(v)
@@ -209,6 +270,14 @@ var envOverrides = []envOverride{
 	{"BERTH_SHUTDOWN_TIMEOUT", "grace period for in-flight requests on SIGTERM (default 30s)", setDuration(func(c *Config) *time.Duration { return &c.HTTP.ShutdownTimeout })},
 	{"BERTH_LOG_LEVEL", "debug, info, warn or error (default info)", setString(func(c *Config) *string { return &c.Log.Level })},
 	{"BERTH_LOG_FORMAT", "text or json (default text)", setString(func(c *Config) *string { return &c.Log.Format })},
+	{"BERTH_TRUSTED_PROXIES", "comma-separated proxy addresses/CIDRs whose X-Forwarded-For is trusted", setList(func(c *Config) *[]string { return &c.HTTP.TrustedProxies })},
+	{"BERTH_ADMIN_PASSWORD", "password of the admin account created at first start (default: generated)", setString(func(c *Config) *string { return &c.Auth.AdminPassword })},
+	{"BERTH_ADMIN_PASSWORD_FILE", "file holding BERTH_ADMIN_PASSWORD", setString(func(c *Config) *string { return &c.Auth.AdminPasswordFile })},
+	{"BERTH_TOKEN_KEY_FILE", "PEM key signing registry tokens (default: generated in the data dir)", setString(func(c *Config) *string { return &c.Auth.TokenKeyFile })},
+	{"BERTH_TOKEN_EXPIRATION", "registry token lifetime (default 5m)", setDuration(func(c *Config) *time.Duration { return &c.Auth.TokenExpiration })},
+	{"BERTH_LOGIN_FAILURES_PER_USER", "failed logins per username per window (default 10)", setInt(func(c *Config) *int { return &c.Auth.LoginThrottle.FailuresPerUser })},
+	{"BERTH_LOGIN_FAILURES_PER_IP", "failed logins per client address per window (default 50)", setInt(func(c *Config) *int { return &c.Auth.LoginThrottle.FailuresPerIP })},
+	{"BERTH_LOGIN_FAILURE_WINDOW", "login throttle window (default 5m)", setDuration(func(c *Config) *time.Duration { return &c.Auth.LoginThrottle.Window })},
 }
 
 // EnvTable returns "NAME\tdescription" lines for documentation and --help.
@@ -239,6 +308,13 @@ func Load(path string, getenv func(string) string) (Config, error) {
 				return Config{}, fmt.Errorf("%s: %w", o.name, err)
 			}
 		}
+	}
+	if cfg.Auth.AdminPassword == "" && cfg.Auth.AdminPasswordFile != "" {
+		b, err := os.ReadFile(cfg.Auth.AdminPasswordFile)
+		if err != nil {
+			return Config{}, fmt.Errorf("auth.admin_password_file: %w", err)
+		}
+		cfg.Auth.AdminPassword = strings.TrimRight(string(b), "\r\n")
 	}
 	cfg.fillDerived()
 	return cfg, cfg.Validate()
@@ -320,6 +396,22 @@ func (c Config) Validate() error {
 	case "text", "json":
 	default:
 		errs = append(errs, fmt.Errorf("log.format %q: want text or json", c.Log.Format))
+	}
+	for _, p := range c.HTTP.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				errs = append(errs, fmt.Errorf("http.trusted_proxies: %q is neither an address nor a CIDR range", p))
+			}
+		}
+	}
+	if c.Auth.TokenExpiration < 30*time.Second || c.Auth.TokenExpiration > 24*time.Hour {
+		errs = append(errs, errors.New("auth.token_expiration must be between 30s and 24h"))
+	}
+	if c.Auth.LoginThrottle.FailuresPerUser < 1 || c.Auth.LoginThrottle.FailuresPerIP < 1 {
+		errs = append(errs, errors.New("auth.login_throttle failures_per_user and failures_per_ip must be at least 1"))
+	}
+	if c.Auth.LoginThrottle.Window < time.Second {
+		errs = append(errs, errors.New("auth.login_throttle.window must be at least 1s"))
 	}
 	return errors.Join(errs...)
 }

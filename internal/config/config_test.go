@@ -98,3 +98,61 @@ func TestEnvTableDocumented(t *testing.T) {
 		}
 	}
 }
+
+func TestAuthConfig(t *testing.T) {
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pwFile, []byte("FromFile123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    func(*Config)
+		wantErr string
+	}{
+		{name: "defaults", want: func(*Config) {}},
+		{name: "admin password and token settings", env: map[string]string{
+			"BERTH_ADMIN_PASSWORD": "Secret1234", "BERTH_TOKEN_KEY_FILE": "/k.pem", "BERTH_TOKEN_EXPIRATION": "10m",
+			"BERTH_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.1", "BERTH_LOGIN_FAILURES_PER_USER": "3",
+			"BERTH_LOGIN_FAILURES_PER_IP": "30", "BERTH_LOGIN_FAILURE_WINDOW": "1m",
+		}, want: func(c *Config) {
+			c.Auth.AdminPassword, c.Auth.TokenKeyFile, c.Auth.TokenExpiration = "Secret1234", "/k.pem", 10*time.Minute
+			c.HTTP.TrustedProxies = []string{"10.0.0.0/8", "192.0.2.1"}
+			c.Auth.LoginThrottle = LoginThrottle{FailuresPerUser: 3, FailuresPerIP: 30, Window: time.Minute}
+		}},
+		{name: "admin password from a file", env: map[string]string{"BERTH_ADMIN_PASSWORD_FILE": pwFile}, want: func(c *Config) {
+			c.Auth.AdminPassword, c.Auth.AdminPasswordFile = "FromFile123", pwFile
+		}},
+		{name: "the variable wins over the file", env: map[string]string{"BERTH_ADMIN_PASSWORD": "Direct1234", "BERTH_ADMIN_PASSWORD_FILE": pwFile}, want: func(c *Config) {
+			c.Auth.AdminPassword, c.Auth.AdminPasswordFile = "Direct1234", pwFile
+		}},
+		{name: "missing password file", env: map[string]string{"BERTH_ADMIN_PASSWORD_FILE": filepath.Join(dir, "nope")}, wantErr: "admin_password_file"},
+		{name: "bad proxy", env: map[string]string{"BERTH_TRUSTED_PROXIES": "lb.example"}, wantErr: "trusted_proxies"},
+		{name: "token too short", env: map[string]string{"BERTH_TOKEN_EXPIRATION": "1s"}, wantErr: "token_expiration"},
+		{name: "zero failures", env: map[string]string{"BERTH_LOGIN_FAILURES_PER_USER": "0"}, wantErr: "failures_per_user"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"BERTH_DATA_DIR": "/d"}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			got, err := Load("", func(k string) string { return env[k] })
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Load err = %v, want one mentioning %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := Load("", func(k string) string { return map[string]string{"BERTH_DATA_DIR": "/d"}[k] })
+			tt.want(&want)
+			if d := cmp.Diff(want, got); d != "" {
+				t.Errorf("config (-want +got):\n%s", d)
+			}
+		})
+	}
+}

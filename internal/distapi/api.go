@@ -22,6 +22,22 @@ type Options struct {
 	// OnUploadFinished, when set, is told how long each finished upload
 	// session lasted and how many bytes it stored.
 	OnUploadFinished func(d time.Duration, size int64)
+	// Auth authorizes every request (see auth.go). Nil refuses every
+	// request with 401: the API never runs open by omission.
+	Auth authorizer
+	// TokenRealm is the token service URL put in 401 challenges
+	// (<external_url>/service/token). Empty: derived from each request's
+	// Host (and TLS or X-Forwarded-Proto).
+	TokenRealm string
+	// Service is the token service's name in challenges (default "berth").
+	Service string
+}
+
+func (o Options) service() string {
+	if o.Service == "" {
+		return "berth"
+	}
+	return o.Service
 }
 
 // API serves /v2/.
@@ -34,6 +50,9 @@ type API struct {
 
 // New returns the /v2/ handler set.
 func New(c *content.Service, r *registry.Service, log *slog.Logger, opts Options) *API {
+	if opts.Auth == nil {
+		opts.Auth = denyAll{}
+	}
 	return &API{content: c, registry: r, log: log, opts: opts}
 }
 
@@ -110,6 +129,13 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, newError("UNSUPPORTED", http.StatusMethodNotAllowed, "%s is not supported on %s", r.Method, t.route))
 		return
 	}
+	actions := actionsFor(t, r.Method)
+	ctx, err := a.opts.Auth.Authorize(r, t.repo, actions)
+	if err != nil {
+		a.writeAuthError(w, r, t, actions, err)
+		return
+	}
+	r = r.WithContext(ctx)
 	if err := h(w, r, t); err != nil {
 		a.writeError(w, r, err)
 	}

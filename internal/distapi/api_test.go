@@ -12,16 +12,21 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/alexedwards/argon2id"
 	"github.com/google/go-cmp/cmp"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/internal/access"
 	"github.com/berth-registry/berth/internal/cache"
 	"github.com/berth-registry/berth/internal/content"
+	"github.com/berth-registry/berth/internal/identity"
+	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/meta/metatest"
 	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/internal/registry"
 	"github.com/berth-registry/berth/internal/storage/filesystem"
 	"github.com/berth-registry/berth/internal/testenv"
+	"github.com/berth-registry/berth/internal/tokenauth"
 )
 
 // newServer starts the /v2/ API over a fresh SQLite store and filesystem driver.
@@ -35,15 +40,51 @@ func newServerWithCache(t *testing.T, cache registry.Cache) *client {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	api := New(content.New(store, drv, log), registry.New(store, cache, log), log, Options{})
+	api := New(content.New(store, drv, log), registry.New(store, cache, log), log, Options{Auth: newTestGate(t, store)})
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
-	return &client{t: t, base: srv.URL}
+	return &client{t: t, base: srv.URL, user: "admin", pass: testAdminPassword}
+}
+
+const testAdminPassword = "Admin12345"
+
+// newTestGate is the production gate over store, with the administrator
+// (admin / testAdminPassword) created and the projects the tests push to.
+func newTestGate(t *testing.T, store *meta.Store) authorizer {
+	t.Helper()
+	ctx := t.Context()
+	log := slog.New(slog.DiscardHandler)
+	ids, err := identity.New(store, log, identity.Options{Hash: &argon2id.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ids.BootstrapAdmin(ctx, testAdminPassword, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"lib", "other", "good", "r"} {
+		if _, err := store.CreateProject(ctx, meta.Project{Name: p}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key, _, err := tokenauth.LoadOrCreateKey(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer, err := tokenauth.NewIssuer(key, tokenauth.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate, err := tokenauth.NewGate(tokenauth.Config{Issuer: issuer, Identity: ids, Access: access.NewChecker(store), Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gate
 }
 
 type client struct {
-	t    *testing.T
-	base string
+	t          *testing.T
+	base       string
+	user, pass string // Basic credentials; none when user is ""
 }
 
 type response struct {
@@ -68,6 +109,9 @@ func (c *client) do(method, path string, body io.Reader, hdr ...string) response
 	req, err := http.NewRequest(method, path, body)
 	if err != nil {
 		c.t.Fatal(err)
+	}
+	if c.user != "" {
+		req.SetBasicAuth(c.user, c.pass)
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
@@ -384,7 +428,7 @@ func TestBadInput(t *testing.T) {
 			if tt.body != nil {
 				body = bytes.NewReader(tt.body)
 			}
-			c := &client{t: t, base: c.base}
+			c := &client{t: t, base: c.base, user: c.user, pass: c.pass}
 			c.want(c.do(tt.method, tt.path, body, tt.hdr...), tt.status, tt.code)
 		})
 	}

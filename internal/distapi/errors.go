@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
+	"github.com/berth-registry/berth/internal/access"
 	"github.com/berth-registry/berth/internal/content"
+	"github.com/berth-registry/berth/internal/identity"
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/internal/registry"
@@ -53,6 +56,14 @@ var ociErrors = []struct {
 	{meta.ErrTagNotFound, "MANIFEST_UNKNOWN", http.StatusNotFound},
 	{meta.ErrRepositoryNotFound, "NAME_UNKNOWN", http.StatusNotFound},
 	{meta.ErrUnavailable, "UNAVAILABLE", http.StatusServiceUnavailable},
+	{access.ErrUnauthorized, "UNAUTHORIZED", http.StatusUnauthorized},
+	{identity.ErrInvalidCredentials, "UNAUTHORIZED", http.StatusUnauthorized},
+	{identity.ErrDisabled, "UNAUTHORIZED", http.StatusUnauthorized},
+	{identity.ErrExpired, "UNAUTHORIZED", http.StatusUnauthorized},
+	{identity.ErrThrottled, "TOOMANYREQUESTS", http.StatusTooManyRequests},
+	{identity.ErrBackendUnavailable, "UNAVAILABLE", http.StatusServiceUnavailable},
+	{access.ErrDenied, "DENIED", http.StatusForbidden},
+	{meta.ErrProjectNotFound, "NAME_UNKNOWN", http.StatusNotFound},
 }
 
 type errorItem struct {
@@ -94,6 +105,10 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "5")
+	}
+	var te *identity.ThrottledError
+	if errors.As(err, &te) {
+		w.Header().Set("Retry-After", strconv.Itoa(int((te.RetryAfter+time.Second-1)/time.Second)))
 	}
 	writeJSON(w, status, errorBody{Errors: []errorItem{{Code: code, Message: msg}}})
 }

@@ -58,21 +58,57 @@ func (a *API) tags(w http.ResponseWriter, r *http.Request, t target) error {
 	return nil
 }
 
+// maxCatalogScan bounds how many pages of repositories one catalog
+// request reads while filtering out those the caller may not see; a page
+// that comes back short still links to the next one.
+const maxCatalogScan = 10
+
+// catalog lists the repositories the caller may pull, n at a time.
 func (a *API) catalog(w http.ResponseWriter, r *http.Request, _ target) error {
 	n, last, err := pageParams(r)
 	if err != nil {
 		return err
 	}
-	repos, more, err := a.registry.Catalog(r.Context(), last, n)
-	if err != nil {
-		return err
+	ctx := r.Context()
+	out := []string{}
+	cursor, more := last, false
+	for range maxCatalogScan {
+		if n == 0 {
+			break
+		}
+		repos, m, err := a.registry.Catalog(ctx, cursor, n)
+		if err != nil {
+			return err
+		}
+		vis, err := a.opts.Auth.FilterVisible(ctx, repos)
+		if err != nil {
+			return err
+		}
+		visible := make(map[string]bool, len(vis))
+		for _, v := range vis {
+			visible[v] = true
+		}
+		more = m
+		for i, repo := range repos {
+			cursor = repo
+			if visible[repo] {
+				out = append(out, repo)
+			}
+			if len(out) == n {
+				more = more || i < len(repos)-1
+				break
+			}
+		}
+		if len(out) == n || !m {
+			break
+		}
 	}
-	if more && len(repos) > 0 {
-		setNextLink(w, "/v2/_catalog", n, repos[len(repos)-1])
+	if more && cursor != "" {
+		setNextLink(w, "/v2/_catalog", n, cursor)
 	}
 	writeJSON(w, http.StatusOK, struct {
 		Repositories []string `json:"repositories"`
-	}{repos})
+	}{out})
 	return nil
 }
 

@@ -25,7 +25,10 @@ func (a *API) startUpload(w http.ResponseWriter, r *http.Request, t target) erro
 		if err != nil {
 			return err
 		}
-		if from := q.Get("from"); from != "" && oci.ValidateName(from) == nil {
+		// Mounting needs pull on the source; without it, fall back to a new
+		// session exactly as for a blob the source does not hold, so the
+		// answer says nothing about what the source holds.
+		if from := q.Get("from"); from != "" && oci.ValidateName(from) == nil && a.opts.Auth.Allowed(ctx, from, []string{actionPull}) {
 			b, err := a.content.Mount(ctx, t.repo, from, d)
 			switch {
 			case err == nil:

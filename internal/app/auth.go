@@ -1,0 +1,105 @@
+package app
+
+import (
+	"context"
+	"crypto"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/berth-registry/berth/internal/access"
+	"github.com/berth-registry/berth/internal/config"
+	"github.com/berth-registry/berth/internal/httpx"
+	"github.com/berth-registry/berth/internal/identity"
+	"github.com/berth-registry/berth/internal/meta"
+	"github.com/berth-registry/berth/internal/tokenauth"
+)
+
+// authStack is identity and access wired to the token service and the
+// /v2/ gate.
+type authStack struct {
+	identity *identity.Service
+	checker  *access.Checker
+	gate     *tokenauth.Gate
+	token    *tokenauth.Handler
+	// realm is the token service URL for challenges; "" derives it from
+	// each request.
+	realm string
+}
+
+// newAuth builds the authentication stack and creates the administrator
+// on the first start. A generated administrator password is logged here,
+// once, and kept in <data_dir>/admin-password.
+func newAuth(ctx context.Context, cfg config.Config, store *meta.Store, log *slog.Logger) (*authStack, error) {
+	clientIP, err := httpx.ClientIP(cfg.HTTP.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := identity.New(store, log, identity.Options{Throttle: identity.Throttle{
+		PerUser: cfg.Auth.LoginThrottle.FailuresPerUser,
+		PerIP:   cfg.Auth.LoginThrottle.FailuresPerIP,
+		Window:  cfg.Auth.LoginThrottle.Window,
+	}})
+	if err != nil {
+		return nil, err
+	}
+	boot, err := ids.BootstrapAdmin(ctx, cfg.Auth.AdminPassword, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case boot.Generated:
+		// The one and only time this password is shown.
+		log.WarnContext(ctx, "created the admin account with a generated password; log in and change it",
+			"username", identity.AdminUsername, "password", boot.Password, "password_file", boot.PasswordFile)
+	case boot.Created:
+		log.InfoContext(ctx, "created the admin account with the configured password", "username", identity.AdminUsername)
+	}
+	key, err := signingKey(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	issuer, err := tokenauth.NewIssuer(key, tokenauth.Options{TTL: cfg.Auth.TokenExpiration})
+	if err != nil {
+		return nil, fmt.Errorf("token service: %w", err)
+	}
+	checker := access.NewChecker(store)
+	tc := tokenauth.Config{Issuer: issuer, Identity: ids, Access: checker, Audit: store, ClientIP: clientIP, Log: log}
+	gate, err := tokenauth.NewGate(tc)
+	if err != nil {
+		return nil, err
+	}
+	a := &authStack{identity: ids, checker: checker, gate: gate, token: tokenauth.NewHandler(tc)}
+	if cfg.ExternalURL != "" {
+		a.realm = strings.TrimRight(cfg.ExternalURL, "/") + "/service/token"
+	}
+	return a, nil
+}
+
+// signingKey loads the configured token key, or the one generated in the
+// data directory.
+func signingKey(ctx context.Context, cfg config.Config, log *slog.Logger) (crypto.Signer, error) {
+	if cfg.Auth.TokenKeyFile != "" {
+		return tokenauth.LoadKey(cfg.Auth.TokenKeyFile)
+	}
+	key, created, err := tokenauth.LoadOrCreateKey(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.InfoContext(ctx, "generated the token signing key", "file", cfg.DataDir+"/"+tokenauth.KeyFile)
+	}
+	if !strings.HasPrefix(cfg.Database.URL, "sqlite://") {
+		log.WarnContext(ctx, "token signing key is local to this replica; set auth.token_key_file (BERTH_TOKEN_KEY_FILE) to one key shared by every replica")
+	}
+	return key, nil
+}
+
+// tokenRoute serves /service/token under its metrics route name.
+func tokenRoute(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpx.SetRoute(r.Context(), "token")
+		h.ServeHTTP(w, r)
+	})
+}
