@@ -46,7 +46,7 @@ func TestHAChaos(t *testing.T) {
 		for j := range sizes {
 			sizes[j] = 1<<20 + rng.IntN(5<<20) // 1–6 MiB
 		}
-		images[i] = image{repo: fmt.Sprintf("chaos/app%d", i%6), tag: fmt.Sprintf("v%02d", i), seed: rng.Uint64(), layerSizes: sizes}
+		images[i] = image{repo: fmt.Sprintf("library/chaos-app%d", i%6), tag: fmt.Sprintf("v%02d", i), seed: rng.Uint64(), layerSizes: sizes}
 	}
 
 	// The whole push phase is bounded; a hang fails instead of eating the

@@ -23,16 +23,19 @@ import (
 )
 
 // regClient speaks just enough of the distribution API for these tests:
-// chunked blob uploads, manifest pushes and verified pulls. Every request
-// is a separate HTTP request carrying Basic credentials (ignored by a Berth
-// without auth); a Bearer challenge is answered with a token fetched with
-// the same credentials.
+// chunked blob uploads, manifest pushes and verified pulls, each request a
+// separate HTTP request. It authenticates as docker does: a 401 with a
+// Bearer challenge is answered with a token for the repository, fetched
+// from the realm with the admin's Basic credentials and kept per repository
+// (and fetched again when a token expires); a Basic challenge switches it to
+// Basic credentials.
 type regClient struct {
 	hc   *http.Client
 	user string
 	pass string
 
 	mu       sync.Mutex
+	basic    bool              // the registry asked for Basic credentials
 	tokens   map[string]string // Bearer token by repository
 	servedBy map[string]int    // successful responses by replica (X-Served-By)
 }
@@ -131,9 +134,11 @@ func (rc *regClient) do(ctx context.Context, c call) (*http.Response, error) {
 			req.Header[k] = v
 		}
 		req.Header.Set("X-Request-Id", c.reqID)
-		if tok := rc.token(repo); tok != "" {
+		tok, basic := rc.credentials(repo)
+		switch {
+		case tok != "":
 			req.Header.Set("Authorization", "Bearer "+tok)
-		} else {
+		case basic:
 			req.SetBasicAuth(rc.user, rc.pass)
 		}
 		res, err := rc.hc.Do(req)
@@ -151,10 +156,17 @@ func (rc *regClient) do(ctx context.Context, c call) (*http.Response, error) {
 		body, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
 		res.Body.Close()
 		if res.StatusCode == http.StatusUnauthorized && attempt == 0 {
-			if ch := res.Header.Get("WWW-Authenticate"); strings.HasPrefix(strings.ToLower(ch), "bearer ") {
+			ch := res.Header.Get("WWW-Authenticate")
+			switch {
+			case strings.HasPrefix(strings.ToLower(ch), "bearer "):
 				if err := rc.fetchToken(ctx, repo, ch); err != nil {
 					return nil, &reqError{Step: c.step + " (token)", Method: c.method, URL: c.url, ReqID: c.reqID, Err: err}
 				}
+				continue
+			case strings.HasPrefix(strings.ToLower(ch), "basic") && !basic:
+				rc.mu.Lock()
+				rc.basic = true
+				rc.mu.Unlock()
 				continue
 			}
 		}
@@ -184,10 +196,10 @@ func protocolError(c call, res *http.Response, why string) error {
 		ServedBy: res.Header.Get("X-Served-By"), Unclean: why}
 }
 
-func (rc *regClient) token(repo string) string {
+func (rc *regClient) credentials(repo string) (token string, basic bool) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	return rc.tokens[repo]
+	return rc.tokens[repo], rc.basic
 }
 
 // fetchToken answers a Bearer challenge (realm, service, scope) with Basic

@@ -4,8 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/csv"
@@ -68,7 +69,7 @@ type Cluster struct {
 	replicas []*proc
 	haproxy  *proc
 	statsURL string
-	keyFiles []string // token key and secret key files shared by replicas
+	tokenKey string // token-signing key file shared by the replicas
 }
 
 // StartCluster starts the topology and waits until haproxy sees every
@@ -120,7 +121,7 @@ func StartCluster(t *testing.T, o Options) *Cluster {
 	if o.Redis {
 		stage("redis", func() { c.startRedis(ctx, redisBin) })
 	}
-	c.writeKeyFiles()
+	c.writeTokenKey()
 	stage("berth", func() { c.startReplicas(ctx, o.Replicas) })
 	stage("haproxy", func() { c.startHAProxy(ctx, haproxyBin) })
 	t.Logf("ha topology up in %v (%s): haproxy %s, replicas %v, s3 %s, logs in %s",
@@ -339,12 +340,12 @@ func (c *Cluster) startRedis(ctx context.Context, bin string) {
 
 // ---- Berth replicas ----
 
-// writeKeyFiles writes the token-signing key and the session secret that
-// every replica must share (issue 4, item 5). Replicas of a Berth that
-// does not read them yet ignore the variables.
-func (c *Cluster) writeKeyFiles() {
+// writeTokenKey writes the token-signing key that every replica must
+// share (issue 4, item 5): a token issued by one replica is presented to
+// the others.
+func (c *Cluster) writeTokenKey() {
 	t := c.t
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,17 +353,10 @@ func (c *Cluster) writeKeyFiles() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokenKey := filepath.Join(c.Dir, "token-key.pem")
-	if err := os.WriteFile(tokenKey, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	c.tokenKey = filepath.Join(c.Dir, "token-key.pem")
+	if err := os.WriteFile(c.tokenKey, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	secret := make([]byte, 32)
-	_, _ = rand.Read(secret)
-	secretKey := filepath.Join(c.Dir, "secret-key")
-	if err := os.WriteFile(secretKey, []byte(hex.EncodeToString(secret)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c.keyFiles = []string{tokenKey, secretKey}
 }
 
 // ReplicaEnv is the environment of replica i (also right for `berth fsck`
@@ -382,8 +376,8 @@ func (c *Cluster) ReplicaEnv(i int) []string {
 		"BERTH_STORAGE_S3_FORCEPATHSTYLE=true",
 		"BERTH_STORAGE_S3_DISABLEREDIRECT=true",
 		"BERTH_ADMIN_PASSWORD="+adminPassword,
-		"BERTH_TOKEN_KEY_FILE="+c.keyFiles[0],
-		"BERTH_SECRET_KEY_FILE="+c.keyFiles[1],
+		"BERTH_TOKEN_KEY_FILE="+c.tokenKey,
+		"BERTH_TRUSTED_PROXIES=127.0.0.1/32", // haproxy, with option forwardfor
 		"BERTH_SHUTDOWN_TIMEOUT=5s",
 	)
 	if c.RedisURL != "" {
@@ -458,6 +452,7 @@ defaults
 	mode http
 	log global
 	option httplog
+	option forwardfor
 	timeout connect 1s
 	timeout client 60s
 	timeout server 60s

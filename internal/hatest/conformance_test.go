@@ -39,8 +39,9 @@ func TestHAConformance(t *testing.T) {
 	cmd.Env = append(baseEnv(),
 		"OCI_REGISTRY="+strings.TrimPrefix(c.URL, "http://"),
 		"OCI_TLS=disabled",
-		"OCI_REPO1=conformance/repo1",
-		"OCI_REPO2=conformance/repo2",
+		// In the project every Berth has; pushing elsewhere needs a project.
+		"OCI_REPO1=library/conformance-repo1",
+		"OCI_REPO2=library/conformance-repo2",
 		"OCI_USERNAME="+adminUser,
 		"OCI_PASSWORD="+adminPassword,
 		"OCI_VERSION=1.1",
