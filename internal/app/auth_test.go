@@ -513,7 +513,19 @@ func TestPermissionMatrix(t *testing.T) {
 		}
 	}
 
-	// Pushing into a project that does not exist says so, to those who may know.
+	// A token asked for a missing project grants nothing, and its use says why.
+	ghostTok, _, _ := e.token(basic("dev", "DevPass1"), "repository:ghost/app:pull,push")
+	for _, m := range []string{"HEAD", "POST"} {
+		path := "/v2/ghost/app/blobs/uploads/"
+		if m == "HEAD" {
+			path = "/v2/ghost/app/blobs/" + img.layer.String()
+		}
+		if r := e.do(cred{token: ghostTok}, m, path, nil); r.status != http.StatusNotFound || (m == "POST" && r.msg != "project ghost does not exist") {
+			t.Errorf("%s with a token for a missing project: %d %s %q", m, r.status, r.code, r.msg)
+		}
+	}
+
+	// Pushing into a project that does not exist says so to anyone logged in.
 	for _, tt := range []struct {
 		name   string
 		c      cred
@@ -525,7 +537,8 @@ func TestPermissionMatrix(t *testing.T) {
 		{"admin pushes a manifest", admin, "PUT", "/v2/ghost/app/manifests/v1", 404, "NAME_UNKNOWN"},
 		{"developer starts an upload", basic("dev", "DevPass1"), "POST", "/v2/ghost/app/blobs/uploads/", 404, "NAME_UNKNOWN"},
 		{"anonymous is asked to log in", cred{}, "POST", "/v2/ghost/app/blobs/uploads/", 401, "UNAUTHORIZED"},
-		{"non-member pulling learns nothing", basic("outsider", "OutsiderPass1"), "GET", "/v2/ghost/app/manifests/v1", 403, "DENIED"},
+		{"a logged-in user pulling is told too", basic("outsider", "OutsiderPass1"), "GET", "/v2/ghost/app/manifests/v1", 404, "NAME_UNKNOWN"},
+		{"anonymous pulling is asked to log in", cred{}, "GET", "/v2/ghost/app/manifests/v1", 401, "UNAUTHORIZED"},
 	} {
 		r := e.do(tt.c, tt.method, tt.path, img.manifest, "Content-Type", ociManifest)
 		if r.status != tt.status || r.code != tt.code {

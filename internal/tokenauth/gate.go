@@ -58,7 +58,7 @@ type sessionKey struct{}
 // Errors: access.ErrUnauthorized (no, invalid or insufficient credentials:
 // the edge answers 401 with a challenge so the client logs in or fetches
 // a token with the right scope), access.ErrDenied (authenticated but not
-// allowed), *access.ProjectNotFoundError (pushing into a project that does
+// allowed), *access.ProjectNotFoundError (a logged-in caller naming a project that does
 // not exist), identity errors from Basic logins (invalid, disabled,
 // expired, throttled), or the store's.
 func (g *Gate) Authorize(r *http.Request, repo string, actions []string) (context.Context, error) {
@@ -149,15 +149,14 @@ func (g *Gate) decide(ctx context.Context, p access.Principal, repo string, acti
 	var pnf *access.ProjectNotFoundError
 	switch {
 	case errors.As(err, &pnf):
-		switch {
-		case !p.Authenticated():
+		if !p.Authenticated() {
 			return access.ErrUnauthorized
-		case slices.Contains(actions, access.RegistryPush) || slices.Contains(actions, access.RegistryAll):
-			return err // "project X does not exist"
-		case p.Sysadmin && p.Active(time.Now()):
-			return nil // repositories left without a project stay readable by administrators
 		}
-		return access.ErrDenied // no oracle: the same answer as for a private project
+		// "project X does not exist". Logged-in callers may know which
+		// projects exist (as in Harbor); clients probe with a HEAD before
+		// pushing, so only this answer makes a push into a missing project
+		// fail with a clear message.
+		return err
 	case err != nil:
 		return err
 	}
