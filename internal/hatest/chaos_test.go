@@ -19,7 +19,9 @@ import (
 // every blob as a chunked upload whose requests haproxy spreads over the
 // replicas, while one Berth replica is SIGKILLed and restarted and one
 // SeaweedFS volume server is SIGKILLed for good. A failed push is retried
-// (whole image, 3 attempts); none may be lost. Afterwards every image must
+// (whole image, 3 attempts); none may be lost. An upload whose PATCH was
+// cut off with its replica is first probed: its session must still be
+// continued, from the offset it reports, on another replica. Afterwards every image must
 // pull with matching digests through every replica directly, and `berth
 // fsck --orphans` must find nothing missing or mismatched.
 func TestHAChaos(t *testing.T) {
@@ -207,11 +209,24 @@ func TestHAChaos(t *testing.T) {
 	if replicaKills != 1 || volumeKills != 1 {
 		t.Errorf("faults injected: replica_kills=%d volume_kills=%d, want 1 and 1", replicaKills, volumeKills)
 	}
-	served := map[string]int{}
+	served, resumes := map[string]int{}, map[string]int{}
+	uploads, spread := 0, 0 // upload sessions, and those served by more than one replica
 	for _, rc := range clients {
 		rc.mu.Lock()
 		for k, v := range rc.servedBy {
 			served[k] += v
+		}
+		for k, v := range rc.resumes {
+			resumes[k] += v
+		}
+		for _, by := range rc.uploads {
+			uploads++
+			if len(by) > 1 {
+				spread++
+			}
+		}
+		for _, e := range rc.resumeErrs {
+			t.Errorf("an upload cut off with its replica could not be continued on another: %s", e)
 		}
 		rc.mu.Unlock()
 	}
@@ -263,10 +278,10 @@ func TestHAChaos(t *testing.T) {
 	}
 
 	t.Logf("ha chaos: attempted=%d first_try=%d retried=%d lost=%d replica_kills=%d volume_kills=%d "+
-		"failed_attempts=%d errors=%s served_by=%s verify_failures=%d fsck_blobs=%d fsck_missing=%d fsck_mismatched=%d fsck_orphans=%d "+
+		"failed_attempts=%d errors=%s resumed_uploads=%s served_by=%s uploads_on_2+_replicas=%d/%d verify_failures=%d fsck_blobs=%d fsck_missing=%d fsck_mismatched=%d fsck_orphans=%d "+
 		"setup=%v push=%v verify=%v fsck=%v duration=%v",
 		numImages, firstTry, retried, lost, replicaKills, volumeKills,
-		failedAttempts, fmtCounts(classes), fmtCounts(served), verifyFailures,
+		failedAttempts, fmtCounts(classes), fmtCounts(resumes), fmtCounts(served), spread, uploads, verifyFailures,
 		fsck["blobs checked"], fsck["missing"], fsck["size_mismatch"]+fsck["digest_mismatch"], fsck["orphan"],
 		setup.Round(time.Second), pushDur.Round(time.Second), verifyDur.Round(time.Second), fsckDur.Round(time.Second),
 		time.Since(start).Round(time.Second))

@@ -35,9 +35,13 @@ type regClient struct {
 	pass string
 
 	mu       sync.Mutex
-	basic    bool              // the registry asked for Basic credentials
-	tokens   map[string]string // Bearer token by repository
-	servedBy map[string]int    // successful responses by replica (X-Served-By)
+	basic    bool                       // the registry asked for Basic credentials
+	tokens   map[string]string          // Bearer token by repository
+	servedBy map[string]int             // successful responses by replica (X-Served-By)
+	uploads  map[string]map[string]bool // upload session -> replicas that served it
+
+	resumes    map[string]int // probeResume outcomes: ok, failed
+	resumeErrs []string
 }
 
 func newRegClient() *regClient {
@@ -47,7 +51,8 @@ func newRegClient() *regClient {
 			Transport: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: 30 * time.Second},
 		},
 		user: adminUser, pass: adminPassword,
-		tokens: map[string]string{}, servedBy: map[string]int{},
+		tokens: map[string]string{}, servedBy: map[string]int{}, resumes: map[string]int{},
+		uploads: map[string]map[string]bool{},
 	}
 }
 
@@ -149,6 +154,12 @@ func (rc *regClient) do(ctx context.Context, c call) (*http.Response, error) {
 			if s := res.Header.Get("X-Served-By"); s != "" {
 				rc.mu.Lock()
 				rc.servedBy[s]++
+				if id := uploadID(c.url, res.Header.Get("Location")); id != "" {
+					if rc.uploads[id] == nil {
+						rc.uploads[id] = map[string]bool{}
+					}
+					rc.uploads[id][s] = true
+				}
 				rc.mu.Unlock()
 			}
 			return res, nil
@@ -269,6 +280,20 @@ func repoOf(raw string) string {
 	return ""
 }
 
+// uploadID is the upload session a request or its Location names, or "".
+func uploadID(reqURL, loc string) string {
+	for _, s := range []string{loc, reqURL} {
+		u, err := url.Parse(s)
+		if err != nil {
+			continue
+		}
+		if _, id, ok := strings.Cut(u.Path, "/blobs/uploads/"); ok && id != "" {
+			return id
+		}
+	}
+	return ""
+}
+
 // resolve makes a Location header absolute against the request URL.
 func resolve(base, loc string) (string, error) {
 	b, err := url.Parse(base)
@@ -384,32 +409,49 @@ func (rc *regClient) pushBlobChunked(ctx context.Context, base, repo string, des
 	if err != nil {
 		return err
 	}
+	loc, err = rc.sendChunks(ctx, loc, data, 0, chunk, what, id)
+	if err != nil {
+		var re *reqError
+		if errors.As(err, &re) && strings.Contains(re.Step, "PATCH") && (re.Class() == "conn" || re.Class() == "lb") {
+			rc.probeResume(ctx, re, desc, data, chunk, what, id)
+		}
+		return err
+	}
+	return rc.finishUpload(ctx, loc, desc, what, id)
+}
+
+// sendChunks PATCHes data[from:] in chunks and returns the next Location.
+func (rc *regClient) sendChunks(ctx context.Context, loc string, data []byte, from int, chunk func() int, what string, id func() string) (string, error) {
 	nchunks := 0
-	for off := 0; off < len(data); {
+	for off := from; off < len(data); {
 		end := min(off+chunk(), len(data))
 		nchunks++
-		c = call{step: fmt.Sprintf("%s PATCH chunk %d (%d-%d)", what, nchunks, off, end-1), method: http.MethodPatch, url: loc, reqID: id(),
+		c := call{step: fmt.Sprintf("%s PATCH chunk %d (%d-%d)", what, nchunks, off, end-1), method: http.MethodPatch, url: loc, reqID: id(),
 			header: http.Header{"Content-Type": {"application/octet-stream"}, "Content-Range": {fmt.Sprintf("%d-%d", off, end-1)}},
 			body:   data[off:end], want: http.StatusAccepted}
 		res, err := rc.do(ctx, c)
 		if err != nil {
-			return err
+			return loc, err
 		}
 		res.Body.Close()
 		if r := res.Header.Get("Range"); r != "0-"+strconv.Itoa(end-1) {
-			return protocolError(c, res, fmt.Sprintf("Range %q after the chunk, want 0-%d", r, end-1))
+			return loc, protocolError(c, res, fmt.Sprintf("Range %q after the chunk, want 0-%d", r, end-1))
 		}
 		if loc, err = uploadLocation(c, res); err != nil {
-			return err
+			return loc, err
 		}
 		off = end
 	}
+	return loc, nil
+}
+
+func (rc *regClient) finishUpload(ctx context.Context, loc string, desc ocispec.Descriptor, what string, id func() string) error {
 	sep := "?"
 	if strings.Contains(loc, "?") {
 		sep = "&"
 	}
-	c = call{step: what + " PUT", method: http.MethodPut, url: loc + sep + "digest=" + url.QueryEscape(desc.Digest.String()), reqID: id(), want: http.StatusCreated}
-	res, err = rc.do(ctx, c)
+	c := call{step: what + " PUT", method: http.MethodPut, url: loc + sep + "digest=" + url.QueryEscape(desc.Digest.String()), reqID: id(), want: http.StatusCreated}
+	res, err := rc.do(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -418,6 +460,49 @@ func (rc *regClient) pushBlobChunked(ctx context.Context, base, repo string, des
 		return protocolError(c, res, fmt.Sprintf("Docker-Content-Digest %q, want %s", got, desc.Digest))
 	}
 	return nil
+}
+
+// probeResume checks, after a PATCH was cut off (its replica died), that
+// the session can still be continued on whichever replica answers: GET its
+// status, PATCH the rest from the offset it reports, PUT. The push attempt
+// fails anyway (the whole image is retried); the probe's outcome is only
+// recorded in rc.resumes, with the request sequence when it fails.
+func (rc *regClient) probeResume(ctx context.Context, cut *reqError, desc ocispec.Descriptor, data []byte, chunk func() int, what string, id func() string) {
+	what += " resume"
+	err := func() error {
+		c := call{step: what + " GET status", method: http.MethodGet, url: cut.URL, reqID: id(), want: http.StatusNoContent}
+		res, err := rc.do(ctx, c)
+		if err != nil {
+			return err
+		}
+		res.Body.Close()
+		r := res.Header.Get("Range")
+		a, b, ok := strings.Cut(r, "-")
+		end, err := strconv.Atoi(b)
+		if !ok || a != "0" || err != nil || end >= len(data) {
+			return protocolError(c, res, fmt.Sprintf("Range %q for a %d-byte blob", r, len(data)))
+		}
+		from := end + 1
+		if end == 0 {
+			from = 0 // "0-0" is what Berth reports for an empty session
+		}
+		loc, err := uploadLocation(c, res)
+		if err != nil {
+			return err
+		}
+		if loc, err = rc.sendChunks(ctx, loc, data, from, chunk, what+fmt.Sprintf(" from %d", from), id); err != nil {
+			return err
+		}
+		return rc.finishUpload(ctx, loc, desc, what, id)
+	}()
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if err != nil {
+		rc.resumes["failed"]++
+		rc.resumeErrs = append(rc.resumeErrs, fmt.Sprintf("after %v: %v", cut, err))
+	} else {
+		rc.resumes["ok"]++
+	}
 }
 
 func uploadLocation(c call, res *http.Response) (string, error) {
