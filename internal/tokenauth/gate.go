@@ -179,8 +179,13 @@ func (g *Gate) Allowed(ctx context.Context, repo string, actions []string) bool 
 	if !ok {
 		return false
 	}
-	if s.token != nil {
-		return s.token.Allows(repo, actions)
+	if s.token != nil && s.token.Allows(repo, actions) {
+		return true
+	}
+	// A token carries the scopes its client asked for, which need not name
+	// a mount's source repository: decide from the principal it stands for.
+	if err := g.load(ctx, s); err != nil {
+		return false
 	}
 	return g.decide(ctx, s.principal, repo, actions) == nil
 }
