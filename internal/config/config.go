@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/berth-registry/berth/internal/identity/ldap"
 )
 
 // Config is Berth's whole configuration.
@@ -35,7 +37,24 @@ type Config struct {
 	Redis       Redis    `yaml:"redis"`
 	Log         Log      `yaml:"log"`
 	Auth        Auth     `yaml:"auth"`
+	// LDAP holds the initial LDAP settings, with Harbor's key names
+	// (ldap_url, ldap_search_dn, ...). Like auth.auth_mode, they are
+	// written to the database at the first start only; afterwards the
+	// database (GET/PUT /api/v2.0/configurations) is what counts.
+	LDAP ldap.Config `yaml:"ldap"`
 }
+
+// Authentication modes (Harbor's auth_mode values).
+const (
+	AuthModeDB   = "db_auth"
+	AuthModeLDAP = "ldap_auth"
+)
+
+// Project creation restrictions (Harbor's project_creation_restriction).
+const (
+	ProjectCreationEveryone  = "everyone"
+	ProjectCreationAdminOnly = "adminonly"
+)
 
 // Auth configures authentication.
 type Auth struct {
@@ -53,6 +72,15 @@ type Auth struct {
 	TokenExpiration time.Duration `yaml:"token_expiration"`
 	// LoginThrottle limits failed logins.
 	LoginThrottle LoginThrottle `yaml:"login_throttle"`
+	// AuthMode is the initial auth_mode: db_auth (local accounts only) or
+	// ldap_auth (users log in with their directory password and are
+	// onboarded at the first login; local accounts such as admin keep
+	// working). Written to the database at the first start only.
+	AuthMode string `yaml:"auth_mode"`
+	// ProjectCreationRestriction is the initial
+	// project_creation_restriction: everyone or adminonly. Written to the
+	// database at the first start only.
+	ProjectCreationRestriction string `yaml:"project_creation_restriction"`
 }
 
 // LoginThrottle limits failed logins per username and per client address
@@ -156,7 +184,11 @@ func Default() Config {
 		Auth: Auth{
 			TokenExpiration: 5 * time.Minute,
 			LoginThrottle:   LoginThrottle{FailuresPerUser: 10, FailuresPerIP: 50, Window: 5 * time.Minute},
+			AuthMode:        AuthModeDB,
+
+			ProjectCreationRestriction: ProjectCreationEveryone,
 		},
+		LDAP: ldap.DefaultConfig(),
 	}
 }
 
@@ -212,6 +244,17 @@ func setInt(dst func(c *Config) *int) func(*Config, string) error {
 			return fmt.Errorf("want an integer: %w", err)
 		}
 		*dst(c) = n
+		return nil
+	}
+}
+
+func setScope(dst func(c *Config) *ldap.Scope) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("want 0 (base), 1 (one level) or 2 (subtree): %w", err)
+		}
+		*dst(c) = ldap.Scope(n)
 		return nil
 	}
 }
@@ -278,6 +321,27 @@ var envOverrides = []envOverride{
 	{"BERTH_LOGIN_FAILURES_PER_USER", "failed logins per username per window (default 10)", setInt(func(c *Config) *int { return &c.Auth.LoginThrottle.FailuresPerUser })},
 	{"BERTH_LOGIN_FAILURES_PER_IP", "failed logins per client address per window (default 50)", setInt(func(c *Config) *int { return &c.Auth.LoginThrottle.FailuresPerIP })},
 	{"BERTH_LOGIN_FAILURE_WINDOW", "login throttle window (default 5m)", setDuration(func(c *Config) *time.Duration { return &c.Auth.LoginThrottle.Window })},
+	// System settings: initial values, written to the database at the first start only.
+	{"BERTH_AUTH_MODE", "initial auth_mode: db_auth or ldap_auth (default db_auth)", setString(func(c *Config) *string { return &c.Auth.AuthMode })},
+	{"BERTH_PROJECT_CREATION_RESTRICTION", "initial project_creation_restriction: everyone or adminonly (default everyone)", setString(func(c *Config) *string { return &c.Auth.ProjectCreationRestriction })},
+	{"BERTH_LDAP_URL", "initial ldap_url, ldap://host:389 or ldaps://host:636", setString(func(c *Config) *string { return &c.LDAP.URL })},
+	{"BERTH_LDAP_SEARCH_DN", "initial ldap_search_dn, the DN Berth binds as to search", setString(func(c *Config) *string { return &c.LDAP.SearchDN })},
+	// The file first, so that BERTH_LDAP_SEARCH_PASSWORD wins when both are set.
+	{"BERTH_LDAP_SEARCH_PASSWORD_FILE", "file holding BERTH_LDAP_SEARCH_PASSWORD", setFromFile(func(c *Config) *string { return &c.LDAP.SearchPassword })},
+	{"BERTH_LDAP_SEARCH_PASSWORD", "initial ldap_search_password", setString(func(c *Config) *string { return &c.LDAP.SearchPassword })},
+	{"BERTH_LDAP_BASE_DN", "initial ldap_base_dn, where user searches start", setString(func(c *Config) *string { return &c.LDAP.BaseDN })},
+	{"BERTH_LDAP_FILTER", "initial ldap_filter, e.g. (objectClass=person)", setString(func(c *Config) *string { return &c.LDAP.Filter })},
+	{"BERTH_LDAP_UID", "initial ldap_uid, the login-name attribute (default uid)", setString(func(c *Config) *string { return &c.LDAP.UID })},
+	{"BERTH_LDAP_SCOPE", "initial ldap_scope: 0 base, 1 one level, 2 subtree (default 2)", setScope(func(c *Config) *ldap.Scope { return &c.LDAP.Scope })},
+	{"BERTH_LDAP_TIMEOUT", "initial ldap_timeout in seconds (default 5)", setInt(func(c *Config) *int { return &c.LDAP.Timeout })},
+	{"BERTH_LDAP_VERIFY_CERT", "initial ldap_verify_cert (default true)", setBool(func(c *Config) *bool { return &c.LDAP.VerifyCert })},
+	{"BERTH_LDAP_START_TLS", "initial ldap_start_tls: StartTLS on ldap:// (default false)", setBool(func(c *Config) *bool { return &c.LDAP.StartTLS })},
+	{"BERTH_LDAP_GROUP_BASE_DN", "initial ldap_group_base_dn, where group searches start", setString(func(c *Config) *string { return &c.LDAP.GroupBaseDN })},
+	{"BERTH_LDAP_GROUP_SEARCH_FILTER", "initial ldap_group_search_filter, e.g. (objectClass=groupOfNames)", setString(func(c *Config) *string { return &c.LDAP.GroupFilter })},
+	{"BERTH_LDAP_GROUP_ATTRIBUTE_NAME", "initial ldap_group_attribute_name (default cn)", setString(func(c *Config) *string { return &c.LDAP.GroupNameAttribute })},
+	{"BERTH_LDAP_GROUP_ADMIN_DN", "initial ldap_group_admin_dn, whose members are system admins", setString(func(c *Config) *string { return &c.LDAP.GroupAdminDN })},
+	{"BERTH_LDAP_GROUP_MEMBERSHIP_ATTRIBUTE", "initial ldap_group_membership_attribute (default memberof)", setString(func(c *Config) *string { return &c.LDAP.GroupMembershipAttribute })},
+	{"BERTH_LDAP_GROUP_SEARCH_SCOPE", "initial ldap_group_search_scope: 0, 1 or 2 (default 2)", setScope(func(c *Config) *ldap.Scope { return &c.LDAP.GroupScope })},
 }
 
 // EnvTable returns "NAME\tdescription" lines for documentation and --help.
@@ -412,6 +476,23 @@ func (c Config) Validate() error {
 	}
 	if c.Auth.LoginThrottle.Window < time.Second {
 		errs = append(errs, errors.New("auth.login_throttle.window must be at least 1s"))
+	}
+	switch c.Auth.AuthMode {
+	case AuthModeDB, AuthModeLDAP:
+	default:
+		errs = append(errs, fmt.Errorf("auth.auth_mode %q: want db_auth or ldap_auth", c.Auth.AuthMode))
+	}
+	switch c.Auth.ProjectCreationRestriction {
+	case ProjectCreationEveryone, ProjectCreationAdminOnly:
+	default:
+		errs = append(errs, fmt.Errorf("auth.project_creation_restriction %q: want everyone or adminonly", c.Auth.ProjectCreationRestriction))
+	}
+	// The LDAP settings must be usable when they are the login path, and
+	// sound whenever some are given.
+	if c.Auth.AuthMode == AuthModeLDAP || c.LDAP.URL != "" {
+		if err := c.LDAP.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("ldap: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }
