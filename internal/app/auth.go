@@ -90,9 +90,6 @@ func signingKey(ctx context.Context, cfg config.Config, log *slog.Logger) (crypt
 	if created {
 		log.InfoContext(ctx, "generated the token signing key", "file", cfg.DataDir+"/"+tokenauth.KeyFile)
 	}
-	if !strings.HasPrefix(cfg.Database.URL, "sqlite://") {
-		log.WarnContext(ctx, "token signing key is local to this replica; set auth.token_key_file (BERTH_TOKEN_KEY_FILE) to one key shared by every replica")
-	}
 	return key, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/berth-registry/berth/internal/meta/metatest"
 	"github.com/berth-registry/berth/internal/testenv"
+	"github.com/berth-registry/berth/internal/tokenauth"
 )
 
 // TestPostgresOutage cuts Berth off from PostgreSQL for a few seconds:
@@ -28,6 +30,10 @@ func TestPostgresOutage(t *testing.T) {
 
 	cfg := testConfig(t)
 	cfg.Database.URL = dsn.String()
+	if _, _, err := tokenauth.LoadOrCreateKey(cfg.DataDir); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Auth.TokenKeyFile = filepath.Join(cfg.DataDir, tokenauth.KeyFile)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	addr, _ := startServe(t, ctx, cfg)

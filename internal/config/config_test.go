@@ -54,6 +54,7 @@ func TestLoadErrors(t *testing.T) {
 		{name: "bad duration env", env: map[string]string{"BERTH_UPLOAD_TTL": "soon"}, want: []string{"BERTH_UPLOAD_TTL"}},
 		{name: "every problem reported", env: map[string]string{"BERTH_LOG_LEVEL": "loud", "BERTH_STORAGE_TYPE": "tape", "BERTH_DATABASE_URL": "mysql://x"},
 			want: []string{"log.level", "storage.type", "database.url"}},
+		{name: "postgres needs a shared token key", env: map[string]string{"BERTH_DATABASE_URL": "postgres://u@db/berth"}, want: []string{"BERTH_TOKEN_KEY_FILE"}},
 		{name: "bad external url", env: map[string]string{"BERTH_EXTERNAL_URL": "registry.example"}, want: []string{"external_url"}},
 	}
 	for _, tt := range tests {
