@@ -119,8 +119,13 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		OnUploadFinished: metrics.ObserveUpload, Auth: auth.gate, TokenRealm: auth.realm,
 	})
 
+	rest, err := newRESTAPI(cfg, store, auth, log)
+	if err != nil {
+		return err
+	}
+
 	srv := &http.Server{
-		Handler:           routes(api, auth.token, metrics, store, drv, log),
+		Handler:           routes(api, auth.token, rest, metrics, store, drv, log),
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -158,11 +163,13 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	return nil
 }
 
-func routes(api *distapi.API, token http.Handler, m *observe.Metrics, store *meta.Store, drv storage.Driver, log *slog.Logger) http.Handler {
+func routes(api *distapi.API, token, rest http.Handler, m *observe.Metrics, store *meta.Store, drv storage.Driver, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", api)
 	mux.Handle("/v2", api)
 	mux.Handle("/service/token", tokenRoute(token))
+	mux.Handle("/api/v2.0/", rest)
+	mux.Handle("/c/", rest)
 	mux.Handle("GET /metrics", m.Handler())
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) {
 		httpx.SetRoute(r.Context(), "livez")

@@ -1,0 +1,190 @@
+// Package restapi is Berth's REST API under /api/v2.0/, shaped after
+// Harbor's API v2.0 (paths, query parameters, JSON field names, error
+// body) where Berth has the feature, plus the portal's session endpoints
+// under /c/ (login, logout).
+//
+// Layout: api.go (Deps, routes, the handler adapter), errors.go (the one
+// error table), auth.go (Basic, session cookie, CSRF), paging.go (page,
+// page_size, X-Total-Count, Link), then one file per resource. Each
+// resource file declares the small interface it consumes and embeds it in
+// Store or Identity below.
+//
+// It must not import another edge package (distapi, tokenauth, webui).
+package restapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berth-registry/berth/internal/httpx"
+)
+
+// Prefix is where the API is mounted.
+const Prefix = "/api/v2.0"
+
+// maxBodyBytes bounds every request body.
+const maxBodyBytes = 1 << 20
+
+// Store is what the API needs from the metadata store (*meta.Store). Each
+// resource file declares the interface it uses; add yours here.
+type Store interface {
+	sessionStore // auth.go
+}
+
+// Identity is what the API needs from the identity service
+// (*identity.Service). Add the methods your resource uses as a small
+// interface embedded here.
+type Identity interface {
+	authenticator // auth.go
+}
+
+// Deps are the API's collaborators, built by internal/app.
+type Deps struct {
+	Store    Store
+	Identity Identity
+	// SessionKey signs session cookies and CSRF tokens. Every replica must
+	// have the same key (app derives it from the shared token signing key).
+	SessionKey []byte
+	// SessionTTL is how long a session lasts without activity (default 30m).
+	SessionTTL time.Duration
+	// ClientIP finds a request's client address (throttling, audit); nil:
+	// the host of RemoteAddr.
+	ClientIP func(*http.Request) string
+	// System is static information for /systeminfo.
+	System SystemInfo
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// SystemInfo is what GET /systeminfo reports besides stored settings.
+type SystemInfo struct {
+	Version     string // Berth's version (harbor_version)
+	ExternalURL string // "" : derived from each request
+}
+
+// API serves /api/v2.0/ and /c/.
+type API struct {
+	d       Deps
+	log     *slog.Logger
+	handler http.Handler
+	// patterns are the registered ServeMux patterns, for the OpenAPI test.
+	patterns []string
+}
+
+// New returns the API over deps.
+func New(deps Deps, log *slog.Logger) *API {
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.SessionTTL <= 0 {
+		deps.SessionTTL = 30 * time.Minute
+	}
+	if deps.ClientIP == nil {
+		deps.ClientIP = remoteHost
+	}
+	a := &API{d: deps, log: log}
+	mux := http.NewServeMux()
+	a.routes(mux)
+	mux.Handle("/", a.wrap("api", func(http.ResponseWriter, *http.Request) error {
+		return errNotFound("no such API endpoint")
+	}))
+	a.handler = mux
+	return a
+}
+
+// routes registers every endpoint: one line each, path patterns as in
+// Harbor's API description. Paths are relative to nothing: they include
+// Prefix (or /c/). Keep docs/openapi.yaml in step (TestOpenAPIMatchesRoutes).
+func (a *API) routes(mux *http.ServeMux) {
+	// Portal session (auth.go).
+	a.handle(mux, "POST /c/login", a.login)
+	a.handle(mux, "GET /c/log_out", a.logout)
+
+	// System (system.go).
+	a.handle(mux, "GET "+Prefix+"/ping", a.ping)
+
+	// Users, members, robots, configurations, LDAP and audit logs: add their
+	// routes below, one a.handle line each (users.go, members.go, robots.go,
+	// configurations.go, ldap.go, audit.go).
+}
+
+// handlerFunc is an API handler: it writes a response or returns an error
+// for the adapter to map.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// handle registers h under pattern ("METHOD /path"), wrapped by the
+// adapter, with the pattern as its metrics route name.
+func (a *API) handle(mux *http.ServeMux, pattern string, h handlerFunc) {
+	a.patterns = append(a.patterns, pattern)
+	mux.Handle(pattern, a.wrap(routeName(pattern), h))
+}
+
+// routeName turns "GET /api/v2.0/projects/{project_name_or_id}" into a
+// low-cardinality metrics label "api GET /projects/{project_name_or_id}".
+func routeName(pattern string) string {
+	method, path, _ := strings.Cut(pattern, " ")
+	return "api " + method + " " + strings.TrimPrefix(path, Prefix)
+}
+
+// wrap is the one adapter: it bounds the body, authenticates the caller
+// (principal in the context), enforces CSRF on cookie sessions, runs h
+// and maps its error.
+func (a *API) wrap(route string, h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpx.SetRoute(r.Context(), route)
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		}
+		err := a.authenticate(w, r, func(r *http.Request) error { return h(w, r) })
+		if err != nil {
+			a.writeError(w, r, err)
+		}
+	})
+}
+
+// ServeHTTP serves the API.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
+
+// Patterns returns the registered ServeMux patterns in registration order.
+func (a *API) Patterns() []string { return append([]string(nil), a.patterns...) }
+
+// writeJSON writes v as the JSON response with status.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode response: %w", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b) // the client went away: nothing to do
+	return nil
+}
+
+// decodeJSON reads the request body (bounded by the adapter) into v.
+// Unknown fields are ignored, as Harbor's clients send fields Berth does
+// not have. Malformed or empty: a BAD_REQUEST error.
+func decodeJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		if errors.Is(err, io.EOF) {
+			return errBadRequest("request body is empty; want a JSON object")
+		}
+		return errBadRequest("request body is not valid JSON: %v", err)
+	}
+	if dec.More() {
+		return errBadRequest("request body holds more than one JSON value")
+	}
+	return nil
+}

@@ -1,0 +1,154 @@
+package restapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/berth-registry/berth/internal/access"
+	"github.com/berth-registry/berth/internal/httpx"
+	"github.com/berth-registry/berth/internal/identity"
+	"github.com/berth-registry/berth/internal/meta"
+	"github.com/berth-registry/berth/internal/oci"
+)
+
+// Harbor's error codes.
+const (
+	codeBadRequest      = "BAD_REQUEST"
+	codeUnauthorized    = "UNAUTHORIZED"
+	codeForbidden       = "FORBIDDEN"
+	codeNotFound        = "NOT_FOUND"
+	codeConflict        = "CONFLICT"
+	codePrecondition    = "PRECONDITION"
+	codeTooManyRequests = "TOO_MANY_REQUESTS"
+	codeInternal        = "INTERNAL_SERVER_ERROR"
+	codeUnavailable     = "UNAVAILABLE"
+)
+
+// apiError is an error the edge raises itself, with its code and status.
+type apiError struct {
+	code   string
+	status int
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func newError(code string, status int, format string, args ...any) error {
+	return &apiError{code: code, status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+func errBadRequest(format string, args ...any) error {
+	return newError(codeBadRequest, http.StatusBadRequest, format, args...)
+}
+
+func errNotFound(format string, args ...any) error {
+	return newError(codeNotFound, http.StatusNotFound, format, args...)
+}
+
+func errForbidden(format string, args ...any) error {
+	return newError(codeForbidden, http.StatusForbidden, format, args...)
+}
+
+func errConflict(format string, args ...any) error {
+	return newError(codeConflict, http.StatusConflict, format, args...)
+}
+
+func errPrecondition(format string, args ...any) error {
+	return newError(codePrecondition, http.StatusPreconditionFailed, format, args...)
+}
+
+// apiErrors maps domain errors to Harbor's codes, once, in order: the
+// first target errors.Is matches wins. Messages of 4xx errors are the
+// error's own (domain error strings never hold secrets); 5xx hide them.
+var apiErrors = []struct {
+	target error
+	code   string
+	status int
+}{
+	{meta.ErrUnavailable, codeUnavailable, http.StatusServiceUnavailable},
+	{identity.ErrBackendUnavailable, codeUnavailable, http.StatusServiceUnavailable},
+	{identity.ErrThrottled, codeTooManyRequests, http.StatusTooManyRequests},
+	{access.ErrUnauthorized, codeUnauthorized, http.StatusUnauthorized},
+	{identity.ErrInvalidCredentials, codeUnauthorized, http.StatusUnauthorized},
+	{identity.ErrDisabled, codeUnauthorized, http.StatusUnauthorized},
+	{identity.ErrExpired, codeUnauthorized, http.StatusUnauthorized},
+	{access.ErrDenied, codeForbidden, http.StatusForbidden},
+	{identity.ErrNotLocal, codeForbidden, http.StatusForbidden},
+	{identity.ErrInvalid, codeBadRequest, http.StatusBadRequest},
+	{oci.ErrNameInvalid, codeBadRequest, http.StatusBadRequest},
+	{oci.ErrTagInvalid, codeBadRequest, http.StatusBadRequest},
+	{oci.ErrDigestInvalid, codeBadRequest, http.StatusBadRequest},
+	{meta.ErrProjectExists, codeConflict, http.StatusConflict},
+	{meta.ErrUserExists, codeConflict, http.StatusConflict},
+	{meta.ErrMemberExists, codeConflict, http.StatusConflict},
+	{meta.ErrRobotExists, codeConflict, http.StatusConflict},
+	{meta.ErrProjectNotFound, codeNotFound, http.StatusNotFound},
+	{meta.ErrRepositoryNotFound, codeNotFound, http.StatusNotFound},
+	{meta.ErrManifestNotFound, codeNotFound, http.StatusNotFound},
+	{meta.ErrTagNotFound, codeNotFound, http.StatusNotFound},
+	{meta.ErrUserNotFound, codeNotFound, http.StatusNotFound},
+	{meta.ErrMemberNotFound, codeNotFound, http.StatusNotFound},
+	{meta.ErrRobotNotFound, codeNotFound, http.StatusNotFound},
+}
+
+// errorItem and errorBody are Harbor's error body:
+// {"errors":[{"code":"NOT_FOUND","message":"..."}]}.
+type errorItem struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+type errorBody struct {
+	Errors []errorItem `json:"errors"`
+}
+
+// classify returns the code, status and client-safe message for err.
+func classify(err error) (code string, status int, msg string) {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae.code, ae.status, ae.msg
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return codeBadRequest, http.StatusRequestEntityTooLarge,
+			"request body exceeds " + strconv.FormatInt(mbe.Limit, 10) + " bytes"
+	}
+	for _, e := range apiErrors {
+		if errors.Is(err, e.target) {
+			msg := err.Error()
+			if e.status >= 500 {
+				msg = "a dependency is unavailable; retry later"
+			}
+			return e.code, e.status, msg
+		}
+	}
+	return codeInternal, http.StatusInternalServerError, "internal error"
+}
+
+// writeError maps err once and writes Harbor's error body. 5xx details go
+// to the log with the request ID, never to the client.
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code, status, msg := classify(err)
+	id := httpx.RequestID(r.Context())
+	if status >= 500 {
+		a.log.ErrorContext(r.Context(), "api request failed", "request_id", id, "method", r.Method, "path", r.URL.Path, "err", err)
+		if id != "" {
+			msg += " (request ID " + id + ")"
+		}
+	}
+	switch {
+	case status == http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "5")
+	case status == http.StatusTooManyRequests:
+		retry := time.Minute
+		var te *identity.ThrottledError
+		if errors.As(err, &te) {
+			retry = te.RetryAfter
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
+	}
+	_ = writeJSON(w, status, errorBody{Errors: []errorItem{{Code: code, Message: msg}}})
+}
