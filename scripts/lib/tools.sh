@@ -1,0 +1,89 @@
+# shellcheck shell=bash
+# Client tools for Berth's tests, installed once and cached by version.
+#
+# Source this file, then call berth_tool_<name>; each prints the path of the
+# installed binary on stdout and builds it only when the cached copy is missing.
+# Cache: ${BERTH_TOOLS_DIR:-$HOME/.cache/berth-tools}/<name>-<version>/<name>
+# Build logs go to stderr.
+
+BERTH_TOOLS_DIR=${BERTH_TOOLS_DIR:-$HOME/.cache/berth-tools}
+
+BERTH_CRANE_VERSION=v0.22.1
+BERTH_ORAS_VERSION=v1.3.6
+BERTH_HELM_VERSION=v3.22.0
+BERTH_REGCTL_VERSION=v0.11.7
+BERTH_COSIGN_VERSION=v2.6.5
+BERTH_CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
+
+# _berth_go_install NAME PKG VERSION [BINARY]: go install PKG@VERSION into the
+# cache directory of NAME unless it is already there; prints the binary path.
+# BINARY is the name go install gives the binary (defaults to NAME).
+_berth_go_install() {
+	local name=$1 pkg=$2 version=$3 bin=${4:-$1}
+	local dir="$BERTH_TOOLS_DIR/$name-$version" tmp
+	if [ ! -x "$dir/$name" ]; then
+		echo "tools: building $name $version (cached afterwards in $dir)" >&2
+		mkdir -p "$BERTH_TOOLS_DIR"
+		# A private temp dir first, so that a killed build never leaves a
+		# half-made cache entry and two concurrent runs do not collide.
+		tmp=$(mktemp -d "$dir.tmp.XXXXXX")
+		if ! GOBIN="$tmp" GOFLAGS=-mod=mod GOTOOLCHAIN=${GOTOOLCHAIN:-local} \
+			go install "$pkg@$version" >&2; then
+			echo "tools: go install $pkg@$version failed" >&2
+			rm -rf "$tmp"
+			return 1
+		fi
+		if [ "$bin" != "$name" ]; then
+			mv "$tmp/$bin" "$tmp/$name"
+		fi
+		# Another run may have finished first: keep its copy. A directory
+		# without the binary is debris from an older layout: replace it.
+		if [ -e "$dir" ] && [ ! -x "$dir/$name" ]; then
+			rm -rf "$dir"
+		fi
+		if [ -x "$dir/$name" ] || ! mv -T "$tmp" "$dir" 2>/dev/null; then
+			rm -rf "$tmp"
+		fi
+		[ -x "$dir/$name" ] || {
+			echo "tools: $dir/$name missing after install" >&2
+			return 1
+		}
+	fi
+	printf '%s\n' "$dir/$name"
+}
+
+berth_tool_crane() {
+	_berth_go_install crane github.com/google/go-containerregistry/cmd/crane "$BERTH_CRANE_VERSION"
+}
+
+berth_tool_oras() {
+	_berth_go_install oras oras.land/oras/cmd/oras "$BERTH_ORAS_VERSION"
+}
+
+berth_tool_helm() {
+	_berth_go_install helm helm.sh/helm/v3/cmd/helm "$BERTH_HELM_VERSION"
+}
+
+berth_tool_regctl() {
+	_berth_go_install regctl github.com/regclient/regclient/cmd/regctl "$BERTH_REGCTL_VERSION"
+}
+
+berth_tool_cosign() {
+	_berth_go_install cosign github.com/sigstore/cosign/v2/cmd/cosign "$BERTH_COSIGN_VERSION"
+}
+
+# The OCI distribution-spec conformance suite; its main package installs as
+# "conformance".
+berth_tool_conformance() {
+	_berth_go_install conformance github.com/opencontainers/distribution-spec/conformance \
+		"$BERTH_CONFORMANCE_VERSION"
+}
+
+# berth_tools_all: install every tool; prints their directory paths, one a line.
+berth_tools_all() {
+	local t p
+	for t in crane oras helm regctl cosign conformance; do
+		p=$("berth_tool_$t") || return 1
+		dirname "$p"
+	done
+}
