@@ -36,19 +36,24 @@ const maxBodyBytes = 1 << 20
 // resource file declares the interface it uses; add yours here.
 type Store interface {
 	sessionStore // auth.go
+	accountStore // users.go, members.go, robots.go, audit.go
 }
 
 // Identity is what the API needs from the identity service
 // (*identity.Service). Add the methods your resource uses as a small
 // interface embedded here.
 type Identity interface {
-	authenticator // auth.go
+	authenticator  // auth.go
+	accountManager // users.go, robots.go
 }
 
 // Deps are the API's collaborators, built by internal/app.
 type Deps struct {
 	Store    Store
 	Identity Identity
+	// Settings are the run-time system settings (configurations.go); nil:
+	// the configuration and LDAP endpoints answer 503.
+	Settings Settings
 	// SessionKey signs session cookies and CSRF tokens. Every replica must
 	// have the same key (app derives it from the shared token signing key).
 	SessionKey []byte
@@ -113,6 +118,7 @@ func (a *API) routes(mux *http.ServeMux) {
 	// Users, members, robots, configurations, LDAP and audit logs: add their
 	// routes below, one a.handle line each (users.go, members.go, robots.go,
 	// configurations.go, ldap.go, audit.go).
+	a.accountRoutes(mux) // users.go
 }
 
 // handlerFunc is an API handler: it writes a response or returns an error
