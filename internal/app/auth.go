@@ -13,6 +13,7 @@ import (
 	"github.com/berth-registry/berth/internal/httpx"
 	"github.com/berth-registry/berth/internal/identity"
 	"github.com/berth-registry/berth/internal/meta"
+	"github.com/berth-registry/berth/internal/settings"
 	"github.com/berth-registry/berth/internal/tokenauth"
 )
 
@@ -20,6 +21,7 @@ import (
 // /v2/ gate.
 type authStack struct {
 	identity *identity.Service
+	settings *settings.Service
 	checker  *access.Checker
 	gate     *tokenauth.Gate
 	token    *tokenauth.Handler
@@ -36,7 +38,15 @@ func newAuth(ctx context.Context, cfg config.Config, store *meta.Store, log *slo
 	if err != nil {
 		return nil, err
 	}
-	ids, err := identity.New(store, log, identity.Options{Throttle: identity.Throttle{
+	sets, err := newSettings(ctx, cfg, store, log)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := identity.NewDirectory(sets, nil)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := identity.New(store, log, identity.Options{External: dir, Throttle: identity.Throttle{
 		PerUser: cfg.Auth.LoginThrottle.FailuresPerUser,
 		PerIP:   cfg.Auth.LoginThrottle.FailuresPerIP,
 		Window:  cfg.Auth.LoginThrottle.Window,
@@ -70,11 +80,37 @@ func newAuth(ctx context.Context, cfg config.Config, store *meta.Store, log *slo
 	if err != nil {
 		return nil, err
 	}
-	a := &authStack{identity: ids, checker: checker, gate: gate, token: tokenauth.NewHandler(tc)}
+	a := &authStack{identity: ids, settings: sets, checker: checker, gate: gate, token: tokenauth.NewHandler(tc)}
 	if cfg.ExternalURL != "" {
 		a.realm = strings.TrimRight(cfg.ExternalURL, "/") + "/service/token"
 	}
 	return a, nil
+}
+
+// newSettings returns the system settings service, writing the
+// configuration file's values for the keys the database does not hold yet
+// (the first start); afterwards the database wins.
+func newSettings(ctx context.Context, cfg config.Config, store *meta.Store, log *slog.Logger) (*settings.Service, error) {
+	sets := settings.New(store, log, settings.Options{})
+	written, err := sets.Seed(ctx, settings.Settings{
+		AuthMode:                   cfg.Auth.AuthMode,
+		LDAP:                       cfg.LDAP,
+		ProjectCreationRestriction: cfg.Auth.ProjectCreationRestriction,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(written) > 0 {
+		log.InfoContext(ctx, "stored initial system settings from the configuration", "keys", written)
+	}
+	cur, err := sets.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if cur.AuthMode != cfg.Auth.AuthMode {
+		log.InfoContext(ctx, "auth_mode is set in the database, the configuration's is not used", "auth_mode", cur.AuthMode)
+	}
+	return sets, nil
 }
 
 // signingKey loads the configured token key, or the one generated in the

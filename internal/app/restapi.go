@@ -29,6 +29,7 @@ func newRESTAPI(cfg config.Config, store *meta.Store, auth *authStack, log *slog
 	return restapi.New(restapi.Deps{
 		Store:      store,
 		Identity:   auth.identity,
+		Settings:   auth.settings,
 		SessionKey: key,
 		ClientIP:   clientIP,
 		System:     restapi.SystemInfo{Version: version(), ExternalURL: cfg.ExternalURL},
