@@ -152,6 +152,7 @@ type Service struct {
 	// dummyHash is verified against when the user does not exist, so that
 	// an unknown user takes as long as a wrong password.
 	dummyHash string
+	passwords *passwordChecker
 }
 
 // defaultHashParams is the argon2id cost of new password hashes: 19 MiB,
@@ -183,6 +184,7 @@ func New(store Store, log *slog.Logger, opts Options) (*Service, error) {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
 	s.dummyHash = h
+	s.passwords = newPasswordChecker(s.now)
 	return s, nil
 }
 
@@ -226,7 +228,7 @@ func (s *Service) authenticateUser(ctx context.Context, username, password strin
 	switch {
 	case errors.Is(err, meta.ErrUserNotFound):
 		if s.external == nil {
-			_, _ = argon2id.ComparePasswordAndHash(password, s.dummyHash)
+			s.passwords.burn(password, s.dummyHash)
 			return access.Principal{}, ErrInvalidCredentials
 		}
 		return s.authenticateExternal(ctx, username, password)
@@ -235,35 +237,19 @@ func (s *Service) authenticateUser(ctx context.Context, username, password strin
 	}
 	if u.Source == meta.SourceLDAP {
 		if s.external == nil {
-			_, _ = argon2id.ComparePasswordAndHash(password, s.dummyHash)
+			s.passwords.burn(password, s.dummyHash)
 			return access.Principal{}, ErrInvalidCredentials
 		}
 		return s.authenticateExternal(ctx, username, password)
 	}
 	// Local accounts (the administrator among them) never ask the directory.
-	if !checkPassword(password, u.PasswordHash, s.dummyHash) {
+	if !s.passwords.check(password, u.PasswordHash, s.dummyHash) {
 		return access.Principal{}, ErrInvalidCredentials
 	}
 	if u.Disabled {
 		return access.Principal{}, fmt.Errorf("user %s: %w", u.Username, ErrDisabled)
 	}
 	return s.userPrincipal(ctx, u)
-}
-
-// checkPassword verifies password against an argon2id hash in constant
-// time for the hash's parameters. An empty or broken hash never matches
-// but costs the same as a real check.
-func checkPassword(password, hash, dummy string) bool {
-	if hash == "" {
-		_, _ = argon2id.ComparePasswordAndHash(password, dummy)
-		return false
-	}
-	ok, err := argon2id.ComparePasswordAndHash(password, hash)
-	if err != nil {
-		_, _ = argon2id.ComparePasswordAndHash(password, dummy)
-		return false
-	}
-	return ok
 }
 
 // authenticateExternal asks the directory, then onboards the user at the

@@ -114,7 +114,7 @@ func (s *Service) ChangePassword(ctx context.Context, id int64, oldPassword, new
 	if u.Source != meta.SourceLocal {
 		return fmt.Errorf("user %s: %w", u.Username, ErrNotLocal)
 	}
-	if !checkPassword(oldPassword, u.PasswordHash, s.dummyHash) {
+	if !s.passwords.check(oldPassword, u.PasswordHash, s.dummyHash) {
 		return ErrInvalidCredentials
 	}
 	return s.ResetPassword(ctx, id, newPassword)
