@@ -2,6 +2,7 @@ package meta
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -50,6 +51,11 @@ type AuditFilter struct {
 	Resource string
 	// From and To bound OpTime (inclusive) when not zero.
 	From, To time.Time
+	// Projects, when not nil, keeps the entries about these projects: a
+	// resource equal to a project's name or starting with it and "/"
+	// (project-scoped resources are written so). An empty, non-nil list
+	// matches nothing.
+	Projects []string
 }
 
 // ListAuditLogs returns one page of the entries matching f, newest first,
@@ -71,6 +77,15 @@ func (s *Store) ListAuditLogs(ctx context.Context, f AuditFilter, p Page) ([]Aud
 	}
 	if !f.To.IsZero() {
 		c.add("op_time <= " + c.arg(micro(f.To)))
+	}
+	if f.Projects != nil {
+		or := []string{"1 = 0"}
+		for _, p := range f.Projects {
+			prefix := p + "/"
+			// substr counts characters on both engines; project names are ASCII.
+			or = append(or, "resource = "+c.arg(p), "substr(resource, 1, "+c.arg(len(prefix))+") = "+c.arg(prefix))
+		}
+		c.add("(" + strings.Join(or, " OR ") + ")")
 	}
 	var total int
 	if err := s.q.QueryRowContext(ctx, `SELECT count(*) FROM audit_logs`+c.sql(), c.args...).Scan(&total); err != nil {
