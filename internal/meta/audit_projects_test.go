@@ -27,7 +27,7 @@ func TestAuditLogsOfProjects(t *testing.T) {
 		}{
 			{"one project", []string{"private"}, []string{"private", "private/alice", "private/app:1"}},
 			{"two projects", []string{"private", "library"}, []string{"library/app:1", "private", "private/alice", "private/app:1"}},
-			{"none", []string{}, []string{}},
+			{"none", []string{}, nil},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
