@@ -28,6 +28,8 @@ type authStack struct {
 	// realm is the token service URL for challenges; "" derives it from
 	// each request.
 	realm string
+	// clientIP finds a request's client address (trusted proxies applied).
+	clientIP func(*http.Request) string
 }
 
 // newAuth builds the authentication stack and creates the administrator
@@ -80,7 +82,7 @@ func newAuth(ctx context.Context, cfg config.Config, store *meta.Store, log *slo
 	if err != nil {
 		return nil, err
 	}
-	a := &authStack{identity: ids, settings: sets, checker: checker, gate: gate, token: tokenauth.NewHandler(tc)}
+	a := &authStack{identity: ids, settings: sets, checker: checker, clientIP: clientIP, gate: gate, token: tokenauth.NewHandler(tc)}
 	if cfg.ExternalURL != "" {
 		a.realm = strings.TrimRight(cfg.ExternalURL, "/") + "/service/token"
 	}

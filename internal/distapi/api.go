@@ -6,7 +6,9 @@
 package distapi
 
 import (
+	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -31,6 +33,53 @@ type Options struct {
 	TokenRealm string
 	// Service is the token service's name in challenges (default "berth").
 	Service string
+	// OnEvent, when set, is told of each successful push (manifest PUT),
+	// pull (manifest GET; a HEAD is not a pull) and delete (manifest, tag,
+	// blob), after the response is written, with the request's context
+	// (the principal is access.FromContext). It runs on the request's
+	// goroutine and must not block (app's audit writer queues); it cannot
+	// fail the request.
+	OnEvent func(ctx context.Context, e Event)
+	// ClientIP finds a request's client address for events; nil: the host
+	// of RemoteAddr.
+	ClientIP func(*http.Request) string
+}
+
+// Event is a registry operation that succeeded, for the audit log.
+type Event struct {
+	Operation  string // EventPush, EventPull or EventDelete
+	Kind       string // EventArtifact (a manifest), EventTag or EventBlob
+	Repository string
+	// Reference is what the client named: a tag or a digest.
+	Reference string
+	// Digest is the manifest's or blob's digest ("" for a deleted tag).
+	Digest   string
+	ClientIP string
+}
+
+// Event operations and kinds.
+const (
+	EventPush     = "push"
+	EventPull     = "pull"
+	EventDelete   = "delete"
+	EventArtifact = "artifact"
+	EventTag      = "tag"
+	EventBlob     = "blob"
+)
+
+// event reports e to OnEvent, if set.
+func (a *API) event(r *http.Request, e Event) {
+	if a.opts.OnEvent == nil {
+		return
+	}
+	if a.opts.ClientIP != nil {
+		e.ClientIP = a.opts.ClientIP(r)
+	} else if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		e.ClientIP = host
+	} else {
+		e.ClientIP = r.RemoteAddr
+	}
+	a.opts.OnEvent(r.Context(), e)
 }
 
 func (o Options) service() string {

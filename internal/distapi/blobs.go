@@ -130,5 +130,6 @@ func (a *API) deleteBlob(w http.ResponseWriter, r *http.Request, t target) error
 	}
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusAccepted)
+	a.event(r, Event{Operation: EventDelete, Kind: EventBlob, Repository: t.repo, Reference: t.ref, Digest: d.String()})
 	return nil
 }

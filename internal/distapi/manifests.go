@@ -30,6 +30,7 @@ func (a *API) getManifest(w http.ResponseWriter, r *http.Request, t target) erro
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodGet {
 		_, _ = w.Write(m.Payload)
+		a.event(r, Event{Operation: EventPull, Kind: EventArtifact, Repository: t.repo, Reference: t.ref, Digest: m.Digest.String()})
 	}
 	return nil
 }
@@ -82,6 +83,7 @@ func (a *API) putManifest(w http.ResponseWriter, r *http.Request, t target) erro
 	}
 	h.Set("Content-Length", "0")
 	w.WriteHeader(http.StatusCreated)
+	a.event(r, Event{Operation: EventPush, Kind: EventArtifact, Repository: t.repo, Reference: t.ref, Digest: res.Digest.String()})
 	return nil
 }
 
@@ -94,5 +96,10 @@ func (a *API) deleteManifest(w http.ResponseWriter, r *http.Request, t target) e
 	}
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusAccepted)
+	e := Event{Operation: EventDelete, Kind: EventTag, Repository: t.repo, Reference: t.ref}
+	if oci.IsDigest(t.ref) {
+		e.Kind, e.Digest = EventArtifact, t.ref
+	}
+	a.event(r, e)
 	return nil
 }
