@@ -124,6 +124,29 @@ func (s *Store) ListProjectInfos(ctx context.Context, q ProjectQuery, pg Page) (
 	return out, total, nil
 }
 
+// CreateProjectWithAdmin creates p (as CreateProject) and, when
+// adminUserID is not 0, makes that user a ProjectAdmin member of it, in
+// one transaction. Taken name: ErrProjectExists; missing user:
+// ErrUserNotFound.
+func (s *Store) CreateProjectWithAdmin(ctx context.Context, p Project, adminUserID int64) (Project, error) {
+	var got Project
+	err := s.InTx(ctx, func(tx *Store) error {
+		var err error
+		if got, err = tx.CreateProject(ctx, p); err != nil {
+			return err
+		}
+		if adminUserID != 0 {
+			const projectAdmin = 1 // Harbor's role id
+			_, err = tx.AddMember(ctx, Member{ProjectID: got.ID, Kind: MemberUser, UserID: adminUserID, Role: projectAdmin})
+		}
+		return err
+	})
+	if err != nil {
+		return Project{}, err
+	}
+	return got, nil
+}
+
 // CountMembersByRole returns how many members (users and groups) project
 // projectID has in each role (Harbor's role ids).
 func (s *Store) CountMembersByRole(ctx context.Context, projectID int64) (map[int]int, error) {
