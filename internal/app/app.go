@@ -117,12 +117,13 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	blobs := content.New(store, drv, log)
 	audit := newAuditWriter(store, log)
 	defer audit.Close() // after the server has stopped: writes what is queued
-	api := distapi.New(blobs, registry.New(store, regCache, log), log, distapi.Options{
+	reg := registry.New(store, regCache, log)
+	api := distapi.New(blobs, reg, log, distapi.Options{
 		OnUploadFinished: metrics.ObserveUpload, Auth: auth.gate, TokenRealm: auth.realm,
 		OnEvent: audit.OnEvent, ClientIP: auth.clientIP,
 	})
 
-	rest, err := newRESTAPI(cfg, store, auth, log)
+	rest, err := newRESTAPI(cfg, store, reg, drv, auth, log)
 	if err != nil {
 		return err
 	}

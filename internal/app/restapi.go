@@ -1,10 +1,12 @@
 package app
 
 import (
+	"context"
 	"crypto"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -12,12 +14,14 @@ import (
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/httpx"
 	"github.com/berth-registry/berth/internal/meta"
+	"github.com/berth-registry/berth/internal/registry"
 	"github.com/berth-registry/berth/internal/restapi"
+	"github.com/berth-registry/berth/internal/storage"
 	"github.com/berth-registry/berth/internal/tokenauth"
 )
 
 // newRESTAPI builds the /api/v2.0/ and /c/ edge.
-func newRESTAPI(cfg config.Config, store *meta.Store, auth *authStack, log *slog.Logger) (*restapi.API, error) {
+func newRESTAPI(cfg config.Config, store *meta.Store, reg *registry.Service, drv storage.Driver, auth *authStack, log *slog.Logger) (*restapi.API, error) {
 	clientIP, err := httpx.ClientIP(cfg.HTTP.TrustedProxies)
 	if err != nil {
 		return nil, err
@@ -30,10 +34,31 @@ func newRESTAPI(cfg config.Config, store *meta.Store, auth *authStack, log *slog
 		Store:      store,
 		Identity:   auth.identity,
 		Settings:   auth.settings,
+		Registry:   reg,
+		Storage:    storageProbe{drv},
 		SessionKey: key,
 		ClientIP:   clientIP,
-		System:     restapi.SystemInfo{Version: version(), ExternalURL: cfg.ExternalURL},
+		System: restapi.SystemInfo{Version: version(), ExternalURL: cfg.ExternalURL,
+			StorageProvider: storageProvider(cfg.Storage.Type)},
 	}, log), nil
+}
+
+// storageProbe checks that the storage driver answers (as /readyz does).
+type storageProbe struct{ drv storage.Driver }
+
+// Probe stats a key that never exists: not found means the driver answered.
+func (p storageProbe) Probe(ctx context.Context) error {
+	if _, err := p.drv.Stat(ctx, "readyz-probe"); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+func storageProvider(typ string) string {
+	if typ == "" {
+		return "filesystem"
+	}
+	return typ
 }
 
 // sessionKey derives the key signing portal sessions from the token

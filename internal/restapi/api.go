@@ -35,8 +35,13 @@ const maxBodyBytes = 1 << 20
 // Store is what the API needs from the metadata store (*meta.Store). Each
 // resource file declares the interface it uses; add yours here.
 type Store interface {
-	sessionStore // auth.go
-	accountStore // users.go, members.go, robots.go, audit.go
+	sessionStore    // auth.go
+	projectStore    // projects.go
+	repositoryStore // repositories.go
+	artifactStore   // artifacts.go
+	searchStore     // search.go
+	systemStore     // system.go
+	accountStore    // users.go, members.go, robots.go, audit.go
 }
 
 // Identity is what the API needs from the identity service
@@ -51,6 +56,10 @@ type Identity interface {
 type Deps struct {
 	Store    Store
 	Identity Identity
+	// Registry deletes manifests and tags (and drops their cache entries).
+	Registry manifestDeleter
+	// Storage is probed by GET /health; nil leaves it out.
+	Storage storageProber
 	// Settings are the run-time system settings (configurations.go); nil:
 	// the configuration and LDAP endpoints answer 503.
 	Settings Settings
@@ -71,14 +80,16 @@ type Deps struct {
 // SystemInfo is what GET /systeminfo reports besides stored settings.
 type SystemInfo struct {
 	Version     string // Berth's version (harbor_version)
-	ExternalURL string // "" : derived from each request
+	ExternalURL string // "": derived from each request
+	// StorageProvider names the blob storage driver (filesystem, s3).
+	StorageProvider string
 }
 
 // API serves /api/v2.0/ and /c/.
 type API struct {
-	d       Deps
-	log     *slog.Logger
-	handler http.Handler
+	d   Deps
+	log *slog.Logger
+	mux *http.ServeMux
 	// patterns are the registered ServeMux patterns, for the OpenAPI test.
 	patterns []string
 }
@@ -94,13 +105,8 @@ func New(deps Deps, log *slog.Logger) *API {
 	if deps.ClientIP == nil {
 		deps.ClientIP = remoteHost
 	}
-	a := &API{d: deps, log: log}
-	mux := http.NewServeMux()
-	a.routes(mux)
-	mux.Handle("/", a.wrap("api", func(http.ResponseWriter, *http.Request) error {
-		return errNotFound("no such API endpoint")
-	}))
-	a.handler = mux
+	a := &API{d: deps, log: log, mux: http.NewServeMux()}
+	a.routes(a.mux)
 	return a
 }
 
@@ -112,8 +118,38 @@ func (a *API) routes(mux *http.ServeMux) {
 	a.handle(mux, "POST /c/login", a.login)
 	a.handle(mux, "GET /c/log_out", a.logout)
 
-	// System (system.go).
+	// System (system.go) and search (search.go).
 	a.handle(mux, "GET "+Prefix+"/ping", a.ping)
+	a.handle(mux, "GET "+Prefix+"/health", a.health)
+	a.handle(mux, "GET "+Prefix+"/systeminfo", a.systemInfo)
+	a.handle(mux, "GET "+Prefix+"/openapi.yaml", a.openAPI)
+	a.handle(mux, "GET "+Prefix+"/search", a.search)
+
+	// Projects (projects.go).
+	const project = Prefix + "/projects/{project_name_or_id}"
+	a.handle(mux, "GET "+Prefix+"/projects", a.listProjects)
+	a.handle(mux, "HEAD "+Prefix+"/projects", a.headProject)
+	a.handle(mux, "POST "+Prefix+"/projects", a.createProject)
+	a.handle(mux, "GET "+project, a.getProject)
+	a.handle(mux, "PUT "+project, a.updateProject)
+	a.handle(mux, "DELETE "+project, a.deleteProject)
+	a.handle(mux, "GET "+project+"/_deletable", a.projectDeletable)
+	a.handle(mux, "GET "+project+"/summary", a.projectSummary)
+	a.handle(mux, "GET "+project+"/metadatas/{$}", a.listProjectMetadata)
+	a.handle(mux, "GET "+project+"/metadatas/{meta_name}", a.getProjectMetadata)
+	a.handle(mux, "PUT "+project+"/metadatas/{meta_name}", a.updateProjectMetadata)
+
+	// Repositories (repositories.go) and artifacts (artifacts.go).
+	const repo = Prefix + "/projects/{project_name}/repositories/{repository_name}"
+	a.handle(mux, "GET "+Prefix+"/projects/{project_name}/repositories", a.listRepositories)
+	a.handle(mux, "GET "+repo, a.getRepository)
+	a.handle(mux, "DELETE "+repo, a.deleteRepository)
+	a.handle(mux, "GET "+repo+"/artifacts", a.listArtifacts)
+	a.handle(mux, "GET "+repo+"/artifacts/{reference}", a.getArtifact)
+	a.handle(mux, "DELETE "+repo+"/artifacts/{reference}", a.deleteArtifact)
+	a.handle(mux, "GET "+repo+"/artifacts/{reference}/tags", a.listArtifactTags)
+	a.handle(mux, "POST "+repo+"/artifacts/{reference}/tags", a.createTag)
+	a.handle(mux, "DELETE "+repo+"/artifacts/{reference}/tags/{tag_name}", a.deleteTag)
 
 	// Users, members, robots, configurations, LDAP and audit logs: add their
 	// routes below, one a.handle line each (users.go, members.go, robots.go,
@@ -155,8 +191,47 @@ func (a *API) wrap(route string, h handlerFunc) http.Handler {
 	})
 }
 
-// ServeHTTP serves the API.
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
+// ServeHTTP serves the API. Requests no route takes get Harbor's error
+// body: 404 NOT_FOUND, or 405 METHOD_NOT_ALLOWED with Allow when the path
+// exists for other methods.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h, pattern := a.mux.Handler(r)
+	if pattern == "" {
+		probe := &statusRecorder{header: http.Header{}}
+		h.ServeHTTP(probe, r) // the mux's own 404, 405 or redirect
+		switch probe.status {
+		case http.StatusNotFound:
+			httpx.SetRoute(r.Context(), "api other")
+			a.writeError(w, r, errNotFound("no such API endpoint: %s %s", r.Method, truncate(r.URL.Path, 200)))
+			return
+		case http.StatusMethodNotAllowed:
+			httpx.SetRoute(r.Context(), "api other")
+			w.Header().Set("Allow", probe.header.Get("Allow"))
+			a.writeError(w, r, newError(codeMethodNotAllowed, http.StatusMethodNotAllowed, "method %s is not allowed here", r.Method))
+			return
+		}
+	}
+	a.mux.ServeHTTP(w, r)
+}
+
+// statusRecorder keeps only the status and headers of a response.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (s *statusRecorder) Header() http.Header { return s.header }
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return len(b), nil
+}
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+}
 
 // Patterns returns the registered ServeMux patterns in registration order.
 func (a *API) Patterns() []string { return append([]string(nil), a.patterns...) }

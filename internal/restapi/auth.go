@@ -70,6 +70,11 @@ type session struct {
 // calls next with the principal in the request context.
 func (a *API) authenticate(w http.ResponseWriter, r *http.Request, next func(*http.Request) error) error {
 	ctx := r.Context()
+	if strings.HasPrefix(r.URL.Path, "/c/") {
+		// Logging in and out needs no principal, and a stale session (of a
+		// disabled user, say) must not stand in the way.
+		return next(r.WithContext(access.NewContext(ctx, access.Anonymous())))
+	}
 	if h := r.Header.Get("Authorization"); h != "" {
 		p, err := a.basicPrincipal(r, h)
 		if err != nil {
@@ -93,8 +98,7 @@ func (a *API) authenticate(w http.ResponseWriter, r *http.Request, next func(*ht
 		return fmt.Errorf("user %s: %w", p.Name, identity.ErrDisabled)
 	}
 	token := a.csrfToken(s.ID)
-	if unsafeMethod(r.Method) && r.URL.Path != "/c/login" &&
-		!hmac.Equal([]byte(r.Header.Get(csrfHeader)), []byte(token)) {
+	if unsafeMethod(r.Method) && !hmac.Equal([]byte(r.Header.Get(csrfHeader)), []byte(token)) {
 		return errForbidden("CSRF token missing or invalid: send the session's token in the %s header", csrfHeader)
 	}
 	w.Header().Set(csrfHeader, token)
@@ -184,6 +188,21 @@ func (a *API) auditLogin(r *http.Request, user string, err error) {
 		Resource: truncate(user, 255), ClientIP: a.d.ClientIP(r), Result: result}
 	if aerr := a.d.Store.AddAuditLog(context.WithoutCancel(r.Context()), rec); aerr != nil {
 		a.log.WarnContext(r.Context(), "audit log", "err", aerr)
+	}
+}
+
+// auditEvent records that the caller did operation on resource (for
+// projects, repositories, artifacts and tags: "<project>[/...]"). A
+// failure is logged and never fails the request, which has succeeded.
+func (a *API) auditEvent(r *http.Request, operation, resourceType, resource string) {
+	user := caller(r).Name
+	if user == "" {
+		user = "anonymous"
+	}
+	rec := meta.AuditLog{Username: truncate(user, 255), Operation: operation, ResourceType: resourceType,
+		Resource: truncate(resource, 1024), ClientIP: a.d.ClientIP(r), Result: meta.AuditSuccess}
+	if err := a.d.Store.AddAuditLog(context.WithoutCancel(r.Context()), rec); err != nil {
+		a.log.WarnContext(r.Context(), "audit log", "err", err, "operation", operation)
 	}
 }
 

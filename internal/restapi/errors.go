@@ -16,15 +16,16 @@ import (
 
 // Harbor's error codes.
 const (
-	codeBadRequest      = "BAD_REQUEST"
-	codeUnauthorized    = "UNAUTHORIZED"
-	codeForbidden       = "FORBIDDEN"
-	codeNotFound        = "NOT_FOUND"
-	codeConflict        = "CONFLICT"
-	codePrecondition    = "PRECONDITION"
-	codeTooManyRequests = "TOO_MANY_REQUESTS"
-	codeInternal        = "INTERNAL_SERVER_ERROR"
-	codeUnavailable     = "UNAVAILABLE"
+	codeBadRequest       = "BAD_REQUEST"
+	codeUnauthorized     = "UNAUTHORIZED"
+	codeForbidden        = "FORBIDDEN"
+	codeNotFound         = "NOT_FOUND"
+	codeConflict         = "CONFLICT"
+	codeMethodNotAllowed = "METHOD_NOT_ALLOWED"
+	codePrecondition     = "PRECONDITION"
+	codeTooManyRequests  = "TOO_MANY_REQUESTS"
+	codeInternal         = "INTERNAL_SERVER_ERROR"
+	codeUnavailable      = "UNAVAILABLE"
 )
 
 // apiError is an error the edge raises itself, with its code and status.
@@ -85,6 +86,7 @@ var apiErrors = []struct {
 	{meta.ErrUserExists, codeConflict, http.StatusConflict},
 	{meta.ErrMemberExists, codeConflict, http.StatusConflict},
 	{meta.ErrRobotExists, codeConflict, http.StatusConflict},
+	{meta.ErrTagExists, codeConflict, http.StatusConflict},
 	{meta.ErrProjectNotFound, codeNotFound, http.StatusNotFound},
 	{meta.ErrRepositoryNotFound, codeNotFound, http.StatusNotFound},
 	{meta.ErrManifestNotFound, codeNotFound, http.StatusNotFound},

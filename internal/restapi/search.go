@@ -1,0 +1,64 @@
+package restapi
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/berth-registry/berth/internal/meta"
+)
+
+// searchStore is the metadata GET /search uses.
+type searchStore interface {
+	ListProjectInfos(ctx context.Context, q meta.ProjectQuery, p meta.Page) ([]meta.ProjectInfo, int, error)
+	SearchRepositories(ctx context.Context, q string, v meta.Visibility, limit int) ([]meta.RepositoryHit, error)
+}
+
+// maxSearchResults bounds each list of a search answer.
+const maxSearchResults = 100
+
+// searchRepositoryJSON is Harbor's SearchRepository.
+type searchRepositoryJSON struct {
+	ProjectID      int64  `json:"project_id"`
+	ProjectName    string `json:"project_name"`
+	ProjectPublic  bool   `json:"project_public"`
+	RepositoryName string `json:"repository_name"`
+	PullCount      int    `json:"pull_count"`
+	ArtifactCount  int    `json:"artifact_count"`
+}
+
+// search is GET /search?q=: the projects and repositories whose names
+// contain q that the caller may see (public ones, and those of its
+// projects), at most 100 of each.
+func (a *API) search(w http.ResponseWriter, r *http.Request) error {
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	if q == "" {
+		return errBadRequest("q is required")
+	}
+	p := caller(r)
+	vis := visibility(p)
+	projects, _, err := a.d.Store.ListProjectInfos(r.Context(), meta.ProjectQuery{Name: q, Visible: vis},
+		meta.Page{Limit: maxSearchResults})
+	if err != nil {
+		return err
+	}
+	if vis == nil {
+		vis = &meta.Visibility{All: true}
+	}
+	repos, err := a.d.Store.SearchRepositories(r.Context(), q, *vis, maxSearchResults)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Project    []projectJSON          `json:"project"`
+		Repository []searchRepositoryJSON `json:"repository"`
+	}{Project: make([]projectJSON, len(projects)), Repository: make([]searchRepositoryJSON, len(repos))}
+	for i, pi := range projects {
+		out.Project[i] = a.projectJSON(p, pi)
+	}
+	for i, h := range repos {
+		out.Repository[i] = searchRepositoryJSON{ProjectID: h.ProjectID, ProjectName: h.ProjectName,
+			ProjectPublic: h.ProjectPublic, RepositoryName: h.Name, ArtifactCount: h.ArtifactCount}
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
