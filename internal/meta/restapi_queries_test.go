@@ -80,6 +80,24 @@ func TestListProjectInfos(t *testing.T) {
 
 		counts := must[map[int]int](t)(s.CountMembersByRole(ctx, cg.ID))
 		diff(t, "CountMembersByRole", map[int]int{2: 1}, counts)
+
+		// The creator becomes a ProjectAdmin in the same transaction; a
+		// missing user leaves no project behind.
+		owned := must[meta.Project](t)(s.CreateProjectWithAdmin(ctx, meta.Project{Name: "owned", OwnerID: bob.ID}, bob.ID))
+		members, _, err := s.ListMembers(ctx, owned.ID, "", meta.Page{Limit: 10})
+		check(t, err)
+		if len(members) != 1 || members[0].UserID != bob.ID || members[0].Role != 1 {
+			t.Errorf("members of owned = %+v, want bob as ProjectAdmin (1)", members)
+		}
+		if _, err := s.CreateProjectWithAdmin(ctx, meta.Project{Name: "orphan"}, 9999); !errors.Is(err, meta.ErrUserNotFound) {
+			t.Errorf("CreateProjectWithAdmin(missing user) err = %v, want ErrUserNotFound", err)
+		}
+		if _, err := s.GetProjectByName(ctx, "orphan"); !errors.Is(err, meta.ErrProjectNotFound) {
+			t.Errorf("orphan project left behind: %v", err)
+		}
+		if _, err := s.CreateProjectWithAdmin(ctx, meta.Project{Name: "owned"}, 0); !errors.Is(err, meta.ErrProjectExists) {
+			t.Errorf("CreateProjectWithAdmin(taken) err = %v, want ErrProjectExists", err)
+		}
 	})
 }
 
