@@ -10,8 +10,10 @@ import (
 	"github.com/berth-registry/berth/internal/access"
 	"github.com/berth-registry/berth/internal/httpx"
 	"github.com/berth-registry/berth/internal/identity"
+	"github.com/berth-registry/berth/internal/identity/ldap"
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/oci"
+	"github.com/berth-registry/berth/internal/settings"
 )
 
 // Harbor's error codes.
@@ -94,6 +96,13 @@ var apiErrors = []struct {
 	{meta.ErrUserNotFound, codeNotFound, http.StatusNotFound},
 	{meta.ErrMemberNotFound, codeNotFound, http.StatusNotFound},
 	{meta.ErrRobotNotFound, codeNotFound, http.StatusNotFound},
+	{settings.ErrInvalid, codeBadRequest, http.StatusBadRequest},
+	{ldap.ErrUnavailable, codeUnavailable, http.StatusServiceUnavailable},
+	// The LDAP settings do not work (a rejected search DN, a missing base
+	// DN ...): the request cannot be served until an administrator fixes
+	// them. The message names the setting and never holds a password.
+	{ldap.ErrMisconfigured, codePrecondition, http.StatusPreconditionFailed},
+	{ldap.ErrGroupNotFound, codeNotFound, http.StatusNotFound},
 }
 
 // errorItem and errorBody are Harbor's error body:

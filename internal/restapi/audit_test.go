@@ -1,0 +1,89 @@
+package restapi
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/berth-registry/berth/internal/access"
+	"github.com/berth-registry/berth/internal/meta"
+)
+
+func TestAuditLogEndpoints(t *testing.T) {
+	e := newAcctEnv(t)
+	p1 := e.project("p1", false)
+	e.project("p10", false)
+	guest, _ := e.user("guest", false, map[int64]access.Role{p1.ID: access.RoleGuest})
+	limited, _ := e.user("limited", false, map[int64]access.Role{p1.ID: access.RoleLimitedGuest})
+	outsider, _ := e.user("outsider", false, nil)
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for i, a := range []meta.AuditLog{
+		{Username: "dev", Operation: "push", ResourceType: "artifact", Resource: "p1/app:1", ClientIP: "192.0.2.1"},
+		{Username: "guest", Operation: "pull", ResourceType: "artifact", Resource: "p1/app:1", ClientIP: "192.0.2.2"},
+		{Username: "dev", Operation: "push", ResourceType: "artifact", Resource: "p10/app:1", ClientIP: "192.0.2.1"},
+		{Username: "mallory", Operation: "login", ResourceType: "user", Resource: "mallory", ClientIP: "198.51.100.7", Result: meta.AuditFailure},
+		{Username: "admin", Operation: "create", ResourceType: "member", Resource: "p1/guest as guest", ClientIP: "192.0.2.3"},
+	} {
+		a.OpTime = t0.Add(time.Duration(i) * time.Minute)
+		if err := e.store.AddAuditLog(t.Context(), a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.run(t, []acctCase{
+		{"all anonymous", acctAnon, "GET", "/audit-logs", nil, 401},
+		{"project anonymous", acctAnon, "GET", "/projects/p1/logs", nil, 401},
+		{"project outsider", outsider, "GET", "/projects/p1/logs", nil, 403},
+		{"project limited guest", limited, "GET", "/projects/p1/logs", nil, 403},
+		{"project missing", outsider, "GET", "/projects/nope/logs", nil, 403},
+		{"bad q", acctAdmin, "GET", "/audit-logs?q=colour%3Dred", nil, 400},
+		{"bad time", acctAdmin, "GET", "/audit-logs?q=op_time%3D%5Byesterday~%5D", nil, 400},
+	})
+
+	list := func(c acctCred, path string) []string {
+		t.Helper()
+		var logs []auditLogJSON
+		e.decode(e.must(e.do(c, "GET", path, nil), 200), &logs)
+		out := []string{}
+		for _, l := range logs {
+			out = append(out, l.Username+" "+l.Operation+" "+l.Resource)
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		cred acctCred
+		path string
+		want []string
+	}{
+		{"admin sees everything, newest first", acctAdmin, "/audit-logs", []string{
+			"admin create p1/guest as guest", "mallory login mallory", "dev push p10/app:1", "guest pull p1/app:1", "dev push p1/app:1"}},
+		{"a member sees its projects", guest, "/audit-logs", []string{
+			"admin create p1/guest as guest", "guest pull p1/app:1", "dev push p1/app:1"}},
+		{"a user without projects sees nothing", outsider, "/audit-logs", []string{}},
+		{"project logs", guest, "/projects/p1/logs", []string{
+			"admin create p1/guest as guest", "guest pull p1/app:1", "dev push p1/app:1"}},
+		{"project logs of the admin", acctAdmin, "/projects/p10/logs", []string{"dev push p10/app:1"}},
+		{"by operation", acctAdmin, "/audit-logs?q=operation%3Dpush", []string{"dev push p10/app:1", "dev push p1/app:1"}},
+		{"by user and resource", acctAdmin, "/audit-logs?q=username%3Ddev%2Cresource%3D~p1%2Fapp", []string{"dev push p1/app:1"}},
+		{"by time", acctAdmin, "/audit-logs?q=op_time%3D%5B2026-01-02%2003%3A05%3A00~2026-01-02T03%3A06%3A30Z%5D",
+			[]string{"dev push p10/app:1", "guest pull p1/app:1"}},
+		{"paged", acctAdmin, "/audit-logs?page=2&page_size=2", []string{"dev push p10/app:1", "guest pull p1/app:1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if d := cmp.Diff(tt.want, list(tt.cred, tt.path)); d != "" {
+				t.Errorf("GET %s (-want +got):\n%s", tt.path, d)
+			}
+		})
+	}
+
+	r := e.must(e.do(acctAdmin, "GET", "/audit-logs?page_size=1&q=username%3Dmallory", nil), 200)
+	var logs []auditLogJSON
+	e.decode(r, &logs)
+	want := auditLogJSON{ID: logs[0].ID, Username: "mallory", Resource: "mallory", ResourceType: "user", Operation: "login",
+		OpTime: t0.Add(3 * time.Minute), OperationResult: false, ClientIP: "198.51.100.7"}
+	if d := cmp.Diff([]auditLogJSON{want}, logs); d != "" || r.header.Get("X-Total-Count") != "1" {
+		t.Errorf("failed login entry (-want +got):\n%s", d)
+	}
+}

@@ -1,0 +1,153 @@
+package restapi
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/berth-registry/berth/internal/meta"
+	"github.com/berth-registry/berth/internal/testenv"
+)
+
+// These tests talk to the slapd of scripts/services/slapd.sh (its header
+// lists the directory) at BERTH_TEST_LDAP.
+
+const developersDN = "cn=developers,ou=groups,dc=berth,dc=test"
+
+// slapdSettings is the PUT /configurations body switching to the test
+// directory.
+func slapdSettings(t *testing.T) map[string]any {
+	t.Helper()
+	return map[string]any{
+		"auth_mode":                "ldap_auth",
+		"ldap_url":                 testenv.Require(t, "BERTH_TEST_LDAP"),
+		"ldap_search_dn":           "cn=berth-search,ou=services,dc=berth,dc=test",
+		"ldap_search_password":     "search-secret",
+		"ldap_base_dn":             "ou=people,dc=berth,dc=test",
+		"ldap_filter":              "(objectClass=inetOrgPerson)",
+		"ldap_uid":                 "uid",
+		"ldap_scope":               2,
+		"ldap_group_base_dn":       "ou=groups,dc=berth,dc=test",
+		"ldap_group_search_filter": "(objectClass=groupOfNames)",
+		"ldap_group_admin_dn":      "cn=berth-admins,ou=groups,dc=berth,dc=test",
+	}
+}
+
+func TestLDAPPing(t *testing.T) {
+	body := slapdSettings(t)
+	e := newAcctEnv(t)
+	alice, _ := e.user("localuser", false, nil)
+
+	e.run(t, []acctCase{
+		{"ping anonymous", acctAnon, "POST", "/ldap/ping", body, 401},
+		{"ping user", alice, "POST", "/ldap/ping", body, 403},
+		{"ping unconfigured", acctAdmin, "POST", "/ldap/ping", nil, 400},
+		{"ping given settings", acctAdmin, "POST", "/ldap/ping", body, 200},
+	})
+	var res ldapPingJSON
+	e.decode(e.do(acctAdmin, "POST", "/ldap/ping", body), &res)
+	if !res.Success {
+		t.Errorf("ping = %+v", res)
+	}
+
+	e.must(e.do(acctAdmin, "PUT", "/configurations", body), 200)
+	for _, tc := range []struct {
+		name string
+		body any
+		want int
+		msg  string
+	}{
+		{"current settings, no body", nil, 200, ""},
+		{"current settings, empty object", map[string]any{}, 200, ""},
+		{"empty password keeps the stored one", map[string]any{"ldap_search_password": ""}, 200, ""},
+		{"wrong password", map[string]any{"ldap_search_password": "wrong"}, 400, "ldap"},
+		{"wrong search dn", map[string]any{"ldap_search_dn": "cn=nobody,dc=berth,dc=test"}, 400, "ldap"},
+		{"missing base dn", map[string]any{"ldap_base_dn": "ou=nowhere,dc=berth,dc=test"}, 400, "ldap_base_dn"},
+		{"unreachable", map[string]any{"ldap_url": "ldap://127.0.0.1:1", "ldap_connection_timeout": 2}, 400, "unavailable"},
+		{"bad url", map[string]any{"ldap_url": "http://x"}, 400, "ldap_url"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.do(acctAdmin, "POST", "/ldap/ping", tc.body)
+			if r.status != tc.want || !strings.Contains(r.msg, tc.msg) {
+				t.Errorf("status %d %q, want %d mentioning %q", r.status, r.msg, tc.want, tc.msg)
+			}
+			if strings.Contains(r.msg, "search-secret") || strings.Contains(r.msg, "wrong") && tc.name == "wrong password" {
+				t.Errorf("message %q holds a password", r.msg)
+			}
+		})
+	}
+}
+
+func TestLDAPSearchAndMembers(t *testing.T) {
+	body := slapdSettings(t)
+	e := newAcctEnv(t)
+	e.project("p1", false)
+	e.must(e.do(acctAdmin, "PUT", "/configurations", body), 200)
+	local, _ := e.user("localuser", false, nil)
+
+	e.run(t, []acctCase{
+		{"user search as user", local, "GET", "/ldap/users/search?username=ali", nil, 403},
+		{"group search as user", local, "GET", "/ldap/groups/search?groupname=dev", nil, 403},
+	})
+	var users []ldapUserJSON
+	e.decode(e.must(e.do(acctAdmin, "GET", "/ldap/users/search?username=ali", nil), 200), &users)
+	if len(users) != 1 || users[0] != (ldapUserJSON{Username: "alice", Realname: "Alice Archer", Email: "alice@berth.test"}) {
+		t.Errorf("users matching ali = %+v", users)
+	}
+	var groups []ldapGroupJSON
+	e.decode(e.must(e.do(acctAdmin, "GET", "/ldap/groups/search?groupname=dev", nil), 200), &groups)
+	if len(groups) != 1 || groups[0] != (ldapGroupJSON{GroupName: "developers", GroupType: 1, LDAPGroupDN: developersDN}) {
+		t.Errorf("groups matching dev = %+v", groups)
+	}
+	e.decode(e.must(e.do(acctAdmin, "GET", "/ldap/groups/search?groupdn=CN%3Dberth-admins%2Cou%3Dgroups%2Cdc%3Dberth%2Cdc%3Dtest", nil), 200), &groups)
+	if len(groups) != 1 || groups[0].GroupName != "berth-admins" {
+		t.Errorf("group by dn = %+v", groups)
+	}
+	e.decode(e.must(e.do(acctAdmin, "GET", "/ldap/groups/search?groupdn=cn%3Dnope%2Cou%3Dgroups%2Cdc%3Dberth%2Cdc%3Dtest", nil), 200), &groups)
+	if len(groups) != 0 {
+		t.Errorf("missing group by dn = %+v", groups)
+	}
+
+	members := "/projects/p1/members"
+	group := func(dn, name string) map[string]any {
+		return map[string]any{"role_id": 2, "member_group": map[string]any{"ldap_group_dn": dn, "group_name": name, "group_type": 1}}
+	}
+	e.run(t, []acctCase{
+		{"alice before her group is a member", acctCred{"alice", "alice-secret"}, "GET", members, nil, 403},
+		{"group by DN, as an admin types it", acctAdmin, "POST", members, group("CN=Developers, ou=groups,dc=berth,dc=test", ""), 201},
+		{"same group again", acctAdmin, "POST", members, group(developersDN, ""), 409},
+		{"group by name", acctAdmin, "POST", members, group("", "berth-admins"), 201},
+		{"missing group", acctAdmin, "POST", members, group("cn=nope,ou=groups,dc=berth,dc=test", ""), 404},
+		{"missing group name", acctAdmin, "POST", members, group("", "nope"), 404},
+		{"http group", acctAdmin, "POST", members, map[string]any{"role_id": 2, "member_group": map[string]any{"group_name": "x", "group_type": 2}}, 400},
+		{"directory user not seen yet", acctAdmin, "POST", members, map[string]any{"role_id": 3, "member_user": map[string]any{"username": "bob"}}, 201},
+		{"alice logs in, her group is Developer", acctCred{"alice", "alice-secret"}, "GET", members, nil, 200},
+		{"alice cannot manage members", acctCred{"alice", "alice-secret"}, "POST", members, group(developersDN, ""), 403},
+		{"alice with a wrong password", acctCred{"alice", "bob-secret"}, "GET", members, nil, 401},
+		{"carol is a system administrator", acctCred{"carol", "carol-secret"}, "GET", "/users", nil, 200},
+	})
+	var ms []memberJSON
+	e.decode(e.must(e.do(acctAdmin, "GET", members, nil), 200), &ms)
+	names := map[string]memberJSON{}
+	for _, m := range ms {
+		names[m.EntityName] = m
+	}
+	if m := names[developersDN]; m.EntityType != "g" || m.RoleID != 2 {
+		t.Errorf("developers member = %+v (all: %+v)", m, ms)
+	}
+	if m := names["bob"]; m.EntityType != "u" || m.RoleID != 3 {
+		t.Errorf("bob member = %+v", m)
+	}
+	bob, err := e.store.GetUserByName(t.Context(), "bob")
+	if err != nil || bob.Source != meta.SourceLDAP || bob.Email != "bob@berth.test" {
+		t.Errorf("onboarded bob = %+v, %v", bob, err)
+	}
+	alice, err := e.store.GetUserByName(t.Context(), "alice")
+	if err != nil || alice.Source != meta.SourceLDAP || len(alice.LDAPGroupDNs) != 1 {
+		t.Errorf("alice after her login = %+v, %v", alice, err)
+	}
+	var cur userJSON
+	e.decode(e.must(e.do(acctCred{"carol", "carol-secret"}, "GET", "/users/current", nil), 200), &cur)
+	if !cur.AdminRoleInAuth || cur.SysadminFlag {
+		t.Errorf("carol = %+v, want admin_role_in_auth without the local flag", cur)
+	}
+}
