@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/hmac"
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime/debug"
 
 	"github.com/berth-registry/berth/internal/config"
@@ -61,10 +63,22 @@ func storageProvider(typ string) string {
 	return typ
 }
 
-// sessionKey derives the key signing portal sessions from the token
-// signing key, which every replica already shares (newAuth has loaded or
-// generated it by now).
+// sessionKey derives the key signing portal sessions from the configured
+// secret key file or else from the token signing key, which every replica
+// already shares (newAuth has loaded or generated it by now).
 func sessionKey(cfg config.Config) ([]byte, error) {
+	if cfg.Auth.SecretKeyFile != "" {
+		secret, err := os.ReadFile(cfg.Auth.SecretKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("session key: %w", err)
+		}
+		if len(bytes.TrimSpace(secret)) < 32 {
+			return nil, fmt.Errorf("session key: %s holds fewer than 32 bytes", cfg.Auth.SecretKeyFile)
+		}
+		m := hmac.New(sha256.New, bytes.TrimSpace(secret))
+		m.Write([]byte("berth portal session key v1"))
+		return m.Sum(nil), nil
+	}
 	var (
 		key crypto.Signer
 		err error

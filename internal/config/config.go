@@ -68,6 +68,10 @@ type Auth struct {
 	// registry tokens; every replica must use the same one. Empty: a key
 	// generated once in <data_dir>/token-signing-key.pem.
 	TokenKeyFile string `yaml:"token_key_file"`
+	// SecretKeyFile holds at least 32 bytes of secret that sign portal
+	// sessions; every replica must use the same one. Empty: the session
+	// key is derived from the token signing key, which replicas share.
+	SecretKeyFile string `yaml:"secret_key_file"`
 	// TokenExpiration is the lifetime of registry tokens.
 	TokenExpiration time.Duration `yaml:"token_expiration"`
 	// LoginThrottle limits failed logins.
@@ -316,6 +320,7 @@ var envOverrides = []envOverride{
 	{"BERTH_TRUSTED_PROXIES", "comma-separated proxy addresses/CIDRs whose X-Forwarded-For is trusted", setList(func(c *Config) *[]string { return &c.HTTP.TrustedProxies })},
 	{"BERTH_ADMIN_PASSWORD", "password of the admin account created at first start (default: generated)", setString(func(c *Config) *string { return &c.Auth.AdminPassword })},
 	{"BERTH_ADMIN_PASSWORD_FILE", "file holding BERTH_ADMIN_PASSWORD", setString(func(c *Config) *string { return &c.Auth.AdminPasswordFile })},
+	{"BERTH_SECRET_KEY_FILE", "secret (32+ bytes) signing portal sessions (default: derived from the token key)", setString(func(c *Config) *string { return &c.Auth.SecretKeyFile })},
 	{"BERTH_TOKEN_KEY_FILE", "PEM key signing registry tokens (default with SQLite: generated in the data dir; required with PostgreSQL)", setString(func(c *Config) *string { return &c.Auth.TokenKeyFile })},
 	{"BERTH_TOKEN_EXPIRATION", "registry token lifetime (default 5m)", setDuration(func(c *Config) *time.Duration { return &c.Auth.TokenExpiration })},
 	{"BERTH_LOGIN_FAILURES_PER_USER", "failed logins per username per window (default 10)", setInt(func(c *Config) *int { return &c.Auth.LoginThrottle.FailuresPerUser })},
