@@ -59,17 +59,18 @@ type Cluster struct {
 	DatabaseURL string
 	RedisURL    string // "" without Redis
 
-	t        testing.TB
-	berth    string
-	ports    portPicker
-	procs    []*proc // every process, in start order
-	master   *proc
-	volumes  []*proc
-	filer    *proc
-	replicas []*proc
-	haproxy  *proc
-	statsURL string
-	tokenKey string // token-signing key file shared by the replicas
+	t         testing.TB
+	berth     string
+	ports     portPicker
+	procs     []*proc // every process, in start order
+	master    *proc
+	volumes   []*proc
+	filer     *proc
+	replicas  []*proc
+	haproxy   *proc
+	statsURL  string
+	tokenKey  string // token-signing key file shared by the replicas
+	secretKey string // session secret file shared by the replicas
 }
 
 // StartCluster starts the topology and waits until haproxy sees every
@@ -357,6 +358,14 @@ func (c *Cluster) writeTokenKey() {
 	if err := os.WriteFile(c.tokenKey, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	c.secretKey = filepath.Join(c.Dir, "secret-key")
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(c.secretKey, []byte(hex.EncodeToString(secret)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // ReplicaEnv is the environment of replica i (also right for `berth fsck`
@@ -377,6 +386,7 @@ func (c *Cluster) ReplicaEnv(i int) []string {
 		"BERTH_STORAGE_S3_DISABLEREDIRECT=true",
 		"BERTH_ADMIN_PASSWORD="+adminPassword,
 		"BERTH_TOKEN_KEY_FILE="+c.tokenKey,
+		"BERTH_SECRET_KEY_FILE="+c.secretKey,
 		"BERTH_TRUSTED_PROXIES=127.0.0.1/32", // haproxy, with option forwardfor
 		"BERTH_SHUTDOWN_TIMEOUT=5s",
 	)
