@@ -46,6 +46,7 @@ type userManager interface {
 	ResetPassword(ctx context.Context, id int64, newPassword string) error
 	UpdateProfile(ctx context.Context, id int64, email, realname string) (meta.User, error)
 	SetSysadmin(ctx context.Context, id int64, sysadmin bool) (meta.User, error)
+	SetDisabled(ctx context.Context, id int64, disabled bool) (meta.User, error)
 	DeleteUser(ctx context.Context, id int64) error
 }
 
@@ -64,6 +65,7 @@ func (a *API) accountRoutes(mux *http.ServeMux) {
 	a.handle(mux, "DELETE "+Prefix+"/users/{user_id}", a.deleteUser)
 	a.handle(mux, "PUT "+Prefix+"/users/{user_id}/password", a.changePassword)
 	a.handle(mux, "PUT "+Prefix+"/users/{user_id}/sysadmin", a.setSysadmin)
+	a.handle(mux, "PUT "+Prefix+"/users/{user_id}/disabled", a.setDisabled)
 
 	a.handle(mux, "GET "+Prefix+"/projects/{project_name_or_id}/members", a.listMembers)
 	a.handle(mux, "POST "+Prefix+"/projects/{project_name_or_id}/members", a.addMember)
@@ -425,6 +427,41 @@ func (a *API) setSysadmin(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.auditEvent(r, fmt.Sprintf("set_sysadmin_%t", *req.SysadminFlag), auditUser, u.Username)
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+type disabledReq struct {
+	Disabled *bool `json:"disabled"`
+}
+
+// setDisabled is PUT /users/{user_id}/disabled (system administrators), a
+// Berth extension: a disabled user keeps its account, memberships and
+// audit history but cannot log in, and its tokens and sessions stop
+// working when they are next checked.
+func (a *API) setDisabled(w http.ResponseWriter, r *http.Request) error {
+	id, err := userID(r)
+	if err != nil {
+		return err
+	}
+	if err := requireSystem(r, resourceUser, access.ActionUpdate); err != nil {
+		return err
+	}
+	var req disabledReq
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if req.Disabled == nil {
+		return errBadRequest("disabled is required")
+	}
+	if p := caller(r); p.Kind == access.KindUser && p.ID == id && *req.Disabled {
+		return errForbidden("you cannot disable your own account")
+	}
+	u, err := a.d.Identity.SetDisabled(r.Context(), id, *req.Disabled)
+	if err != nil {
+		return err
+	}
+	a.auditEvent(r, fmt.Sprintf("set_disabled_%t", *req.Disabled), auditUser, u.Username)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
