@@ -116,12 +116,6 @@ func (c client) in(dir string) client {
 	return c
 }
 
-// with returns a copy of c with more environment variables.
-func (c client) with(env ...string) client {
-	c.env = append(append([]string(nil), c.env...), env...)
-	return c
-}
-
 // exec runs the client and returns its stdout and stderr.
 func (c client) exec(ctx context.Context, args ...string) (string, string, error) {
 	cmd := exec.CommandContext(ctx, c.path, args...)

@@ -55,10 +55,6 @@ func errForbidden(format string, args ...any) error {
 	return newError(codeForbidden, http.StatusForbidden, format, args...)
 }
 
-func errConflict(format string, args ...any) error {
-	return newError(codeConflict, http.StatusConflict, format, args...)
-}
-
 func errPrecondition(format string, args ...any) error {
 	return newError(codePrecondition, http.StatusPreconditionFailed, format, args...)
 }

@@ -14,6 +14,7 @@ BERTH_HELM_VERSION=v3.22.0
 BERTH_REGCTL_VERSION=v0.11.7
 BERTH_COSIGN_VERSION=v2.6.5
 BERTH_CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
+BERTH_STATICCHECK_VERSION=v0.8.2
 
 # _berth_go_install NAME PKG VERSION [BINARY]: go install PKG@VERSION into the
 # cache directory of NAME unless it is already there; prints the binary path.
@@ -79,10 +80,15 @@ berth_tool_conformance() {
 		"$BERTH_CONFORMANCE_VERSION"
 }
 
+# staticcheck lints Berth's own code.
+berth_tool_staticcheck() {
+	_berth_go_install staticcheck honnef.co/go/tools/cmd/staticcheck "$BERTH_STATICCHECK_VERSION"
+}
+
 # berth_tools_all: install every tool; prints their directory paths, one a line.
 berth_tools_all() {
 	local t p
-	for t in crane oras helm regctl cosign conformance; do
+	for t in crane oras helm regctl cosign conformance staticcheck; do
 		p=$("berth_tool_$t") || return 1
 		dirname "$p"
 	done
