@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/berth-registry/berth/internal/meta"
+	"github.com/berth-registry/berth/internal/secretfile"
 )
 
 // AdminUsername is the first system administrator's name.
@@ -48,7 +49,7 @@ func (s *Service) BootstrapAdmin(ctx context.Context, password, dataDir string) 
 	if password == "" {
 		out.Generated, out.Password = true, randomSecret(20)
 		out.PasswordFile = filepath.Join(dataDir, AdminPasswordFile)
-		if err := writeSecretFile(out.PasswordFile, out.Password+"\n"); err != nil {
+		if err := secretfile.Write(out.PasswordFile, []byte(out.Password+"\n"), false); err != nil {
 			return AdminBootstrap{}, fmt.Errorf("bootstrap admin: %w", err)
 		}
 		password = out.Password
@@ -78,32 +79,4 @@ func (s *Service) BootstrapAdmin(ctx context.Context, password, dataDir string) 
 	}
 	out.Created = true
 	return out, nil
-}
-
-// writeSecretFile writes data to path with mode 0600, atomically.
-func writeSecretFile(path, data string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name()) // no-op after the rename
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.WriteString(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

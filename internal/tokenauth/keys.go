@@ -18,6 +18,8 @@ import (
 	"strings"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/berth-registry/berth/internal/secretfile"
 )
 
 // KeyFile is the name of the generated signing key in the data directory.
@@ -95,7 +97,7 @@ func LoadOrCreateKey(dataDir string) (key crypto.Signer, created bool, err error
 	if err != nil {
 		return nil, false, fmt.Errorf("token signing key: %w", err)
 	}
-	if err := createExclusive(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
+	if err := secretfile.Write(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), true); err != nil {
 		if errors.Is(err, fs.ErrExist) { // another process was first: use its key
 			k, err := LoadKey(path)
 			return k, false, err
@@ -103,35 +105,6 @@ func LoadOrCreateKey(dataDir string) (key crypto.Signer, created bool, err error
 		return nil, false, fmt.Errorf("token signing key: %w", err)
 	}
 	return ek, true, nil
-}
-
-// createExclusive writes data to path with mode 0600 unless path exists
-// (then fs.ErrExist), never leaving a partial file at path.
-func createExclusive(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-key-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Link(f.Name(), path) // fails with EEXIST if path exists
 }
 
 // signingMethod returns the JWT algorithm for key.
