@@ -39,6 +39,9 @@ func Migrate(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := store.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	if err := jobs.Migrate(ctx, store, log); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	log.InfoContext(ctx, "database migrated")
 	return nil
 }
@@ -128,6 +131,15 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 
+	queue, err := jobs.Open(ctx, store, log, jobs.Options{
+		PurgeUploads: purgeUploads(blobs, cfg.Uploads, log),
+		PurgeEvery:   cfg.Uploads.PurgeInterval,
+		StopTimeout:  cfg.HTTP.ShutdownTimeout,
+	})
+	if err != nil {
+		return err
+	}
+
 	srv := &http.Server{
 		Handler:           routes(api, auth.token, rest, metrics, store, drv, log),
 		ReadHeaderTimeout: 30 * time.Second,
@@ -144,8 +156,14 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	}
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopBG()
-	go jobs.NewScheduler(store, log).Run(bg, []jobs.Task{purgeUploadsTask(blobs, cfg.Uploads, log)})
+	jobsDone := make(chan error, 1)
+	go func() { jobsDone <- queue.Run(bg) }()
+	defer func() { // after the server has stopped: running jobs get their grace
+		stopBG()
+		if err := <-jobsDone; err != nil {
+			log.Warn("background jobs", "err", err)
+		}
+	}()
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -205,27 +223,23 @@ func routes(api *distapi.API, token, rest http.Handler, m *observe.Metrics, stor
 	return h
 }
 
-// purgeUploadsTask discards expired upload sessions in bounded batches,
-// once per interval across the cluster.
-func purgeUploadsTask(blobs *content.Service, c config.Uploads, log *slog.Logger) jobs.Task {
-	return jobs.Task{
-		Name:  "purge-uploads",
-		Every: c.PurgeInterval,
-		Run: func(ctx context.Context) error {
-			for range 10 { // at most 10 batches of 100 per run
-				n, err := blobs.ExpireUploads(ctx, c.TTL, 100)
-				if err != nil {
-					return err
-				}
-				if n > 0 {
-					log.InfoContext(ctx, "purged expired uploads", "count", n)
-				}
-				if n < 100 {
-					return nil
-				}
+// purgeUploads discards expired upload sessions in bounded batches; the
+// jobs package runs it once per interval across the cluster.
+func purgeUploads(blobs *content.Service, c config.Uploads, log *slog.Logger) func(context.Context) error {
+	return func(ctx context.Context) error {
+		for range 10 { // at most 10 batches of 100 per run
+			n, err := blobs.ExpireUploads(ctx, c.TTL, 100)
+			if err != nil {
+				return err
 			}
-			return nil
-		},
+			if n > 0 {
+				log.InfoContext(ctx, "purged expired uploads", "count", n)
+			}
+			if n < 100 {
+				return nil
+			}
+		}
+		return nil
 	}
 }
 
