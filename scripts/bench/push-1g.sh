@@ -25,9 +25,12 @@
 set -euo pipefail
 
 SIZE_MIB=${BERTH_BENCH_SIZE_MIB:-1024}
+# shellcheck disable=SC2034 # read by lib.sh
 CHUNK_MIB=${BERTH_BENCH_CHUNK_MIB:-64}
 MAX_RSS_MIB=${BERTH_BENCH_MAX_RSS_MIB:-64}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=scripts/bench/lib.sh
+source "$ROOT/scripts/bench/lib.sh"
 
 die() {
 	echo "push-1g: $*" >&2
@@ -52,38 +55,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-stop_server() {
-	local pid=$SERVER_PID _
-	[ -n "$pid" ] || return 0
-	SERVER_PID=
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for _ in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-	return 0
-}
 
-free_port() {
-	local p _
-	for _ in $(seq 500); do
-		p=$((20000 + RANDOM % 12000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			printf '%s\n' "$p"
-			return 0
-		fi
-	done
-	die "no free loopback port"
-}
 
-# status_kib PID FIELD: a /proc/PID/status field (VmRSS, VmHWM) in KiB.
-status_kib() {
-	awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
-}
 
-now_ns() { date +%s%N; }
 
 # start_server KIND: start a fresh berth or peer; sets SERVER_PID and URL.
 start_server() {
@@ -123,63 +97,9 @@ EOF
 	die "$kind did not answer on $URL/v2/"
 }
 
-# location HEADERS-FILE: the Location header, made absolute.
-location() {
-	local loc
-	loc=$(tr -d '\r' <"$1" | sed -n 's/^[Ll]ocation: //p' | tail -n 1)
-	[ -n "$loc" ] || die "no Location header in $(tr -d '\r' <"$1" | head -n 1)"
-	case $loc in
-	http://* | https://*) printf '%s\n' "$loc" ;;
-	*) printf '%s%s\n' "$URL" "$loc" ;;
-	esac
-}
 
-with_param() { # with_param URL KEY=VALUE
-	case $1 in
-	*\?*) printf '%s&%s\n' "$1" "$2" ;;
-	*) printf '%s?%s\n' "$1" "$2" ;;
-	esac
-}
 
-# expect_status WANT CODE WHAT
-expect_status() {
-	[ "$2" = "$1" ] || die "$3: HTTP $2, want $1"
-}
 
-# push MODE REPO: push the layer, monolithic or chunked.
-push() {
-	local mode=$1 repo=$2 hdr="$TMP/headers" loc code off n size
-	code=$("${CURL[@]}" -o /dev/null -D "$hdr" -w '%{http_code}' -X POST "$URL/v2/$repo/blobs/uploads/")
-	expect_status 202 "$code" "POST upload"
-	loc=$(location "$hdr")
-	if [ "$mode" = chunked ]; then
-		size=$((SIZE_MIB * 1024 * 1024))
-		for ((off = 0; off < SIZE_MIB; off += CHUNK_MIB)); do
-			n=$((CHUNK_MIB < SIZE_MIB - off ? CHUNK_MIB : SIZE_MIB - off))
-			# dd streams the chunk; curl sends it with its exact length
-			# (not chunked transfer encoding) and a Content-Range.
-			code=$(dd if="$LAYER" bs=1M skip="$off" count="$n" status=none |
-				"${CURL[@]}" -o /dev/null -D "$hdr" -w '%{http_code}' -X PATCH -T - \
-					-H 'Expect:' -H 'Transfer-Encoding:' \
-					-H 'Content-Type: application/octet-stream' \
-					-H "Content-Length: $((n * 1024 * 1024))" \
-					-H "Content-Range: $((off * 1024 * 1024))-$(((off + n) * 1024 * 1024 - 1))" \
-					"$loc")
-			expect_status 202 "$code" "PATCH at $off MiB"
-			loc=$(location "$hdr")
-		done
-		code=$("${CURL[@]}" -o /dev/null -D "$hdr" -w '%{http_code}' -X PUT -H 'Content-Length: 0' \
-			"$(with_param "$loc" "digest=$DIGEST")")
-		expect_status 201 "$code" "PUT (close chunked upload)"
-	else
-		code=$("${CURL[@]}" -o /dev/null -D "$hdr" -w '%{http_code}' -X PUT -T "$LAYER" \
-			-H 'Expect:' -H 'Content-Type: application/octet-stream' \
-			"$(with_param "$loc" "digest=$DIGEST")")
-		expect_status 201 "$code" "PUT (monolithic upload)"
-	fi
-	size=$("${CURL[@]}" -I "$URL/v2/$repo/blobs/$DIGEST" | tr -d '\r' | sed -n 's/^[Cc]ontent-[Ll]ength: //p')
-	[ "$size" = $((SIZE_MIB * 1024 * 1024)) ] || die "HEAD blob after $mode push: size '$size'"
-}
 
 # measure KIND MODE: one fresh server, one push; appends a row to ROWS.
 ROWS=()
