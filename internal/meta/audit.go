@@ -91,26 +91,20 @@ func (s *Store) ListAuditLogs(ctx context.Context, f AuditFilter, p Page) ([]Aud
 	if err := s.q.QueryRowContext(ctx, `SELECT count(*) FROM audit_logs`+c.sql(), c.args...).Scan(&total); err != nil {
 		return nil, 0, wrapErr(err, "meta: list audit logs")
 	}
-	out := []AuditLog{}
 	if p.Limit <= 0 {
-		return out, total, nil
+		return []AuditLog{}, total, nil
 	}
 	q := `SELECT id, op_time, username, operation, resource_type, resource, client_ip, result
 		FROM audit_logs` + c.sql() + ` ORDER BY op_time DESC, id DESC LIMIT ` + c.arg(p.Limit) + ` OFFSET ` + c.arg(max(p.Offset, 0))
-	rows, err := s.q.QueryContext(ctx, q, c.args...)
-	if err != nil {
-		return nil, 0, wrapErr(err, "meta: list audit logs")
-	}
-	defer rows.Close()
-	for rows.Next() {
+	out, err := queryAll(ctx, s.q, func(row rowScanner) (AuditLog, error) {
 		var a AuditLog
-		if err := rows.Scan(&a.ID, &a.OpTime, &a.Username, &a.Operation, &a.ResourceType, &a.Resource, &a.ClientIP, &a.Result); err != nil {
-			return nil, 0, wrapErr(err, "meta: list audit logs")
+		if err := row.Scan(&a.ID, &a.OpTime, &a.Username, &a.Operation, &a.ResourceType, &a.Resource, &a.ClientIP, &a.Result); err != nil {
+			return AuditLog{}, err
 		}
 		a.OpTime = a.OpTime.UTC()
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
+		return a, nil
+	}, q, c.args...)
+	if err != nil {
 		return nil, 0, wrapErr(err, "meta: list audit logs")
 	}
 	return out, total, nil

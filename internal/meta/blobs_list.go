@@ -12,21 +12,9 @@ func (s *Store) ListBlobs(ctx context.Context, after digest.Digest, limit int) (
 	if limit <= 0 {
 		return []Blob{}, nil
 	}
-	rows, err := s.q.QueryContext(ctx, `
+	out, err := queryAll(ctx, s.q, scanBlob, `
 		SELECT `+blobColumns+` FROM blobs WHERE digest > $1 ORDER BY digest LIMIT $2`, after, limit)
 	if err != nil {
-		return nil, wrapErr(err, "meta: list blobs")
-	}
-	defer rows.Close()
-	out := []Blob{}
-	for rows.Next() {
-		b, err := scanBlob(rows)
-		if err != nil {
-			return nil, wrapErr(err, "meta: list blobs")
-		}
-		out = append(out, b)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, wrapErr(err, "meta: list blobs")
 	}
 	return out, nil

@@ -169,24 +169,12 @@ func (s *Store) ListUsers(ctx context.Context, f UserFilter, p Page) ([]User, in
 	if err := s.q.QueryRowContext(ctx, `SELECT count(*) FROM users `+where, args...).Scan(&total); err != nil {
 		return nil, 0, wrapErr(err, "meta: list users")
 	}
-	out := []User{}
 	if p.Limit <= 0 {
-		return out, total, nil
+		return []User{}, total, nil
 	}
-	rows, err := s.q.QueryContext(ctx, `SELECT `+userColumns+` FROM users `+where+`
+	out, err := queryAll(ctx, s.q, scanUser, `SELECT `+userColumns+` FROM users `+where+`
 		ORDER BY username LIMIT $3 OFFSET $4`, append(args, p.Limit, max(p.Offset, 0))...)
 	if err != nil {
-		return nil, 0, wrapErr(err, "meta: list users")
-	}
-	defer rows.Close()
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, 0, wrapErr(err, "meta: list users")
-		}
-		out = append(out, u)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, 0, wrapErr(err, "meta: list users")
 	}
 	return out, total, nil
@@ -403,24 +391,12 @@ func (s *Store) ListRobots(ctx context.Context, f RobotFilter, p Page) ([]Robot,
 	if err := s.q.QueryRowContext(ctx, `SELECT count(*) FROM robots `+where, args...).Scan(&total); err != nil {
 		return nil, 0, wrapErr(err, "meta: list robots")
 	}
-	out := []Robot{}
 	if p.Limit <= 0 {
-		return out, total, nil
+		return []Robot{}, total, nil
 	}
-	rows, err := s.q.QueryContext(ctx, `SELECT `+robotColumns+` FROM robots `+where+`
+	out, err := queryAll(ctx, s.q, scanRobot, `SELECT `+robotColumns+` FROM robots `+where+`
 		ORDER BY name LIMIT $4 OFFSET $5`, append(args, p.Limit, max(p.Offset, 0))...)
 	if err != nil {
-		return nil, 0, wrapErr(err, "meta: list robots")
-	}
-	defer rows.Close()
-	for rows.Next() {
-		r, err := scanRobot(rows)
-		if err != nil {
-			return nil, 0, wrapErr(err, "meta: list robots")
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, 0, wrapErr(err, "meta: list robots")
 	}
 	return out, total, nil

@@ -161,25 +161,13 @@ func (s *Store) ListProjects(ctx context.Context, f ProjectFilter, p Page) ([]Pr
 	if err := s.q.QueryRowContext(ctx, `SELECT count(*) FROM projects`+c.sql(), c.args...).Scan(&total); err != nil {
 		return nil, 0, wrapErr(err, "meta: list projects")
 	}
-	out := []Project{}
 	if p.Limit <= 0 {
-		return out, total, nil
+		return []Project{}, total, nil
 	}
 	q := `SELECT ` + projectColumns + ` FROM projects` + c.sql()
 	q += ` ORDER BY name LIMIT ` + c.arg(p.Limit) + ` OFFSET ` + c.arg(max(p.Offset, 0))
-	rows, err := s.q.QueryContext(ctx, q, c.args...)
+	out, err := queryAll(ctx, s.q, scanProject, q, c.args...)
 	if err != nil {
-		return nil, 0, wrapErr(err, "meta: list projects")
-	}
-	defer rows.Close()
-	for rows.Next() {
-		pr, err := scanProject(rows)
-		if err != nil {
-			return nil, 0, wrapErr(err, "meta: list projects")
-		}
-		out = append(out, pr)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, 0, wrapErr(err, "meta: list projects")
 	}
 	return out, total, nil
@@ -351,25 +339,13 @@ func (s *Store) ListMembers(ctx context.Context, projectID int64, name string, p
 	if err := s.q.QueryRowContext(ctx, `SELECT count(*)`+memberFrom+where, args...).Scan(&total); err != nil {
 		return nil, 0, wrapErr(err, "meta: list members of project %d", projectID)
 	}
-	out := []Member{}
 	if p.Limit <= 0 {
-		return out, total, nil
+		return []Member{}, total, nil
 	}
-	rows, err := s.q.QueryContext(ctx, `SELECT `+memberColumns+memberFrom+where+`
+	out, err := queryAll(ctx, s.q, scanMember, `SELECT `+memberColumns+memberFrom+where+`
 		ORDER BY m.member_kind DESC, COALESCE(u.username, m.group_dn, ''), m.id LIMIT $3 OFFSET $4`,
 		append(args, p.Limit, max(p.Offset, 0))...)
 	if err != nil {
-		return nil, 0, wrapErr(err, "meta: list members of project %d", projectID)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		m, err := scanMember(rows)
-		if err != nil {
-			return nil, 0, wrapErr(err, "meta: list members of project %d", projectID)
-		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, 0, wrapErr(err, "meta: list members of project %d", projectID)
 	}
 	return out, total, nil
@@ -412,23 +388,15 @@ type ProjectRole struct {
 func (s *Store) RolesOf(ctx context.Context, v Viewer) ([]ProjectRole, error) {
 	var c conds
 	c.add(c.isViewer("m", v))
-	rows, err := s.q.QueryContext(ctx, `
+	out, err := queryAll(ctx, s.q, func(row rowScanner) (ProjectRole, error) {
+		var r ProjectRole
+		err := row.Scan(&r.ProjectID, &r.Project, &r.Role)
+		return r, err
+	}, `
 		SELECT DISTINCT p.id, p.name, m.role
 		FROM project_members AS m JOIN projects AS p ON p.id = m.project_id`+c.sql()+`
 		ORDER BY p.name, m.role`, c.args...)
 	if err != nil {
-		return nil, wrapErr(err, "meta: roles of user %d", v.UserID)
-	}
-	defer rows.Close()
-	out := []ProjectRole{}
-	for rows.Next() {
-		var r ProjectRole
-		if err := rows.Scan(&r.ProjectID, &r.Project, &r.Role); err != nil {
-			return nil, wrapErr(err, "meta: roles of user %d", v.UserID)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, wrapErr(err, "meta: roles of user %d", v.UserID)
 	}
 	return out, nil

@@ -93,32 +93,26 @@ func (s *Store) ListProjectInfos(ctx context.Context, q ProjectQuery, pg Page) (
 	if err := s.q.QueryRowContext(ctx, `SELECT count(*)`+from+c.sql(), c.args...).Scan(&total); err != nil {
 		return nil, 0, wrapErr(err, "meta: list projects")
 	}
-	out := []ProjectInfo{}
 	if pg.Limit <= 0 {
-		return out, total, nil
+		return []ProjectInfo{}, total, nil
 	}
-	rows, err := s.q.QueryContext(ctx, `
-		SELECT p.id, p.name, p.public, p.owner_id, p.created_at, p.updated_at,
-			COALESCE(u.username, ''), `+projectRepoCount+from+c.sql()+`
-		ORDER BY p.name LIMIT `+c.arg(pg.Limit)+` OFFSET `+c.arg(max(pg.Offset, 0)), c.args...)
-	if err != nil {
-		return nil, 0, wrapErr(err, "meta: list projects")
-	}
-	defer rows.Close()
-	for rows.Next() {
+	out, err := queryAll(ctx, s.q, func(row rowScanner) (ProjectInfo, error) {
 		var (
 			pi    ProjectInfo
 			owner sql.NullInt64
 		)
-		if err := rows.Scan(&pi.ID, &pi.Name, &pi.Public, &owner, &pi.CreatedAt, &pi.UpdatedAt,
+		if err := row.Scan(&pi.ID, &pi.Name, &pi.Public, &owner, &pi.CreatedAt, &pi.UpdatedAt,
 			&pi.OwnerName, &pi.RepoCount); err != nil {
-			return nil, 0, wrapErr(err, "meta: list projects")
+			return ProjectInfo{}, err
 		}
 		pi.OwnerID = owner.Int64
 		pi.CreatedAt, pi.UpdatedAt = pi.CreatedAt.UTC(), pi.UpdatedAt.UTC()
-		out = append(out, pi)
-	}
-	if err := rows.Err(); err != nil {
+		return pi, nil
+	}, `
+		SELECT p.id, p.name, p.public, p.owner_id, p.created_at, p.updated_at,
+			COALESCE(u.username, ''), `+projectRepoCount+from+c.sql()+`
+		ORDER BY p.name LIMIT `+c.arg(pg.Limit)+` OFFSET `+c.arg(max(pg.Offset, 0)), c.args...)
+	if err != nil {
 		return nil, 0, wrapErr(err, "meta: list projects")
 	}
 	return out, total, nil
@@ -226,24 +220,12 @@ func (s *Store) ListProjectRepositories(ctx context.Context, project, name strin
 	if err := s.q.QueryRowContext(ctx, `SELECT count(*)`+where, args...).Scan(&total); err != nil {
 		return nil, 0, wrapErr(err, "meta: list repositories of %s", project)
 	}
-	out := []RepositoryInfo{}
 	if pg.Limit <= 0 {
-		return out, total, nil
+		return []RepositoryInfo{}, total, nil
 	}
-	rows, err := s.q.QueryContext(ctx, `SELECT `+repositoryInfoColumns+where+`
+	out, err := queryAll(ctx, s.q, scanRepositoryInfo, `SELECT `+repositoryInfoColumns+where+`
 		ORDER BY r.name LIMIT $5 OFFSET $6`, append(args, pg.Limit, max(pg.Offset, 0))...)
 	if err != nil {
-		return nil, 0, wrapErr(err, "meta: list repositories of %s", project)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		ri, err := scanRepositoryInfo(rows)
-		if err != nil {
-			return nil, 0, wrapErr(err, "meta: list repositories of %s", project)
-		}
-		out = append(out, ri)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, 0, wrapErr(err, "meta: list repositories of %s", project)
 	}
 	return out, total, nil
@@ -378,24 +360,12 @@ func (s *Store) ListArtifacts(ctx context.Context, repo string, pg Page) ([]Arti
 	if err := s.q.QueryRowContext(ctx, `SELECT count(*)`+where, r.ID).Scan(&total); err != nil {
 		return nil, 0, wrapErr(err, "meta: list artifacts of %s", repo)
 	}
-	out := []Artifact{}
 	if pg.Limit <= 0 {
-		return out, total, nil
+		return []Artifact{}, total, nil
 	}
-	rows, err := s.q.QueryContext(ctx, `SELECT `+artifactColumns+where+`
+	out, err := queryAll(ctx, s.q, scanArtifact, `SELECT `+artifactColumns+where+`
 		ORDER BY m.created_at DESC, m.digest LIMIT $2 OFFSET $3`, r.ID, pg.Limit, max(pg.Offset, 0))
 	if err != nil {
-		return nil, 0, wrapErr(err, "meta: list artifacts of %s", repo)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		a, err := scanArtifact(rows)
-		if err != nil {
-			return nil, 0, wrapErr(err, "meta: list artifacts of %s", repo)
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, 0, wrapErr(err, "meta: list artifacts of %s", repo)
 	}
 	if err := s.fillArtifacts(ctx, r.ID, out); err != nil {
@@ -532,30 +502,20 @@ type RepositoryHit struct {
 // q (case-insensitively for ASCII) in projects visible under v, ordered
 // by name.
 func (s *Store) SearchRepositories(ctx context.Context, q string, v Visibility, limit int) ([]RepositoryHit, error) {
-	out := []RepositoryHit{}
 	if limit <= 0 {
-		return out, nil
+		return []RepositoryHit{}, nil
 	}
 	var c conds
 	c.add(`lower(r.name) LIKE ` + c.arg(likePattern(q)) + ` ESCAPE '\'`)
 	c.add(c.visible("p.id", "p.name", "p.public", v))
-	rows, err := s.q.QueryContext(ctx, `
-		SELECT `+repositoryInfoColumns+`, p.id, p.name, p.public
-		FROM repositories AS r JOIN projects AS p
-			ON r.name = p.name OR substr(r.name, 1, length(p.name) + 1) = p.name || '/'`+c.sql()+`
-		ORDER BY r.name LIMIT `+c.arg(limit), c.args...)
-	if err != nil {
-		return nil, wrapErr(err, "meta: search repositories")
-	}
-	defer rows.Close()
-	for rows.Next() {
+	out, err := queryAll(ctx, s.q, func(row rowScanner) (RepositoryHit, error) {
 		var (
 			h              RepositoryHit
 			pushed, tagged flexTime
 		)
-		if err := rows.Scan(&h.ID, &h.Name, &h.CreatedAt, &h.ArtifactCount, &pushed, &tagged,
+		if err := row.Scan(&h.ID, &h.Name, &h.CreatedAt, &h.ArtifactCount, &pushed, &tagged,
 			&h.ProjectID, &h.ProjectName, &h.ProjectPublic); err != nil {
-			return nil, wrapErr(err, "meta: search repositories")
+			return RepositoryHit{}, err
 		}
 		h.CreatedAt = h.CreatedAt.UTC()
 		h.UpdatedAt = h.CreatedAt
@@ -564,9 +524,13 @@ func (s *Store) SearchRepositories(ctx context.Context, q string, v Visibility, 
 				h.UpdatedAt = t.Time
 			}
 		}
-		out = append(out, h)
-	}
-	if err := rows.Err(); err != nil {
+		return h, nil
+	}, `
+		SELECT `+repositoryInfoColumns+`, p.id, p.name, p.public
+		FROM repositories AS r JOIN projects AS p
+			ON r.name = p.name OR substr(r.name, 1, length(p.name) + 1) = p.name || '/'`+c.sql()+`
+		ORDER BY r.name LIMIT `+c.arg(limit), c.args...)
+	if err != nil {
 		return nil, wrapErr(err, "meta: search repositories")
 	}
 	return out, nil

@@ -572,22 +572,10 @@ func (s *Store) ListStaleUploads(ctx context.Context, before time.Time, limit in
 	if limit <= 0 {
 		return []Upload{}, nil
 	}
-	rows, err := s.q.QueryContext(ctx, `
+	us, err := queryAll(ctx, s.q, scanUpload, `
 		SELECT `+uploadColumns+` FROM uploads WHERE updated_at < $1
 		ORDER BY updated_at, id LIMIT $2`, before.UTC(), limit)
 	if err != nil {
-		return nil, wrapErr(err, "meta: list stale uploads")
-	}
-	defer rows.Close()
-	us := []Upload{}
-	for rows.Next() {
-		u, err := scanUpload(rows)
-		if err != nil {
-			return nil, wrapErr(err, "meta: list stale uploads")
-		}
-		us = append(us, u)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, wrapErr(err, "meta: list stale uploads")
 	}
 	return us, nil
@@ -596,20 +584,11 @@ func (s *Store) ListStaleUploads(ctx context.Context, before time.Time, limit in
 // --- helpers ---
 
 func queryStrings(ctx context.Context, q querier, query string, args ...any) ([]string, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []string{}
-	for rows.Next() {
+	return queryAll(ctx, q, func(row rowScanner) (string, error) {
 		var v string
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+		err := row.Scan(&v)
+		return v, err
+	}, query, args...)
 }
 
 // expectOne returns nil if res affected a row, and notFound if none.
