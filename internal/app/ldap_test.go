@@ -252,6 +252,11 @@ func TestSettingsAcrossReplicas(t *testing.T) {
 	}
 	// And acts on it: only administrators create projects, everywhere.
 	u := b.user("plain", false, nil)
+	if ldapURL != "" {
+		// Under ldap_auth local accounts other than admin do not log in:
+		// a directory user stands for "a user".
+		u = basic("alice", "alice-secret")
+	}
 	if r := b.api(u, "POST", "/projects", map[string]any{"project_name": "mine"}); r.status != http.StatusForbidden {
 		t.Errorf("a user creating a project under adminonly on replica b: %d %s", r.status, r.msg)
 	}

@@ -30,6 +30,13 @@ type Directory struct {
 
 var _ externalAuth = (*Directory)(nil)
 
+// Enabled reports whether auth_mode is ldap_auth now. While it is, local
+// accounts other than the administrator do not log in (as in Harbor).
+func (d *Directory) Enabled(ctx context.Context) (bool, error) {
+	_, enabled, err := d.settings.LDAP(ctx)
+	return enabled, err
+}
+
 // NewDirectory returns the LDAP hook over the settings. hash is the
 // argon2id cost of local passwords (nil: the default), to keep the cost of
 // a refused login the same whatever the mode.

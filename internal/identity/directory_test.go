@@ -108,3 +108,40 @@ func TestDirectoryLogin(t *testing.T) {
 		t.Errorf("settings unreadable: err = %v, want ErrBackendUnavailable", err)
 	}
 }
+
+// TestLocalAccountsUnderLDAP: while auth_mode is ldap_auth only the local
+// administrator logs in with a local password (Harbor's rule); under
+// db_auth every local account does.
+func TestLocalAccountsUnderLDAP(t *testing.T) {
+	settings := &staticSettings{cfg: ldap.Config{URL: "ldap://127.0.0.1:1", Timeout: 1}, enabled: false}
+	dir, err := NewDirectory(settings, cheap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := newService(t, Options{External: dir, Hash: cheap})
+	ctx := t.Context()
+	if _, err := s.BootstrapAdmin(ctx, "Admin12345", t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateUser(ctx, NewUser{Username: "dave", Password: "Dave12345"}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, user, pass string
+		ldap             bool
+		wantErr          error
+	}{
+		{"db_auth local user", "dave", "Dave12345", false, nil},
+		{"db_auth admin", "admin", "Admin12345", false, nil},
+		{"ldap_auth local user refused", "dave", "Dave12345", true, ErrInvalidCredentials},
+		{"ldap_auth admin still local", "admin", "Admin12345", true, nil},
+		{"back to db_auth", "dave", "Dave12345", false, nil},
+	}
+	for _, tt := range tests {
+		settings.enabled = tt.ldap
+		_, err := s.Authenticate(ctx, tt.user, tt.pass, "192.0.2.9")
+		if !errors.Is(err, tt.wantErr) {
+			t.Errorf("%s: err = %v, want %v", tt.name, err, tt.wantErr)
+		}
+	}
+}

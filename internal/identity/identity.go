@@ -242,7 +242,13 @@ func (s *Service) authenticateUser(ctx context.Context, username, password strin
 		}
 		return s.authenticateExternal(ctx, username, password)
 	}
-	// Local accounts (the administrator among them) never ask the directory.
+	// Local accounts never ask the directory; while the directory is the
+	// login path, only the administrator's local account logs in (Harbor's
+	// rule), so accounts made under db_auth cannot bypass the directory.
+	if u.Username != AdminUsername && s.directoryOnly(ctx) {
+		s.passwords.burn(password, s.dummyHash)
+		return access.Principal{}, ErrInvalidCredentials
+	}
 	if !s.passwords.check(password, u.PasswordHash, s.dummyHash) {
 		return access.Principal{}, ErrInvalidCredentials
 	}
@@ -250,6 +256,23 @@ func (s *Service) authenticateUser(ctx context.Context, username, password strin
 		return access.Principal{}, fmt.Errorf("user %s: %w", u.Username, ErrDisabled)
 	}
 	return s.userPrincipal(ctx, u)
+}
+
+// modeSwitch is implemented by external-auth hooks that can be switched
+// off (the LDAP Directory while auth_mode is db_auth).
+type modeSwitch interface {
+	Enabled(ctx context.Context) (bool, error)
+}
+
+// directoryOnly reports whether the external hook is the login path now.
+// When the setting cannot be read, local accounts keep working.
+func (s *Service) directoryOnly(ctx context.Context) bool {
+	m, ok := s.external.(modeSwitch)
+	if !ok {
+		return false
+	}
+	on, err := m.Enabled(ctx)
+	return err == nil && on
 }
 
 // authenticateExternal asks the directory, then onboards the user at the
