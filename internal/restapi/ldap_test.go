@@ -82,11 +82,13 @@ func TestLDAPSearchAndMembers(t *testing.T) {
 	e := newAcctEnv(t)
 	e.project("p1", false)
 	e.must(e.do(acctAdmin, "PUT", "/configurations", body), 200)
-	local, _ := e.user("localuser", false, nil)
+	// Under ldap_auth a plain user is a directory user (local accounts
+	// other than admin do not log in); bob belongs to no group.
+	plain := acctCred{"bob", "bob-secret"}
 
 	e.run(t, []acctCase{
-		{"user search as user", local, "GET", "/ldap/users/search?username=ali", nil, 403},
-		{"group search as user", local, "GET", "/ldap/groups/search?groupname=dev", nil, 403},
+		{"user search as user", plain, "GET", "/ldap/users/search?username=ali", nil, 403},
+		{"group search as user", plain, "GET", "/ldap/groups/search?groupname=dev", nil, 403},
 	})
 	var users []ldapUserJSON
 	e.decode(e.must(e.do(acctAdmin, "GET", "/ldap/users/search?username=ali", nil), 200), &users)
