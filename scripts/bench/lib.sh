@@ -94,3 +94,29 @@ push() {
 	size=$("${CURL[@]}" -I "$URL/v2/$repo/blobs/$DIGEST" | tr -d '\r' | sed -n 's/^[Cc]ontent-[Ll]ength: //p')
 	[ "$size" = $((SIZE_MIB * 1024 * 1024)) ] || die "HEAD blob after $mode push: size '$size'"
 }
+
+# select_servers: KINDS from BERTH_BENCH_SERVERS (default "berth peer"),
+# checking each is runnable; BERTH_BIN is BERTH_BENCH_BERTH_BIN or a fresh
+# build of ./cmd/berth (ROOT is the checkout).
+select_servers() {
+	local kind
+	read -r -a KINDS <<<"${BERTH_BENCH_SERVERS:-berth peer}"
+	for kind in "${KINDS[@]}"; do
+		case $kind in
+		berth)
+			if [ -n "${BERTH_BENCH_BERTH_BIN:-}" ]; then
+				BERTH_BIN=$BERTH_BENCH_BERTH_BIN
+			else
+				BERTH_BIN="$TMP/berth"
+				(cd "$ROOT" && go build -o "$BERTH_BIN" ./cmd/berth) || die "go build ./cmd/berth failed"
+			fi
+			[ -x "$BERTH_BIN" ] || die "no berth binary at $BERTH_BIN"
+			;;
+		peer)
+			command -v docker-registry >/dev/null ||
+				die "docker-registry not installed (apt-get install docker-registry)"
+			;;
+		*) die "unknown server $kind in BERTH_BENCH_SERVERS (want berth and/or peer)" ;;
+		esac
+	done
+}

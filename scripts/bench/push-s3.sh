@@ -216,25 +216,7 @@ measure() {
 
 # --- main ---------------------------------------------------------------------
 
-read -r -a KINDS <<<"${BERTH_BENCH_SERVERS:-berth peer}"
-for kind in "${KINDS[@]}"; do
-	case $kind in
-	berth)
-		if [ -n "${BERTH_BENCH_BERTH_BIN:-}" ]; then
-			BERTH_BIN=$BERTH_BENCH_BERTH_BIN
-		else
-			BERTH_BIN="$TMP/berth"
-			(cd "$ROOT" && go build -o "$BERTH_BIN" ./cmd/berth) || die "go build ./cmd/berth failed"
-		fi
-		[ -x "$BERTH_BIN" ] || die "no berth binary at $BERTH_BIN"
-		;;
-	peer)
-		command -v docker-registry >/dev/null ||
-			die "docker-registry not installed (apt-get install docker-registry)"
-		;;
-	*) die "unknown server $kind in BERTH_BENCH_SERVERS (want berth and/or peer)" ;;
-	esac
-done
+select_servers
 
 # One SeaweedFS, one bucket per server (the second made here).
 BERTH_BUCKET=berth-bench
