@@ -107,19 +107,29 @@ func (a *API) listMembers(w http.ResponseWriter, r *http.Request) error {
 
 // getMember is GET /projects/{project_name_or_id}/members/{mid}.
 func (a *API) getMember(w http.ResponseWriter, r *http.Request) error {
-	proj, err := a.authorizeProject(r, r.PathValue("project_name_or_id"), access.ResourceMember, access.ActionRead)
-	if err != nil {
-		return err
-	}
-	id, err := memberID(r)
-	if err != nil {
-		return err
-	}
-	m, err := a.d.Store.GetMember(r.Context(), proj.ID, id)
+	_, m, err := a.memberOf(r, access.ActionRead)
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, toMemberJSON(m))
+}
+
+// memberOf authorizes act on the members of the request's project and
+// loads the member named by {mid}.
+func (a *API) memberOf(r *http.Request, act access.Action) (meta.Project, meta.Member, error) {
+	proj, err := a.authorizeProject(r, r.PathValue("project_name_or_id"), access.ResourceMember, act)
+	if err != nil {
+		return meta.Project{}, meta.Member{}, err
+	}
+	id, err := memberID(r)
+	if err != nil {
+		return meta.Project{}, meta.Member{}, err
+	}
+	m, err := a.d.Store.GetMember(r.Context(), proj.ID, id)
+	if err != nil {
+		return meta.Project{}, meta.Member{}, err
+	}
+	return proj, m, nil
 }
 
 // addMember is POST /projects/{project_name_or_id}/members (ProjectAdmin
@@ -292,22 +302,14 @@ func (a *API) updateMember(w http.ResponseWriter, r *http.Request) error {
 // removeMember is DELETE /projects/{project_name_or_id}/members/{mid}
 // (ProjectAdmin and system administrators).
 func (a *API) removeMember(w http.ResponseWriter, r *http.Request) error {
-	proj, err := a.authorizeProject(r, r.PathValue("project_name_or_id"), access.ResourceMember, access.ActionDelete)
-	if err != nil {
-		return err
-	}
-	id, err := memberID(r)
-	if err != nil {
-		return err
-	}
-	m, err := a.d.Store.GetMember(r.Context(), proj.ID, id)
+	proj, m, err := a.memberOf(r, access.ActionDelete)
 	if err != nil {
 		return err
 	}
 	if err := notSelf(r, m); err != nil {
 		return err
 	}
-	if err := a.d.Store.RemoveMember(r.Context(), proj.ID, id); err != nil {
+	if err := a.d.Store.RemoveMember(r.Context(), proj.ID, m.ID); err != nil {
 		return err
 	}
 	a.auditEvent(r, "delete", auditMember, memberResource(proj.Name, m))
