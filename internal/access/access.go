@@ -193,6 +193,7 @@ func RegistryAllowed(p Principal, proj Project, action string) bool {
 	return ok && can(p, proj, perm, now)
 }
 
+// projectFinder is meta.Projects as the Checker uses it.
 type projectFinder interface {
 	GetProjectByName(ctx context.Context, name string) (meta.Project, error)
 }

@@ -191,11 +191,11 @@ func TestProjectName(t *testing.T) {
 func TestChecker(t *testing.T) {
 	s := metatest.OpenSQLite(t)
 	ctx := t.Context()
-	team, err := s.CreateProject(ctx, meta.Project{Name: "team"})
+	team, err := s.Projects.CreateProject(ctx, meta.Project{Name: "team"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := NewChecker(s)
+	c := NewChecker(s.Projects)
 	dev := Principal{Kind: KindUser, Name: "d", Roles: map[int64]Role{team.ID: RoleDeveloper}}
 	tests := []struct {
 		name    string

@@ -117,10 +117,10 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 	metrics := observe.NewMetrics()
-	blobs := content.New(store, drv, log)
-	audit := newAuditWriter(store, log)
+	blobs := content.New(content.Stores{Blobs: store.Blobs, Uploads: store.Uploads, Tx: store}, drv, log)
+	audit := newAuditWriter(store.Audit, log)
 	defer audit.Close() // after the server has stopped: writes what is queued
-	reg := registry.New(store, regCache, log)
+	reg := registry.New(registry.Stores{Repos: store.Repos, Manifests: store.Manifests, Tx: store}, regCache, log)
 	api := distapi.New(blobs, reg, log, distapi.Options{
 		OnUploadFinished: metrics.ObserveUpload, Auth: auth.gate, TokenRealm: auth.realm,
 		OnEvent: audit.OnEvent, ClientIP: auth.clientIP,

@@ -38,7 +38,7 @@ func TestRegistryAudit(t *testing.T) {
 	var got []string
 	deadline := time.Now().Add(10 * time.Second) // the writer is asynchronous
 	for {
-		logs, _, err := e.store.ListAuditLogs(t.Context(), meta.AuditFilter{Resource: "pub/app"}, meta.Page{Limit: 100})
+		logs, _, err := e.store.Audit.ListAuditLogs(t.Context(), meta.AuditFilter{Resource: "pub/app"}, meta.Page{Limit: 100})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -48,7 +48,7 @@ func newAuth(ctx context.Context, cfg config.Config, store *meta.Store, log *slo
 	if err != nil {
 		return nil, err
 	}
-	ids, err := identity.New(store, log, identity.Options{External: dir, Throttle: identity.Throttle{
+	ids, err := identity.New(identity.Stores{Users: store.Users, Robots: store.Robots, Projects: store.Projects}, log, identity.Options{External: dir, Throttle: identity.Throttle{
 		PerUser: cfg.Auth.LoginThrottle.FailuresPerUser,
 		PerIP:   cfg.Auth.LoginThrottle.FailuresPerIP,
 		Window:  cfg.Auth.LoginThrottle.Window,
@@ -76,8 +76,8 @@ func newAuth(ctx context.Context, cfg config.Config, store *meta.Store, log *slo
 	if err != nil {
 		return nil, fmt.Errorf("token service: %w", err)
 	}
-	checker := access.NewChecker(store)
-	tc := tokenauth.Config{Issuer: issuer, Identity: ids, Access: checker, Audit: store, ClientIP: clientIP, Log: log}
+	checker := access.NewChecker(store.Projects)
+	tc := tokenauth.Config{Issuer: issuer, Identity: ids, Access: checker, Audit: store.Audit, ClientIP: clientIP, Log: log}
 	gate, err := tokenauth.NewGate(tc)
 	if err != nil {
 		return nil, err
@@ -93,7 +93,7 @@ func newAuth(ctx context.Context, cfg config.Config, store *meta.Store, log *slo
 // configuration file's values for the keys the database does not hold yet
 // (the first start); afterwards the database wins.
 func newSettings(ctx context.Context, cfg config.Config, store *meta.Store, log *slog.Logger) (*settings.Service, error) {
-	sets := settings.New(store, log, settings.Options{})
+	sets := settings.New(store.Settings, log, settings.Options{})
 	written, err := sets.Seed(ctx, settings.Settings{
 		AuthMode:                   cfg.Auth.AuthMode,
 		LDAP:                       cfg.LDAP,

@@ -68,7 +68,7 @@ func newAuthEnv(t *testing.T, env map[string]string) *authEnv {
 	}
 	t.Cleanup(func() { store.Close() })
 	// Accounts made here hash cheaply; the server verifies with each hash's own parameters.
-	ids, err := identity.New(store, slog.New(slog.DiscardHandler), identity.Options{
+	ids, err := identity.New(identity.Stores{Users: store.Users, Robots: store.Robots, Projects: store.Projects}, slog.New(slog.DiscardHandler), identity.Options{
 		Hash: &argon2id.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32},
 	})
 	if err != nil {
@@ -204,7 +204,7 @@ func (e *authEnv) pushImage(c cred, repo, tag string, layer []byte) image {
 
 func (e *authEnv) project(name string, public bool) meta.Project {
 	e.t.Helper()
-	p, err := e.store.CreateProject(e.t.Context(), meta.Project{Name: name, Public: public})
+	p, err := e.store.Projects.CreateProject(e.t.Context(), meta.Project{Name: name, Public: public})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -221,7 +221,7 @@ func (e *authEnv) user(name string, sysadmin bool, roles map[int64]access.Role) 
 		e.t.Fatal(err)
 	}
 	for pid, role := range roles {
-		if _, err := e.store.AddMember(ctx, meta.Member{ProjectID: pid, Kind: meta.MemberUser, UserID: u.ID, Role: int(role)}); err != nil {
+		if _, err := e.store.Projects.AddMember(ctx, meta.Member{ProjectID: pid, Kind: meta.MemberUser, UserID: u.ID, Role: int(role)}); err != nil {
 			e.t.Fatal(err)
 		}
 	}
@@ -260,12 +260,12 @@ func TestPermissionMatrix(t *testing.T) {
 
 	role := func(r access.Role) map[int64]access.Role { return map[int64]access.Role{priv.ID: r} }
 	disabled := e.user("disabled", false, role(access.RoleDeveloper))
-	du, _ := e.store.GetUserByName(ctx, "disabled")
+	du, _ := e.store.Users.GetUserByName(ctx, "disabled")
 	if _, err := e.ids.SetDisabled(ctx, du.ID, true); err != nil {
 		t.Fatal(err)
 	}
 	offRobot := e.robot(identity.NewRobot{Name: "off", Level: meta.RobotProject, ProjectID: priv.ID, Permissions: perms("priv", "pull")})
-	off, _ := e.store.GetRobotByName(ctx, offRobot.user)
+	off, _ := e.store.Robots.GetRobotByName(ctx, offRobot.user)
 	if _, err := e.ids.UpdateRobot(ctx, off.ID, func(r *meta.Robot) { r.Disabled = true }); err != nil {
 		t.Fatal(err)
 	}
@@ -723,7 +723,7 @@ func TestLoginThrottleHTTP(t *testing.T) {
 	e.must(e.do(admin, "GET", "/v2/", nil), http.StatusOK)
 	time.Sleep(2100 * time.Millisecond)
 	e.must(e.do(bob, "GET", "/v2/", nil), http.StatusOK)
-	logs, _, err := e.store.ListAuditLogs(t.Context(), meta.AuditFilter{Username: "bob", Operation: "login"}, meta.Page{Limit: 10})
+	logs, _, err := e.store.Audit.ListAuditLogs(t.Context(), meta.AuditFilter{Username: "bob", Operation: "login"}, meta.Page{Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}

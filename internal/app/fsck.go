@@ -26,7 +26,7 @@ func Fsck(ctx context.Context, cfg config.Config, log *slog.Logger, opts fsck.Op
 		return err
 	}
 	log.InfoContext(ctx, "fsck started", "rehash", opts.Rehash, "orphans", opts.Orphans)
-	r, err := fsck.Run(ctx, store, drv, opts)
+	r, err := fsck.Run(ctx, fsck.Stores{Blobs: store.Blobs, Uploads: store.Uploads}, drv, opts)
 	if err != nil {
 		return err
 	}

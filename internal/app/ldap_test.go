@@ -278,7 +278,7 @@ func startReplica(t *testing.T, cfg config.Config) *authEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	ids, err := identity.New(store, slog.New(slog.DiscardHandler), identity.Options{
+	ids, err := identity.New(identity.Stores{Users: store.Users, Robots: store.Robots, Projects: store.Projects}, slog.New(slog.DiscardHandler), identity.Options{
 		Hash: &argon2id.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32},
 	})
 	if err != nil {

@@ -33,7 +33,14 @@ func newRESTAPI(cfg config.Config, store *meta.Store, reg *registry.Service, drv
 		return nil, err
 	}
 	return restapi.New(restapi.Deps{
-		Store:      store,
+		DB:         store,
+		Projects:   store.Projects,
+		Repos:      store.Repos,
+		Manifests:  store.Manifests,
+		Users:      store.Users,
+		Robots:     store.Robots,
+		Audit:      store.Audit,
+		Configs:    store.Settings,
 		Identity:   auth.identity,
 		Settings:   auth.settings,
 		Registry:   reg,

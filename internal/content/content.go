@@ -35,9 +35,39 @@ var (
 	ErrUploadInvalid = errors.New("upload invalid")
 )
 
+// Stores are the parts of the metadata store the Service uses; internal/app
+// fills them from *meta.Store.
+type Stores struct {
+	Blobs   blobStore   // *meta.Blobs
+	Uploads uploadStore // *meta.Uploads
+	// Tx runs the writes that span aggregates (blob, repository, link,
+	// session) in one transaction: *meta.Store.
+	Tx transactor
+}
+
+// blobStore is meta.Blobs as the Service uses it outside a transaction.
+type blobStore interface {
+	GetLinkedBlob(ctx context.Context, repo string, d digest.Digest) (meta.Blob, error)
+	UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error
+}
+
+// uploadStore is meta.Uploads as the Service uses it outside a transaction.
+type uploadStore interface {
+	CreateUpload(ctx context.Context, u meta.Upload) error
+	GetUpload(ctx context.Context, id string) (meta.Upload, error)
+	AdvanceUpload(ctx context.Context, id string, from, to int64, hashState []byte) error
+	DeleteUpload(ctx context.Context, id string) error
+	ListStaleUploads(ctx context.Context, before time.Time, limit int) ([]meta.Upload, error)
+}
+
+// transactor runs fn in one metadata transaction (*meta.Store.InTx).
+type transactor interface {
+	InTx(ctx context.Context, fn func(tx *meta.Store) error) error
+}
+
 // Service stores and serves blobs.
 type Service struct {
-	store *meta.Store
+	store Stores
 	drv   storage.Driver
 	log   *slog.Logger
 	now   func() time.Time
@@ -47,8 +77,8 @@ type Service struct {
 	locks keyedMutex
 }
 
-// New returns a Service over store and drv.
-func New(store *meta.Store, drv storage.Driver, log *slog.Logger) *Service {
+// New returns a Service over the stores and drv.
+func New(store Stores, drv storage.Driver, log *slog.Logger) *Service {
 	return &Service{store: store, drv: drv, log: log, now: time.Now, locks: keyedMutex{m: map[string]*lockEntry{}}}
 }
 
@@ -70,7 +100,7 @@ func sidecarKey(key string) string { return strings.TrimSuffix(key, "/data") + "
 
 // Stat returns blob d if repository repo holds it. Missing: meta.ErrBlobNotFound.
 func (s *Service) Stat(ctx context.Context, repo string, d digest.Digest) (meta.Blob, error) {
-	return s.store.GetLinkedBlob(ctx, repo, d) // its errors name repo and digest
+	return s.store.Blobs.GetLinkedBlob(ctx, repo, d) // its errors name repo and digest
 }
 
 // Open returns a reader of blob b's bytes from offset.
@@ -106,7 +136,7 @@ func (s *Service) RedirectURL(ctx context.Context, b meta.Blob, ttl time.Duratio
 // Delete unlinks blob d from repo. The bytes stay until garbage collection
 // finds no repository referencing them. Missing: meta.ErrBlobNotFound.
 func (s *Service) Delete(ctx context.Context, repo string, d digest.Digest) error {
-	if err := s.store.UnlinkBlob(ctx, repo, d); err != nil {
+	if err := s.store.Blobs.UnlinkBlob(ctx, repo, d); err != nil {
 		return fmt.Errorf("delete blob %s from %s: %w", d, repo, err)
 	}
 	return nil
@@ -115,7 +145,7 @@ func (s *Service) Delete(ctx context.Context, repo string, d digest.Digest) erro
 // Mount links blob d, held by repository from, into repo.
 // Not held by from: meta.ErrBlobNotFound.
 func (s *Service) Mount(ctx context.Context, repo, from string, d digest.Digest) (meta.Blob, error) {
-	b, err := s.store.GetLinkedBlob(ctx, from, d)
+	b, err := s.store.Blobs.GetLinkedBlob(ctx, from, d)
 	if err != nil {
 		return meta.Blob{}, fmt.Errorf("mount %s from %s: %w", d, from, err)
 	}
@@ -126,11 +156,11 @@ func (s *Service) Mount(ctx context.Context, repo, from string, d digest.Digest)
 }
 
 func (s *Service) link(ctx context.Context, repo string, d digest.Digest) error {
-	err := s.store.InTx(ctx, func(tx *meta.Store) error {
-		if _, err := tx.EnsureRepository(ctx, repo); err != nil {
+	err := s.store.Tx.InTx(ctx, func(tx *meta.Store) error {
+		if _, err := tx.Repos.EnsureRepository(ctx, repo); err != nil {
 			return err
 		}
-		return tx.LinkBlob(ctx, repo, d)
+		return tx.Blobs.LinkBlob(ctx, repo, d)
 	})
 	if err != nil {
 		return fmt.Errorf("link %s into %s: %w", d, repo, err)

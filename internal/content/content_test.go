@@ -23,7 +23,7 @@ func newService(t *testing.T, store *meta.Store, root string) *Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return New(store, drv, slog.New(slog.DiscardHandler))
+	return New(Stores{Blobs: store.Blobs, Uploads: store.Uploads, Tx: store}, drv, slog.New(slog.DiscardHandler))
 }
 
 func readBlob(t *testing.T, s *Service, repo string, d digest.Digest) []byte {

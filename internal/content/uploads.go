@@ -35,15 +35,15 @@ func (s *Service) StartUpload(ctx context.Context, repo string) (meta.Upload, er
 		Algorithm:  string(sessionAlgorithm),
 		HashState:  state,
 	}
-	if err := s.store.CreateUpload(ctx, u); err != nil {
+	if err := s.store.Uploads.CreateUpload(ctx, u); err != nil {
 		return meta.Upload{}, fmt.Errorf("start upload in %s: %w", repo, err)
 	}
-	return s.store.GetUpload(ctx, id)
+	return s.store.Uploads.GetUpload(ctx, id)
 }
 
 // Upload returns session id of repo. Missing: meta.ErrUploadNotFound.
 func (s *Service) Upload(ctx context.Context, repo, id string) (meta.Upload, error) {
-	u, err := s.store.GetUpload(ctx, id)
+	u, err := s.store.Uploads.GetUpload(ctx, id)
 	if err != nil {
 		return meta.Upload{}, fmt.Errorf("upload %s: %w", id, err)
 	}
@@ -96,7 +96,7 @@ func (s *Service) AppendUpload(ctx context.Context, repo, id string, c Chunk) (m
 	if err != nil {
 		return meta.Upload{}, err
 	}
-	if err := s.store.AdvanceUpload(ctx, id, u.Offset, u.Offset+n, state); err != nil {
+	if err := s.store.Uploads.AdvanceUpload(ctx, id, u.Offset, u.Offset+n, state); err != nil {
 		if errors.Is(err, meta.ErrUploadConflict) {
 			// Another request wrote to the same pending data at the
 			// same time: its content can no longer be trusted.
@@ -203,7 +203,7 @@ func (s *Service) CancelUpload(ctx context.Context, repo, id string) error {
 	if err := s.drv.Delete(ctx, u.StorageKey); err != nil {
 		return fmt.Errorf("cancel upload %s: %w", id, err)
 	}
-	if err := s.store.DeleteUpload(ctx, id); err != nil {
+	if err := s.store.Uploads.DeleteUpload(ctx, id); err != nil {
 		return fmt.Errorf("cancel upload %s: %w", id, err)
 	}
 	return nil
@@ -212,7 +212,7 @@ func (s *Service) CancelUpload(ctx context.Context, repo, id string) error {
 // ExpireUploads discards sessions idle for longer than ttl, at most limit
 // of them per call, and returns how many it discarded.
 func (s *Service) ExpireUploads(ctx context.Context, ttl time.Duration, limit int) (int, error) {
-	stale, err := s.store.ListStaleUploads(ctx, s.now().Add(-ttl), limit)
+	stale, err := s.store.Uploads.ListStaleUploads(ctx, s.now().Add(-ttl), limit)
 	if err != nil {
 		return 0, fmt.Errorf("list stale uploads: %w", err)
 	}
@@ -221,7 +221,7 @@ func (s *Service) ExpireUploads(ctx context.Context, ttl time.Duration, limit in
 		if err := s.drv.Delete(ctx, u.StorageKey); err != nil {
 			return n, fmt.Errorf("expire upload %s: %w", u.ID, err)
 		}
-		if err := s.store.DeleteUpload(ctx, u.ID); err != nil && !errors.Is(err, meta.ErrUploadNotFound) {
+		if err := s.store.Uploads.DeleteUpload(ctx, u.ID); err != nil && !errors.Is(err, meta.ErrUploadNotFound) {
 			return n, fmt.Errorf("expire upload %s: %w", u.ID, err)
 		}
 		n++
@@ -243,19 +243,19 @@ func (s *Service) commitBlob(ctx context.Context, repo string, d digest.Digest, 
 		return meta.Blob{}, err
 	}
 	var stored meta.Blob
-	err := s.store.InTx(ctx, func(tx *meta.Store) error {
-		b, _, err := tx.PutBlob(ctx, meta.Blob{Digest: d, Size: size, StorageKey: key})
+	err := s.store.Tx.InTx(ctx, func(tx *meta.Store) error {
+		b, _, err := tx.Blobs.PutBlob(ctx, meta.Blob{Digest: d, Size: size, StorageKey: key})
 		if err != nil {
 			return err
 		}
-		if _, err := tx.EnsureRepository(ctx, repo); err != nil {
+		if _, err := tx.Repos.EnsureRepository(ctx, repo); err != nil {
 			return err
 		}
-		if err := tx.LinkBlob(ctx, repo, d); err != nil {
+		if err := tx.Blobs.LinkBlob(ctx, repo, d); err != nil {
 			return err
 		}
 		if sessionID != "" {
-			if err := tx.DeleteUpload(ctx, sessionID); err != nil {
+			if err := tx.Uploads.DeleteUpload(ctx, sessionID); err != nil {
 				return err
 			}
 		}
@@ -325,7 +325,7 @@ func (s *Service) dropSession(ctx context.Context, u meta.Upload) {
 	if err := s.drv.Delete(ctx, u.StorageKey); err != nil {
 		s.log.WarnContext(ctx, "delete upload data", "upload", u.ID, "err", err)
 	}
-	if err := s.store.DeleteUpload(ctx, u.ID); err != nil && !errors.Is(err, meta.ErrUploadNotFound) {
+	if err := s.store.Uploads.DeleteUpload(ctx, u.ID); err != nil && !errors.Is(err, meta.ErrUploadNotFound) {
 		s.log.WarnContext(ctx, "delete upload session", "upload", u.ID, "err", err)
 	}
 }

@@ -40,7 +40,7 @@ func newServerWithCache(t *testing.T, cache registry.Cache) *client {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	api := New(content.New(store, drv, log), registry.New(store, cache, log), log, Options{Auth: newTestGate(t, store)})
+	api := New(content.New(content.Stores{Blobs: store.Blobs, Uploads: store.Uploads, Tx: store}, drv, log), registry.New(registry.Stores{Repos: store.Repos, Manifests: store.Manifests, Tx: store}, cache, log), log, Options{Auth: newTestGate(t, store)})
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	return &client{t: t, base: srv.URL, user: "admin", pass: testAdminPassword}
@@ -54,7 +54,7 @@ func newTestGate(t *testing.T, store *meta.Store) authorizer {
 	t.Helper()
 	ctx := t.Context()
 	log := slog.New(slog.DiscardHandler)
-	ids, err := identity.New(store, log, identity.Options{Hash: &argon2id.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}})
+	ids, err := identity.New(identity.Stores{Users: store.Users, Robots: store.Robots, Projects: store.Projects}, log, identity.Options{Hash: &argon2id.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func newTestGate(t *testing.T, store *meta.Store) authorizer {
 		t.Fatal(err)
 	}
 	for _, p := range []string{"lib", "other", "good", "r"} {
-		if _, err := store.CreateProject(ctx, meta.Project{Name: p}); err != nil {
+		if _, err := store.Projects.CreateProject(ctx, meta.Project{Name: p}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -74,7 +74,7 @@ func newTestGate(t *testing.T, store *meta.Store) authorizer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gate, err := tokenauth.NewGate(tokenauth.Config{Issuer: issuer, Identity: ids, Access: access.NewChecker(store), Log: log})
+	gate, err := tokenauth.NewGate(tokenauth.Config{Issuer: issuer, Identity: ids, Access: access.NewChecker(store.Projects), Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,11 +50,11 @@ func newFakeServer(t *testing.T, opts Options) (*client, *registry.Service) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	reg := registry.New(store, nil, log)
-	srv := httptest.NewServer(New(content.New(store, drv, log), reg, log, opts))
+	reg := registry.New(registry.Stores{Repos: store.Repos, Manifests: store.Manifests, Tx: store}, nil, log)
+	srv := httptest.NewServer(New(content.New(content.Stores{Blobs: store.Blobs, Uploads: store.Uploads, Tx: store}, drv, log), reg, log, opts))
 	t.Cleanup(srv.Close)
 	for _, r := range []string{"a/1", "a/2", "b/1", "b/2", "b/3", "c/1", "d/1", "d/2"} {
-		if _, err := store.EnsureRepository(t.Context(), r); err != nil {
+		if _, err := store.Repos.EnsureRepository(t.Context(), r); err != nil {
 			t.Fatal(err)
 		}
 	}

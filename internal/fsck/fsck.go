@@ -58,21 +58,32 @@ type Options struct {
 	Orphans bool
 }
 
-// store is what fsck needs from the metadata database.
-type store interface {
+// Stores are the parts of the metadata store fsck reads; internal/app
+// fills them from *meta.Store.
+type Stores struct {
+	Blobs   blobStore   // *meta.Blobs
+	Uploads uploadStore // *meta.Uploads
+}
+
+// blobStore is meta.Blobs as fsck uses it.
+type blobStore interface {
 	ListBlobs(ctx context.Context, after digest.Digest, limit int) ([]meta.Blob, error)
 	GetBlob(ctx context.Context, d digest.Digest) (meta.Blob, error)
+}
+
+// uploadStore is meta.Uploads as fsck uses it.
+type uploadStore interface {
 	GetUpload(ctx context.Context, id string) (meta.Upload, error)
 }
 
 const pageSize = 500
 
 // Run checks every blob row against storage, page by page.
-func Run(ctx context.Context, st store, drv storage.Driver, opts Options) (Report, error) {
+func Run(ctx context.Context, st Stores, drv storage.Driver, opts Options) (Report, error) {
 	r := Report{Count: map[string]int{}}
 	var after digest.Digest
 	for {
-		page, err := st.ListBlobs(ctx, after, pageSize)
+		page, err := st.Blobs.ListBlobs(ctx, after, pageSize)
 		if err != nil {
 			return r, fmt.Errorf("fsck: %w", err)
 		}
@@ -137,7 +148,7 @@ func checkBlob(ctx context.Context, drv storage.Driver, b meta.Blob, opts Option
 // findOrphans walks the two layouts the content package writes:
 // blobs/<alg>/<xx>/<hex> (digest in the key) and uploads/<id>/data with an
 // uploads/<id>/digest sidecar once committed.
-func findOrphans(ctx context.Context, st store, drv storage.Driver, r *Report) error {
+func findOrphans(ctx context.Context, st Stores, drv storage.Driver, r *Report) error {
 	err := drv.Walk(ctx, "blobs/", func(i storage.Info) error {
 		r.Objects++
 		parts := strings.Split(i.Key, "/")
@@ -146,7 +157,7 @@ func findOrphans(ctx context.Context, st store, drv storage.Driver, r *Report) e
 			return nil
 		}
 		d := digest.NewDigestFromEncoded(digest.Algorithm(parts[1]), parts[3])
-		b, err := st.GetBlob(ctx, d)
+		b, err := st.Blobs.GetBlob(ctx, d)
 		if errors.Is(err, meta.ErrBlobNotFound) || (err == nil && b.StorageKey != i.Key) {
 			r.add(Problem{Kind: Orphan, Digest: d, Key: i.Key})
 			return nil
@@ -162,7 +173,7 @@ func findOrphans(ctx context.Context, st store, drv storage.Driver, r *Report) e
 		if !ok || file != "data" {
 			return nil // sidecars are judged with their data
 		}
-		if _, err := st.GetUpload(ctx, id); err == nil {
+		if _, err := st.Uploads.GetUpload(ctx, id); err == nil {
 			return nil // a session still in progress
 		}
 		d, err := readSidecar(ctx, drv, "uploads/"+id+"/digest")
@@ -170,7 +181,7 @@ func findOrphans(ctx context.Context, st store, drv storage.Driver, r *Report) e
 			r.add(Problem{Kind: Orphan, Key: i.Key, Detail: "no session and no digest sidecar"})
 			return nil
 		}
-		b, err := st.GetBlob(ctx, d)
+		b, err := st.Blobs.GetBlob(ctx, d)
 		if errors.Is(err, meta.ErrBlobNotFound) || (err == nil && b.StorageKey != i.Key) {
 			r.add(Problem{Kind: Orphan, Digest: d, Key: i.Key})
 			return nil

@@ -24,7 +24,7 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := content.New(store, drv, slog.New(slog.DiscardHandler))
+	svc := content.New(content.Stores{Blobs: store.Blobs, Uploads: store.Uploads, Tx: store}, drv, slog.New(slog.DiscardHandler))
 	ctx := t.Context()
 	push := func(s string) digest.Digest {
 		d := digest.FromString(s)
@@ -50,7 +50,7 @@ func TestRun(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	clean, err := fsck.Run(ctx, store, drv, fsck.Options{Rehash: true, Orphans: true})
+	clean, err := fsck.Run(ctx, fsck.Stores{Blobs: store.Blobs, Uploads: store.Uploads}, drv, fsck.Options{Rehash: true, Orphans: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestRun(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, err := fsck.Run(ctx, store, drv, tt.opts)
+			r, err := fsck.Run(ctx, fsck.Stores{Blobs: store.Blobs, Uploads: store.Uploads}, drv, tt.opts)
 			if err != nil {
 				t.Fatal(err)
 			}

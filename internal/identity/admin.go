@@ -38,7 +38,7 @@ type AdminBootstrap struct {
 // does nothing (the password is not reset). Among replicas starting
 // together, exactly one creates the account.
 func (s *Service) BootstrapAdmin(ctx context.Context, password, dataDir string) (AdminBootstrap, error) {
-	_, err := s.store.GetUserByName(ctx, AdminUsername)
+	_, err := s.store.Users.GetUserByName(ctx, AdminUsername)
 	switch {
 	case err == nil:
 		return AdminBootstrap{}, nil
@@ -62,7 +62,7 @@ func (s *Service) BootstrapAdmin(ctx context.Context, password, dataDir string) 
 	if err != nil {
 		return AdminBootstrap{}, fmt.Errorf("bootstrap admin: %w", err)
 	}
-	_, err = s.store.CreateUser(ctx, meta.User{
+	_, err = s.store.Users.CreateUser(ctx, meta.User{
 		Username: AdminUsername, PasswordHash: h, Sysadmin: true, Realname: "System administrator", Source: meta.SourceLocal,
 	})
 	switch {

@@ -53,10 +53,10 @@ func TestDirectoryLogin(t *testing.T) {
 	s, st := newService(t, Options{External: dir})
 	ctx := t.Context()
 
-	private := must[meta.Project](t)(st.CreateProject(ctx, meta.Project{Name: "private"}))
-	other := must[meta.Project](t)(st.CreateProject(ctx, meta.Project{Name: "other"}))
+	private := must[meta.Project](t)(st.Projects.CreateProject(ctx, meta.Project{Name: "private"}))
+	other := must[meta.Project](t)(st.Projects.CreateProject(ctx, meta.Project{Name: "other"}))
 	// The group as an administrator types it, in another case: DNs compare case-insensitively.
-	must[meta.Member](t)(st.AddMember(ctx, meta.Member{ProjectID: private.ID, Kind: meta.MemberGroup,
+	must[meta.Member](t)(st.Projects.AddMember(ctx, meta.Member{ProjectID: private.ID, Kind: meta.MemberGroup,
 		GroupDN: "CN=developers,ou=groups,dc=berth,dc=test", Role: int(access.RoleDeveloper)}))
 
 	alice, err := s.Authenticate(ctx, "alice", "alice-secret", "192.0.2.1")
@@ -72,7 +72,7 @@ func TestDirectoryLogin(t *testing.T) {
 	if access.RegistryAllowed(alice, access.ProjectOf(other), access.RegistryPull) {
 		t.Error("alice can pull from other, where she has no role")
 	}
-	u := must[meta.User](t)(st.GetUserByName(ctx, "alice"))
+	u := must[meta.User](t)(st.Users.GetUserByName(ctx, "alice"))
 	want := meta.User{Username: "alice", Email: "alice@berth.test", Realname: "Alice Archer", Source: meta.SourceLDAP,
 		LDAPDN: "uid=alice,ou=people,dc=berth,dc=test", LDAPGroupDNs: []string{"cn=developers,ou=groups,dc=berth,dc=test"}}
 	if d := cmp.Diff(want, u, cmpopts.IgnoreFields(meta.User{}, "ID", "CreatedAt", "UpdatedAt")); d != "" {

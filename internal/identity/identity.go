@@ -84,6 +84,15 @@ type externalAuth interface {
 	Authenticate(ctx context.Context, username, password string) (ExternalUser, error)
 }
 
+// Stores are the parts of the metadata store the Service uses; internal/app
+// fills them from *meta.Store.
+type Stores struct {
+	Users    userStore    // *meta.Users: accounts and the login throttle
+	Robots   robotStore   // *meta.Robots
+	Projects projectStore // *meta.Projects: a robot's project, a user's roles
+}
+
+// userStore is meta.Users as the Service uses it.
 type userStore interface {
 	GetUser(ctx context.Context, id int64) (meta.User, error)
 	GetUserByName(ctx context.Context, username string) (meta.User, error)
@@ -91,17 +100,7 @@ type userStore interface {
 	UpdateUser(ctx context.Context, u meta.User) (meta.User, error)
 	SetPasswordHash(ctx context.Context, id int64, hash string) error
 	DeleteUser(ctx context.Context, id int64) error
-	RolesOf(ctx context.Context, v meta.Viewer) ([]meta.ProjectRole, error)
-}
-
-type robotStore interface {
-	GetRobot(ctx context.Context, id int64) (meta.Robot, error)
-	GetRobotByName(ctx context.Context, name string) (meta.Robot, error)
-	CreateRobot(ctx context.Context, r meta.Robot) (meta.Robot, error)
-	UpdateRobot(ctx context.Context, r meta.Robot) (meta.Robot, error)
-	SetRobotSecretHash(ctx context.Context, id int64, hash string) error
-	DeleteRobot(ctx context.Context, id int64) error
-	GetProject(ctx context.Context, id int64) (meta.Project, error)
+	throttleStore
 }
 
 type throttleStore interface {
@@ -110,11 +109,20 @@ type throttleStore interface {
 	ClearLoginFailures(ctx context.Context, key string) error
 }
 
-// Store is what the Service needs from the metadata store (*meta.Store).
-type Store interface {
-	userStore
-	robotStore
-	throttleStore
+// robotStore is meta.Robots as the Service uses it.
+type robotStore interface {
+	GetRobot(ctx context.Context, id int64) (meta.Robot, error)
+	GetRobotByName(ctx context.Context, name string) (meta.Robot, error)
+	CreateRobot(ctx context.Context, r meta.Robot) (meta.Robot, error)
+	UpdateRobot(ctx context.Context, r meta.Robot) (meta.Robot, error)
+	SetRobotSecretHash(ctx context.Context, id int64, hash string) error
+	DeleteRobot(ctx context.Context, id int64) error
+}
+
+// projectStore is meta.Projects as the Service uses it.
+type projectStore interface {
+	GetProject(ctx context.Context, id int64) (meta.Project, error)
+	RolesOf(ctx context.Context, v meta.Viewer) ([]meta.ProjectRole, error)
 }
 
 // Throttle limits failed logins. Failures are counted per username and
@@ -143,7 +151,7 @@ type Options struct {
 
 // Service manages and authenticates users and robot accounts.
 type Service struct {
-	store    Store
+	store    Stores
 	log      *slog.Logger
 	external externalAuth
 	throttle Throttle
@@ -161,8 +169,8 @@ func defaultHashParams() *argon2id.Params {
 	return &argon2id.Params{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 }
 
-// New returns a Service over store.
-func New(store Store, log *slog.Logger, opts Options) (*Service, error) {
+// New returns a Service over the stores.
+func New(store Stores, log *slog.Logger, opts Options) (*Service, error) {
 	s := &Service{store: store, log: log, external: opts.External, throttle: opts.Throttle, hash: opts.Hash, now: opts.Now}
 	if s.hash == nil {
 		s.hash = defaultHashParams()
@@ -224,7 +232,7 @@ func (s *Service) Authenticate(ctx context.Context, username, password, clientIP
 }
 
 func (s *Service) authenticateUser(ctx context.Context, username, password string) (access.Principal, error) {
-	u, err := s.store.GetUserByName(ctx, username)
+	u, err := s.store.Users.GetUserByName(ctx, username)
 	switch {
 	case errors.Is(err, meta.ErrUserNotFound):
 		if s.external == nil {
@@ -288,15 +296,15 @@ func (s *Service) authenticateExternal(ctx context.Context, username, password s
 	if ext.Username == "" {
 		ext.Username = username
 	}
-	u, err := s.store.GetUserByName(ctx, ext.Username)
+	u, err := s.store.Users.GetUserByName(ctx, ext.Username)
 	switch {
 	case errors.Is(err, meta.ErrUserNotFound):
-		u, err = s.store.CreateUser(ctx, meta.User{
+		u, err = s.store.Users.CreateUser(ctx, meta.User{
 			Username: ext.Username, Email: ext.Email, Realname: ext.DisplayName, Source: meta.SourceLDAP,
 			LDAPDN: ext.DN, LDAPGroupDNs: ext.GroupDNs, LDAPAdmin: ext.Admin,
 		})
 		if errors.Is(err, meta.ErrUserExists) { // a concurrent first login
-			u, err = s.store.GetUserByName(ctx, ext.Username)
+			u, err = s.store.Users.GetUserByName(ctx, ext.Username)
 		}
 		if err != nil {
 			return access.Principal{}, err
@@ -310,7 +318,7 @@ func (s *Service) authenticateExternal(ctx context.Context, username, password s
 		return access.Principal{}, ErrInvalidCredentials
 	default:
 		u.Email, u.Realname, u.LDAPDN, u.LDAPGroupDNs, u.LDAPAdmin = ext.Email, ext.DisplayName, ext.DN, ext.GroupDNs, ext.Admin
-		if u, err = s.store.UpdateUser(ctx, u); err != nil {
+		if u, err = s.store.Users.UpdateUser(ctx, u); err != nil {
 			return access.Principal{}, err
 		}
 	}
@@ -323,7 +331,7 @@ func (s *Service) authenticateExternal(ctx context.Context, username, password s
 // userPrincipal builds a user's principal with its highest role in each
 // project, direct or through its LDAP groups.
 func (s *Service) userPrincipal(ctx context.Context, u meta.User) (access.Principal, error) {
-	roles, err := s.store.RolesOf(ctx, meta.Viewer{UserID: u.ID, GroupDNs: u.LDAPGroupDNs})
+	roles, err := s.store.Projects.RolesOf(ctx, meta.Viewer{UserID: u.ID, GroupDNs: u.LDAPGroupDNs})
 	if err != nil {
 		return access.Principal{}, err
 	}
@@ -349,7 +357,7 @@ func (s *Service) Principal(ctx context.Context, name string) (access.Principal,
 		return access.Anonymous(), nil
 	}
 	if strings.HasPrefix(name, RobotPrefix) {
-		r, err := s.store.GetRobotByName(ctx, name)
+		r, err := s.store.Robots.GetRobotByName(ctx, name)
 		if errors.Is(err, meta.ErrRobotNotFound) {
 			return access.Principal{}, ErrInvalidCredentials
 		}
@@ -358,7 +366,7 @@ func (s *Service) Principal(ctx context.Context, name string) (access.Principal,
 		}
 		return s.robotPrincipal(ctx, r)
 	}
-	u, err := s.store.GetUserByName(ctx, name)
+	u, err := s.store.Users.GetUserByName(ctx, name)
 	if errors.Is(err, meta.ErrUserNotFound) {
 		return access.Principal{}, ErrInvalidCredentials
 	}

@@ -29,7 +29,7 @@ func newService(t *testing.T, opts Options) (*Service, *meta.Store) {
 	if opts.Hash == nil {
 		opts.Hash = cheap
 	}
-	s, err := New(st, slog.New(slog.DiscardHandler), opts)
+	s, err := New(Stores{Users: st.Users, Robots: st.Robots, Projects: st.Projects}, slog.New(slog.DiscardHandler), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,10 +139,10 @@ func TestBootstrapAdmin(t *testing.T) {
 func TestAuthenticate(t *testing.T) {
 	s, st := newService(t, Options{})
 	ctx := t.Context()
-	team := must[meta.Project](t)(st.CreateProject(ctx, meta.Project{Name: "team"}))
-	other := must[meta.Project](t)(st.CreateProject(ctx, meta.Project{Name: "other"}))
+	team := must[meta.Project](t)(st.Projects.CreateProject(ctx, meta.Project{Name: "team"}))
+	other := must[meta.Project](t)(st.Projects.CreateProject(ctx, meta.Project{Name: "other"}))
 	alice := must[meta.User](t)(s.CreateUser(ctx, NewUser{Username: "alice", Password: "Alice1234", Email: "alice@example.com"}))
-	must[meta.Member](t)(st.AddMember(ctx, meta.Member{ProjectID: team.ID, Kind: meta.MemberUser, UserID: alice.ID, Role: int(access.RoleGuest)}))
+	must[meta.Member](t)(st.Projects.AddMember(ctx, meta.Member{ProjectID: team.ID, Kind: meta.MemberUser, UserID: alice.ID, Role: int(access.RoleGuest)}))
 	bob := must[meta.User](t)(s.CreateUser(ctx, NewUser{Username: "bob", Password: "Bob12345"}))
 	must[meta.User](t)(s.SetDisabled(ctx, bob.ID, true))
 
@@ -154,7 +154,7 @@ func TestAuthenticate(t *testing.T) {
 		t.Fatalf("project robot %q, secret %q, hash %q", ci.Name, ciSecret, ci.SecretHash)
 	}
 	_, offSecret := must2(t)(s.CreateRobot(ctx, NewRobot{Name: "off", Level: meta.RobotProject, ProjectID: team.ID, Permissions: pushPull}))
-	off := must[meta.Robot](t)(st.GetRobotByName(ctx, "robot$team+off"))
+	off := must[meta.Robot](t)(st.Robots.GetRobotByName(ctx, "robot$team+off"))
 	must[meta.Robot](t)(s.UpdateRobot(ctx, off.ID, func(r *meta.Robot) { r.Disabled = true }))
 	_, oldSecret := must2(t)(s.CreateRobot(ctx, NewRobot{Name: "old", Level: meta.RobotProject, ProjectID: team.ID, Permissions: pushPull, ExpiresAt: time.Now().Add(-time.Minute)}))
 	mirror, mirrorSecret := must2(t)(s.CreateRobot(ctx, NewRobot{Name: "mirror", Level: meta.RobotSystem, Permissions: []meta.RobotPermission{
@@ -212,9 +212,9 @@ func TestAuthenticate(t *testing.T) {
 	}
 	// A robot whose stored permissions name another project is still
 	// confined to its own.
-	ciRow := must[meta.Robot](t)(st.GetRobot(ctx, ci.ID))
+	ciRow := must[meta.Robot](t)(st.Robots.GetRobot(ctx, ci.ID))
 	ciRow.Permissions = append(ciRow.Permissions, meta.RobotPermission{Kind: "project", Namespace: "other", Access: []meta.RobotAccess{{Resource: "repository", Action: "pull"}}})
-	must[meta.Robot](t)(st.UpdateRobot(ctx, ciRow))
+	must[meta.Robot](t)(st.Robots.UpdateRobot(ctx, ciRow))
 	p := must[access.Principal](t)(s.Authenticate(ctx, "robot$team+ci", ciSecret, ""))
 	if access.Can(p, access.ProjectOf(other), access.ResourceRepository, access.ActionPull) {
 		t.Error("project robot reaches another project")
@@ -309,7 +309,7 @@ func TestAccountChanges(t *testing.T) {
 	}
 
 	// Robots: names, permissions and secrets.
-	team := must[meta.Project](t)(st.CreateProject(ctx, meta.Project{Name: "team"}))
+	team := must[meta.Project](t)(st.Projects.CreateProject(ctx, meta.Project{Name: "team"}))
 	robotErrs := []struct {
 		name string
 		nr   NewRobot
@@ -357,8 +357,8 @@ func TestExternalDirectory(t *testing.T) {
 	dir := &fakeDirectory{}
 	s, st := newService(t, Options{External: dir})
 	ctx := t.Context()
-	team := must[meta.Project](t)(st.CreateProject(ctx, meta.Project{Name: "team"}))
-	must[meta.Member](t)(st.AddMember(ctx, meta.Member{ProjectID: team.ID, Kind: meta.MemberGroup, GroupDN: "cn=devs,ou=groups,dc=corp", Role: int(access.RoleDeveloper)}))
+	team := must[meta.Project](t)(st.Projects.CreateProject(ctx, meta.Project{Name: "team"}))
+	must[meta.Member](t)(st.Projects.AddMember(ctx, meta.Member{ProjectID: team.ID, Kind: meta.MemberGroup, GroupDN: "cn=devs,ou=groups,dc=corp", Role: int(access.RoleDeveloper)}))
 	must[meta.User](t)(s.CreateUser(ctx, NewUser{Username: "local", Password: "Local1234"}))
 	dir.add("erin", "Erin1234!", ExternalUser{Username: "erin", Email: "erin@corp", DisplayName: "Erin", DN: "uid=erin,dc=corp",
 		GroupDNs: []string{"CN=Devs,OU=Groups,DC=Corp"}})
@@ -369,7 +369,7 @@ func TestExternalDirectory(t *testing.T) {
 	if p.Roles[team.ID] != access.RoleDeveloper || p.Sysadmin {
 		t.Errorf("erin = %+v, want Developer of team through her group", p)
 	}
-	u := must[meta.User](t)(st.GetUserByName(ctx, "erin"))
+	u := must[meta.User](t)(st.Users.GetUserByName(ctx, "erin"))
 	if u.Source != meta.SourceLDAP || u.Email != "erin@corp" || u.PasswordHash != "" || u.LDAPDN != "uid=erin,dc=corp" {
 		t.Errorf("onboarded user = %+v", u)
 	}

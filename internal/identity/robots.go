@@ -84,7 +84,7 @@ func (s *Service) CreateRobot(ctx context.Context, nr NewRobot) (meta.Robot, str
 		}
 		r.Name = RobotPrefix + nr.Name
 	case meta.RobotProject:
-		p, err := s.store.GetProject(ctx, nr.ProjectID)
+		p, err := s.store.Projects.GetProject(ctx, nr.ProjectID)
 		if err != nil {
 			return meta.Robot{}, "", err
 		}
@@ -103,7 +103,7 @@ func (s *Service) CreateRobot(ctx context.Context, nr NewRobot) (meta.Robot, str
 		return meta.Robot{}, "", &InvalidError{"secret", err.(*InvalidError).Reason}
 	}
 	r.SecretHash = hashSecret(secret)
-	got, err := s.store.CreateRobot(ctx, r)
+	got, err := s.store.Robots.CreateRobot(ctx, r)
 	if err != nil {
 		return meta.Robot{}, "", err
 	}
@@ -113,7 +113,7 @@ func (s *Service) CreateRobot(ctx context.Context, nr NewRobot) (meta.Robot, str
 func (s *Service) validatePermissions(ctx context.Context, r meta.Robot) error {
 	var project string
 	if r.Level == meta.RobotProject {
-		p, err := s.store.GetProject(ctx, r.ProjectID)
+		p, err := s.store.Projects.GetProject(ctx, r.ProjectID)
 		if err != nil {
 			return err
 		}
@@ -142,7 +142,7 @@ func (s *Service) validatePermissions(ctx context.Context, r meta.Robot) error {
 // UpdateRobot applies fn to robot id (its Description, Permissions,
 // ExpiresAt and Disabled; other fields are kept) and stores the result.
 func (s *Service) UpdateRobot(ctx context.Context, id int64, fn func(*meta.Robot)) (meta.Robot, error) {
-	r, err := s.store.GetRobot(ctx, id)
+	r, err := s.store.Robots.GetRobot(ctx, id)
 	if err != nil {
 		return meta.Robot{}, err
 	}
@@ -150,7 +150,7 @@ func (s *Service) UpdateRobot(ctx context.Context, id int64, fn func(*meta.Robot
 	if err := s.validatePermissions(ctx, r); err != nil {
 		return meta.Robot{}, err
 	}
-	return s.store.UpdateRobot(ctx, r)
+	return s.store.Robots.UpdateRobot(ctx, r)
 }
 
 // RefreshRobotSecret replaces robot id's secret with secret, or with a
@@ -161,7 +161,7 @@ func (s *Service) RefreshRobotSecret(ctx context.Context, id int64, secret strin
 	} else if err := ValidatePassword(secret); err != nil {
 		return "", &InvalidError{"secret", err.(*InvalidError).Reason}
 	}
-	if err := s.store.SetRobotSecretHash(ctx, id, hashSecret(secret)); err != nil {
+	if err := s.store.Robots.SetRobotSecretHash(ctx, id, hashSecret(secret)); err != nil {
 		return "", err
 	}
 	return secret, nil
@@ -169,11 +169,11 @@ func (s *Service) RefreshRobotSecret(ctx context.Context, id int64, secret strin
 
 // DeleteRobot deletes robot id. Missing: meta.ErrRobotNotFound.
 func (s *Service) DeleteRobot(ctx context.Context, id int64) error {
-	return s.store.DeleteRobot(ctx, id)
+	return s.store.Robots.DeleteRobot(ctx, id)
 }
 
 func (s *Service) authenticateRobot(ctx context.Context, name, secret string) (access.Principal, error) {
-	r, err := s.store.GetRobotByName(ctx, name)
+	r, err := s.store.Robots.GetRobotByName(ctx, name)
 	switch {
 	case errors.Is(err, meta.ErrRobotNotFound):
 		checkSecret(secret, hashSecret("not a secret")) // same cost as a wrong secret
@@ -203,7 +203,7 @@ func (s *Service) robotPrincipal(ctx context.Context, r meta.Robot) (access.Prin
 	}
 	var own string
 	if r.Level == meta.RobotProject {
-		proj, err := s.store.GetProject(ctx, r.ProjectID)
+		proj, err := s.store.Projects.GetProject(ctx, r.ProjectID)
 		if err != nil {
 			return access.Principal{}, err
 		}

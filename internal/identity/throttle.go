@@ -20,7 +20,7 @@ func throttleKeys(username, clientIP string) []string {
 // the attempt through (and is logged): refusing every login because the
 // counters cannot be read would be worse.
 func (s *Service) checkThrottle(ctx context.Context, keys []string) error {
-	got, err := s.store.GetLoginFailures(ctx, keys, s.throttle.Window)
+	got, err := s.store.Users.GetLoginFailures(ctx, keys, s.throttle.Window)
 	if err != nil {
 		s.log.WarnContext(ctx, "login throttle unavailable", "err", err)
 		return nil
@@ -48,14 +48,14 @@ func (s *Service) limit(key string) int {
 
 func (s *Service) recordFailure(ctx context.Context, keys []string) {
 	for _, k := range keys {
-		if _, err := s.store.RecordLoginFailure(ctx, k, s.throttle.Window); err != nil {
+		if _, err := s.store.Users.RecordLoginFailure(ctx, k, s.throttle.Window); err != nil {
 			s.log.WarnContext(ctx, "record failed login", "err", err)
 		}
 	}
 }
 
 func (s *Service) clearFailures(ctx context.Context, key string) {
-	if err := s.store.ClearLoginFailures(ctx, key); err != nil {
+	if err := s.store.Users.ClearLoginFailures(ctx, key); err != nil {
 		s.log.WarnContext(ctx, "clear failed logins", "err", err)
 	}
 }

@@ -98,7 +98,7 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser) (meta.User, error)
 	if err != nil {
 		return meta.User{}, err
 	}
-	return s.store.CreateUser(ctx, meta.User{
+	return s.store.Users.CreateUser(ctx, meta.User{
 		Username: nu.Username, Email: nu.Email, Realname: nu.Realname, PasswordHash: h,
 		Sysadmin: nu.Sysadmin, Source: meta.SourceLocal,
 	})
@@ -107,7 +107,7 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser) (meta.User, error)
 // ChangePassword sets a local user's password after checking the old one
 // (ErrInvalidCredentials when it is wrong). LDAP users: ErrNotLocal.
 func (s *Service) ChangePassword(ctx context.Context, id int64, oldPassword, newPassword string) error {
-	u, err := s.store.GetUser(ctx, id)
+	u, err := s.store.Users.GetUser(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -127,7 +127,7 @@ func (s *Service) ResetPassword(ctx context.Context, id int64, newPassword strin
 	if err := ValidatePassword(newPassword); err != nil {
 		return err
 	}
-	u, err := s.store.GetUser(ctx, id)
+	u, err := s.store.Users.GetUser(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -138,7 +138,7 @@ func (s *Service) ResetPassword(ctx context.Context, id int64, newPassword strin
 	if err != nil {
 		return err
 	}
-	return s.store.SetPasswordHash(ctx, id, h)
+	return s.store.Users.SetPasswordHash(ctx, id, h)
 }
 
 // UpdateProfile changes a user's e-mail and real name.
@@ -161,18 +161,18 @@ func (s *Service) SetSysadmin(ctx context.Context, id int64, sysadmin bool) (met
 }
 
 func (s *Service) update(ctx context.Context, id int64, fn func(*meta.User)) (meta.User, error) {
-	u, err := s.store.GetUser(ctx, id)
+	u, err := s.store.Users.GetUser(ctx, id)
 	if err != nil {
 		return meta.User{}, err
 	}
 	fn(&u)
-	return s.store.UpdateUser(ctx, u)
+	return s.store.Users.UpdateUser(ctx, u)
 }
 
 // DeleteUser deletes a user and its memberships. Missing:
 // meta.ErrUserNotFound.
 func (s *Service) DeleteUser(ctx context.Context, id int64) error {
-	return s.store.DeleteUser(ctx, id)
+	return s.store.Users.DeleteUser(ctx, id)
 }
 
 // randomSecret returns n characters from [A-Za-z0-9] with at least one of

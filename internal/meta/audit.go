@@ -24,8 +24,11 @@ type AuditLog struct {
 	Result       string // AuditSuccess or AuditFailure
 }
 
+// Audit is the audit log.
+type Audit struct{ *handle }
+
 // AddAuditLog appends a. A zero OpTime means now (the store's clock).
-func (s *Store) AddAuditLog(ctx context.Context, a AuditLog) error {
+func (s *Audit) AddAuditLog(ctx context.Context, a AuditLog) error {
 	t := micro(a.OpTime)
 	if a.OpTime.IsZero() {
 		t = s.timestamp()
@@ -60,7 +63,7 @@ type AuditFilter struct {
 
 // ListAuditLogs returns one page of the entries matching f, newest first,
 // and how many match in all.
-func (s *Store) ListAuditLogs(ctx context.Context, f AuditFilter, p Page) ([]AuditLog, int, error) {
+func (s *Audit) ListAuditLogs(ctx context.Context, f AuditFilter, p Page) ([]AuditLog, int, error) {
 	var c conds
 	for _, eq := range []struct{ col, v string }{
 		{"username", f.Username}, {"operation", f.Operation}, {"resource_type", f.ResourceType},
@@ -112,7 +115,7 @@ func (s *Store) ListAuditLogs(ctx context.Context, f AuditFilter, p Page) ([]Aud
 
 // PurgeAuditLogs deletes entries older than before and returns how many
 // (for a retention job).
-func (s *Store) PurgeAuditLogs(ctx context.Context, before time.Time) (int64, error) {
+func (s *Audit) PurgeAuditLogs(ctx context.Context, before time.Time) (int64, error) {
 	res, err := s.q.ExecContext(ctx, `DELETE FROM audit_logs WHERE op_time < $1`, micro(before))
 	if err != nil {
 		return 0, wrapErr(err, "meta: purge audit logs")
@@ -123,7 +126,3 @@ func (s *Store) PurgeAuditLogs(ctx context.Context, before time.Time) (int64, er
 	}
 	return n, nil
 }
-
-// micro is t in UTC at the microsecond precision both engines keep, so that
-// comparisons give the same answer on both.
-func micro(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }

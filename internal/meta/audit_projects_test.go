@@ -18,7 +18,7 @@ func TestAuditLogsOfProjects(t *testing.T) {
 			"private", "private/app:1", "private/alice", "myprivate/app:1", "privateer/app:1", "other/private/app:1",
 			"library/app:1", "alice",
 		} {
-			check(t, s.AddAuditLog(ctx, meta.AuditLog{Username: "u", Operation: "push", ResourceType: "artifact", Resource: res}))
+			check(t, s.Audit.AddAuditLog(ctx, meta.AuditLog{Username: "u", Operation: "push", ResourceType: "artifact", Resource: res}))
 		}
 		tests := []struct {
 			name     string
@@ -31,7 +31,7 @@ func TestAuditLogsOfProjects(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				ls, total, err := s.ListAuditLogs(ctx, meta.AuditFilter{Projects: tt.projects}, meta.Page{Limit: 100})
+				ls, total, err := s.Audit.ListAuditLogs(ctx, meta.AuditFilter{Projects: tt.projects}, meta.Page{Limit: 100})
 				check(t, err)
 				got := []string{}
 				for _, l := range ls {

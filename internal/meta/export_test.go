@@ -14,7 +14,7 @@ func SetNow(s *Store, now func() time.Time) { s.now = now }
 
 // RefsOf returns the references stored for manifest d of repo, sorted.
 func RefsOf(ctx context.Context, s *Store, repo string, d digest.Digest) (ManifestRefs, error) {
-	m, err := s.GetManifest(ctx, repo, d)
+	m, err := s.Manifests.GetManifest(ctx, repo, d)
 	if err != nil {
 		return ManifestRefs{}, err
 	}

@@ -82,6 +82,8 @@ func putManifest(t *testing.T, s *meta.Store, repo, name string) digest.Digest {
 		MediaType: "application/vnd.oci.image.manifest.v1+json",
 		Payload:   []byte(`{"name":"` + name + `"}`),
 	}
-	check(t, s.PutManifest(t.Context(), repo, m, meta.ManifestRefs{}))
+	check(t, s.Manifests.PutManifest(t.Context(), repo, m, meta.ManifestRefs{}))
 	return d
 }
+
+func ptr[T any](v T) *T { return &v }

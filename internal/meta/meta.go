@@ -1,6 +1,18 @@
 // Package meta is Berth's metadata store: repositories, manifests (payload
 // bytes included), tags, blobs, repository-to-blob links, manifest
-// references, referrer subjects and upload sessions.
+// references, referrer subjects, upload sessions, users, robots, projects
+// and members, the audit log and system settings.
+//
+// Store owns the connection (Open, Migrate, Ping, Close, InTx) and exposes
+// the data as one small type per aggregate, as fields: Store.Repos
+// (Repositories), Store.Manifests (manifests, referrers, tags, artifacts),
+// Store.Blobs, Store.Uploads, Store.Users (accounts and the login
+// throttle), Store.Robots, Store.Projects (projects, members, roles),
+// Store.Audit and Store.Settings. They share one query handle (the pool or
+// the transaction, the dialect, the clock): inside InTx every field runs on
+// the transaction, so a change spanning aggregates is one transaction.
+// Consumers declare the few methods they use of each aggregate; read models
+// (counts, joins for the REST API) live with the aggregate they read.
 //
 // The database is the source of truth for metadata. Queries are written
 // once in the SQL subset SQLite and PostgreSQL share ($1 placeholders,
@@ -15,7 +27,7 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// Errors returned by Store methods. Callers compare with errors.Is.
+// Errors returned by the store types. Callers compare with errors.Is.
 var (
 	ErrRepositoryNotFound = errors.New("repository not found")
 	ErrBlobNotFound       = errors.New("blob not found")

@@ -6,10 +6,13 @@ import (
 	"slices"
 )
 
+// Settings holds the run-time system settings (Harbor's configurations).
+type Settings struct{ *handle }
+
 // GetConfigurations returns every stored system setting (Harbor's
 // configuration key names, e.g. "project_creation_restriction"). Keys never
 // stored are absent: defaults are the caller's business.
-func (s *Store) GetConfigurations(ctx context.Context) (map[string]string, error) {
+func (s *Settings) GetConfigurations(ctx context.Context) (map[string]string, error) {
 	rows, err := s.q.QueryContext(ctx, `SELECT key, value FROM configurations`)
 	if err != nil {
 		return nil, wrapErr(err, "meta: get configurations")
@@ -31,8 +34,8 @@ func (s *Store) GetConfigurations(ctx context.Context) (map[string]string, error
 
 // SetConfigurations stores every key of kv (inserting or replacing), in one
 // transaction, so every replica sees the whole change or none of it.
-func (s *Store) SetConfigurations(ctx context.Context, kv map[string]string) error {
-	return s.InTx(ctx, func(tx *Store) error {
+func (s *Settings) SetConfigurations(ctx context.Context, kv map[string]string) error {
+	return s.inTx(ctx, func(tx *handle) error {
 		now := tx.timestamp()
 		for _, k := range slices.Sorted(maps.Keys(kv)) { // a fixed order avoids deadlocks between writers
 			if _, err := tx.q.ExecContext(ctx, `

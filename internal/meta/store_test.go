@@ -20,20 +20,20 @@ func TestRepositories(t *testing.T) {
 	metatest.ForEachEngine(t, func(t *testing.T, s *meta.Store) {
 		ctx := t.Context()
 		c := withClock(s)
-		first := must[meta.Repository](t)(s.EnsureRepository(ctx, "a/b"))
+		first := must[meta.Repository](t)(s.Repos.EnsureRepository(ctx, "a/b"))
 		diff(t, "first EnsureRepository", meta.Repository{Name: "a/b", CreatedAt: t0us}, first,
 			cmpopts.IgnoreFields(meta.Repository{}, "ID"))
 		c.Advance(time.Hour)
-		again := must[meta.Repository](t)(s.EnsureRepository(ctx, "a/b"))
+		again := must[meta.Repository](t)(s.Repos.EnsureRepository(ctx, "a/b"))
 		diff(t, "second EnsureRepository", first, again)
-		got := must[meta.Repository](t)(s.GetRepository(ctx, "a/b"))
+		got := must[meta.Repository](t)(s.Repos.GetRepository(ctx, "a/b"))
 		diff(t, "GetRepository", first, got)
-		if _, err := s.GetRepository(ctx, "nope"); !errors.Is(err, meta.ErrRepositoryNotFound) {
+		if _, err := s.Repos.GetRepository(ctx, "nope"); !errors.Is(err, meta.ErrRepositoryNotFound) {
 			t.Errorf("GetRepository(missing) err = %v, want ErrRepositoryNotFound", err)
 		}
 
 		for _, n := range []string{"b-c", "a", "lib/app", "B", "a-b", "a.b"} {
-			must[meta.Repository](t)(s.EnsureRepository(ctx, n))
+			must[meta.Repository](t)(s.Repos.EnsureRepository(ctx, n))
 		}
 		tests := []struct {
 			name  string
@@ -54,7 +54,7 @@ func TestRepositories(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				got, err := s.ListRepositories(ctx, tt.after, tt.limit)
+				got, err := s.Repos.ListRepositories(ctx, tt.after, tt.limit)
 				check(t, err)
 				diff(t, "ListRepositories", tt.want, got)
 			})
@@ -68,7 +68,7 @@ func TestBlobs(t *testing.T) {
 		c := withClock(s)
 		b := meta.Blob{Digest: dg("layer"), Size: 42, MediaType: "application/octet-stream", StorageKey: "k1"}
 
-		got, created, err := s.PutBlob(ctx, b)
+		got, created, err := s.Blobs.PutBlob(ctx, b)
 		check(t, err)
 		want := b
 		want.CreatedAt = t0us
@@ -80,23 +80,23 @@ func TestBlobs(t *testing.T) {
 		c.Advance(time.Minute)
 		dup := b
 		dup.StorageKey = "k2"
-		got, created, err = s.PutBlob(ctx, dup)
+		got, created, err = s.Blobs.PutBlob(ctx, dup)
 		check(t, err)
 		diff(t, "PutBlob(existing) keeps the first row", want, got)
 		if created {
 			t.Errorf("PutBlob(existing) created = true, want false")
 		}
-		diff(t, "GetBlob", want, must[meta.Blob](t)(s.GetBlob(ctx, b.Digest)))
+		diff(t, "GetBlob", want, must[meta.Blob](t)(s.Blobs.GetBlob(ctx, b.Digest)))
 
 		empty := meta.Blob{Digest: dg(""), Size: 0, StorageKey: "k0"}
-		_, created, err = s.PutBlob(ctx, empty)
+		_, created, err = s.Blobs.PutBlob(ctx, empty)
 		check(t, err)
 		if !created {
 			t.Errorf("PutBlob(empty blob) created = false, want true")
 		}
 
-		must[meta.Repository](t)(s.EnsureRepository(ctx, "lib/app"))
-		must[meta.Repository](t)(s.EnsureRepository(ctx, "lib/other"))
+		must[meta.Repository](t)(s.Repos.EnsureRepository(ctx, "lib/app"))
+		must[meta.Repository](t)(s.Repos.EnsureRepository(ctx, "lib/other"))
 
 		errTests := []struct {
 			name    string
@@ -111,36 +111,36 @@ func TestBlobs(t *testing.T) {
 		}
 		for _, tt := range errTests {
 			t.Run("LinkBlob "+tt.name, func(t *testing.T) {
-				if err := s.LinkBlob(ctx, tt.repo, tt.d); !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				if err := s.Blobs.LinkBlob(ctx, tt.repo, tt.d); !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
 					t.Errorf("LinkBlob(%s, %s) err = %v, want %v", tt.repo, tt.d, err, tt.wantErr)
 				}
 			})
 		}
 
-		diff(t, "GetLinkedBlob", want, must[meta.Blob](t)(s.GetLinkedBlob(ctx, "lib/app", b.Digest)))
+		diff(t, "GetLinkedBlob", want, must[meta.Blob](t)(s.Blobs.GetLinkedBlob(ctx, "lib/app", b.Digest)))
 		notFound := []struct{ name, repo string }{
 			{"another repository", "lib/other"},
 			{"missing repository", "nope"},
 		}
 		for _, tt := range notFound {
-			if _, err := s.GetLinkedBlob(ctx, tt.repo, b.Digest); !errors.Is(err, meta.ErrBlobNotFound) {
+			if _, err := s.Blobs.GetLinkedBlob(ctx, tt.repo, b.Digest); !errors.Is(err, meta.ErrBlobNotFound) {
 				t.Errorf("GetLinkedBlob in %s err = %v, want ErrBlobNotFound", tt.name, err)
 			}
 		}
-		if _, err := s.GetLinkedBlob(ctx, "lib/app", empty.Digest); !errors.Is(err, meta.ErrBlobNotFound) {
+		if _, err := s.Blobs.GetLinkedBlob(ctx, "lib/app", empty.Digest); !errors.Is(err, meta.ErrBlobNotFound) {
 			t.Errorf("GetLinkedBlob(unlinked blob) err = %v, want ErrBlobNotFound", err)
 		}
-		if _, err := s.GetBlob(ctx, dg("missing")); !errors.Is(err, meta.ErrBlobNotFound) {
+		if _, err := s.Blobs.GetBlob(ctx, dg("missing")); !errors.Is(err, meta.ErrBlobNotFound) {
 			t.Errorf("GetBlob(missing) err = %v, want ErrBlobNotFound", err)
 		}
 
-		check(t, s.UnlinkBlob(ctx, "lib/app", b.Digest))
-		if _, err := s.GetLinkedBlob(ctx, "lib/app", b.Digest); !errors.Is(err, meta.ErrBlobNotFound) {
+		check(t, s.Blobs.UnlinkBlob(ctx, "lib/app", b.Digest))
+		if _, err := s.Blobs.GetLinkedBlob(ctx, "lib/app", b.Digest); !errors.Is(err, meta.ErrBlobNotFound) {
 			t.Errorf("GetLinkedBlob after unlink err = %v, want ErrBlobNotFound", err)
 		}
-		diff(t, "GetBlob after unlink (row stays)", want, must[meta.Blob](t)(s.GetBlob(ctx, b.Digest)))
+		diff(t, "GetBlob after unlink (row stays)", want, must[meta.Blob](t)(s.Blobs.GetBlob(ctx, b.Digest)))
 		for _, repo := range []string{"lib/app", "nope"} {
-			if err := s.UnlinkBlob(ctx, repo, b.Digest); !errors.Is(err, meta.ErrBlobNotFound) {
+			if err := s.Blobs.UnlinkBlob(ctx, repo, b.Digest); !errors.Is(err, meta.ErrBlobNotFound) {
 				t.Errorf("UnlinkBlob(%s, not linked) err = %v, want ErrBlobNotFound", repo, err)
 			}
 		}
@@ -164,10 +164,10 @@ func TestManifests(t *testing.T) {
 			Blobs:     []digest.Digest{dg("layer2"), dg("config"), dg("layer2")}, // duplicates are allowed
 			Manifests: []digest.Digest{child2, child1},
 		}
-		check(t, s.PutManifest(ctx, "lib/app", m, refs))
+		check(t, s.Manifests.PutManifest(ctx, "lib/app", m, refs))
 
-		repo := must[meta.Repository](t)(s.GetRepository(ctx, "lib/app"))
-		got := must[meta.Manifest](t)(s.GetManifest(ctx, "lib/app", m.Digest))
+		repo := must[meta.Repository](t)(s.Repos.GetRepository(ctx, "lib/app"))
+		got := must[meta.Manifest](t)(s.Manifests.GetManifest(ctx, "lib/app", m.Digest))
 		want := m
 		want.RepositoryID = repo.ID
 		want.Size = int64(len(m.Payload))
@@ -184,20 +184,20 @@ func TestManifests(t *testing.T) {
 		c.Advance(time.Hour)
 		other := m
 		other.MediaType = "application/other"
-		check(t, s.PutManifest(ctx, "lib/app", other, meta.ManifestRefs{Blobs: []digest.Digest{dg("x")}}))
-		diff(t, "GetManifest after second put", got, must[meta.Manifest](t)(s.GetManifest(ctx, "lib/app", m.Digest)))
+		check(t, s.Manifests.PutManifest(ctx, "lib/app", other, meta.ManifestRefs{Blobs: []digest.Digest{dg("x")}}))
+		diff(t, "GetManifest after second put", got, must[meta.Manifest](t)(s.Manifests.GetManifest(ctx, "lib/app", m.Digest)))
 		diff(t, "refs after second put", wantRefs, must[meta.ManifestRefs](t)(meta.RefsOf(ctx, s, "lib/app", m.Digest)))
 
 		// The same digest in another repository is another manifest.
 		plain := meta.Manifest{Digest: m.Digest, MediaType: m.MediaType, Payload: m.Payload}
-		check(t, s.PutManifest(ctx, "lib/other", plain, meta.ManifestRefs{}))
-		got2 := must[meta.Manifest](t)(s.GetManifest(ctx, "lib/other", m.Digest))
+		check(t, s.Manifests.PutManifest(ctx, "lib/other", plain, meta.ManifestRefs{}))
+		got2 := must[meta.Manifest](t)(s.Manifests.GetManifest(ctx, "lib/other", m.Digest))
 		if got2.ID == got.ID || got2.Subject != "" || got2.Annotations != nil || got2.ArtifactType != "" {
 			t.Errorf("manifest in lib/other = %+v, want its own row without subject, annotations, artifactType", got2)
 		}
 
 		for _, tt := range []struct{ repo, name string }{{"lib/app", "missing"}, {"nope", "index"}} {
-			if _, err := s.GetManifest(ctx, tt.repo, dg(tt.name)); !errors.Is(err, meta.ErrManifestNotFound) {
+			if _, err := s.Manifests.GetManifest(ctx, tt.repo, dg(tt.name)); !errors.Is(err, meta.ErrManifestNotFound) {
 				t.Errorf("GetManifest(%s, %s) err = %v, want ErrManifestNotFound", tt.repo, tt.name, err)
 			}
 		}
@@ -227,32 +227,32 @@ func TestDeleteManifest(t *testing.T) {
 	metatest.ForEachEngine(t, func(t *testing.T, s *meta.Store) {
 		ctx := t.Context()
 		d := dg("m1")
-		check(t, s.PutManifest(ctx, "lib/app", meta.Manifest{Digest: d, MediaType: "x", Payload: []byte("{}")},
+		check(t, s.Manifests.PutManifest(ctx, "lib/app", meta.Manifest{Digest: d, MediaType: "x", Payload: []byte("{}")},
 			meta.ManifestRefs{Blobs: []digest.Digest{dg("l1"), dg("l2")}, Manifests: []digest.Digest{dg("c1")}}))
 		keep := putManifest(t, s, "lib/app", "m2")
 		for _, tag := range []string{"latest", "v1"} {
-			check(t, s.PutTag(ctx, "lib/app", tag, d))
+			check(t, s.Manifests.PutTag(ctx, "lib/app", tag, d))
 		}
-		check(t, s.PutTag(ctx, "lib/app", "stable", keep))
+		check(t, s.Manifests.PutTag(ctx, "lib/app", "stable", keep))
 
-		check(t, s.DeleteManifest(ctx, "lib/app", d))
+		check(t, s.Manifests.DeleteManifest(ctx, "lib/app", d))
 
-		if _, err := s.GetManifest(ctx, "lib/app", d); !errors.Is(err, meta.ErrManifestNotFound) {
+		if _, err := s.Manifests.GetManifest(ctx, "lib/app", d); !errors.Is(err, meta.ErrManifestNotFound) {
 			t.Errorf("GetManifest after delete err = %v, want ErrManifestNotFound", err)
 		}
 		for _, tag := range []string{"latest", "v1"} {
-			if _, err := s.GetTag(ctx, "lib/app", tag); !errors.Is(err, meta.ErrTagNotFound) {
+			if _, err := s.Manifests.GetTag(ctx, "lib/app", tag); !errors.Is(err, meta.ErrTagNotFound) {
 				t.Errorf("GetTag(%s) after delete err = %v, want ErrTagNotFound", tag, err)
 			}
 		}
-		diff(t, "ListTags after delete", []string{"stable"}, must[[]string](t)(s.ListTags(ctx, "lib/app", "", 10)))
+		diff(t, "ListTags after delete", []string{"stable"}, must[[]string](t)(s.Manifests.ListTags(ctx, "lib/app", "", 10)))
 		for _, table := range []string{"manifest_blob_refs", "manifest_manifest_refs"} {
 			if n := must[int](t)(meta.CountRows(ctx, s, table)); n != 0 {
 				t.Errorf("%s has %d rows after delete, want 0", table, n)
 			}
 		}
 		for _, tt := range []struct{ repo, name string }{{"lib/app", "m1"}, {"nope", "m2"}} {
-			if err := s.DeleteManifest(ctx, tt.repo, dg(tt.name)); !errors.Is(err, meta.ErrManifestNotFound) {
+			if err := s.Manifests.DeleteManifest(ctx, tt.repo, dg(tt.name)); !errors.Is(err, meta.ErrManifestNotFound) {
 				t.Errorf("DeleteManifest(%s, %s) err = %v, want ErrManifestNotFound", tt.repo, tt.name, err)
 			}
 		}
@@ -287,7 +287,7 @@ func TestListReferrers(t *testing.T) {
 				Subject:      r.subject,
 				Annotations:  map[string]string{"name": r.name},
 			}
-			check(t, s.PutManifest(ctx, r.repo, m, meta.ManifestRefs{}))
+			check(t, s.Manifests.PutManifest(ctx, r.repo, m, meta.ManifestRefs{}))
 			m.Size = int64(len(m.Payload))
 			m.Payload = nil // not loaded, but its size is
 			m.CreatedAt = t0us
@@ -326,7 +326,7 @@ func TestListReferrers(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				got, err := s.ListReferrers(ctx, tt.repo, tt.subject, tt.artifactType, tt.limit)
+				got, err := s.Manifests.ListReferrers(ctx, tt.repo, tt.subject, tt.artifactType, tt.limit)
 				check(t, err)
 				diff(t, "ListReferrers", tt.want, got, cmpopts.IgnoreFields(meta.Manifest{}, "ID", "RepositoryID"))
 			})
@@ -339,16 +339,16 @@ func TestTags(t *testing.T) {
 		ctx := t.Context()
 		d1, d2 := putManifest(t, s, "lib/app", "m1"), putManifest(t, s, "lib/app", "m2")
 		putManifest(t, s, "lib/other", "m3")
-		must[meta.Repository](t)(s.EnsureRepository(ctx, "lib/empty"))
+		must[meta.Repository](t)(s.Repos.EnsureRepository(ctx, "lib/empty"))
 
 		names := []string{"v1", "B", "a", "latest", "a-1", "a.1", "a_1", "1.0", "Z"}
 		for _, n := range names {
-			check(t, s.PutTag(ctx, "lib/app", n, d1))
+			check(t, s.Manifests.PutTag(ctx, "lib/app", n, d1))
 		}
 		// Upsert moves the tag.
-		check(t, s.PutTag(ctx, "lib/app", "latest", d2))
-		diff(t, "GetTag(latest) after move", d2, must[digest.Digest](t)(s.GetTag(ctx, "lib/app", "latest")))
-		diff(t, "GetTag(v1)", d1, must[digest.Digest](t)(s.GetTag(ctx, "lib/app", "v1")))
+		check(t, s.Manifests.PutTag(ctx, "lib/app", "latest", d2))
+		diff(t, "GetTag(latest) after move", d2, must[digest.Digest](t)(s.Manifests.GetTag(ctx, "lib/app", "latest")))
+		diff(t, "GetTag(v1)", d1, must[digest.Digest](t)(s.Manifests.GetTag(ctx, "lib/app", "v1")))
 
 		putErrs := []struct {
 			name, repo, tag string
@@ -359,7 +359,7 @@ func TestTags(t *testing.T) {
 			{"missing repository", "nope", "x", d1},
 		}
 		for _, tt := range putErrs {
-			if err := s.PutTag(ctx, tt.repo, tt.tag, tt.d); !errors.Is(err, meta.ErrManifestNotFound) {
+			if err := s.Manifests.PutTag(ctx, tt.repo, tt.tag, tt.d); !errors.Is(err, meta.ErrManifestNotFound) {
 				t.Errorf("PutTag %s: err = %v, want ErrManifestNotFound", tt.name, err)
 			}
 		}
@@ -384,7 +384,7 @@ func TestTags(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				got, err := s.ListTags(ctx, tt.repo, tt.after, tt.limit)
+				got, err := s.Manifests.ListTags(ctx, tt.repo, tt.after, tt.limit)
 				if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
 					t.Fatalf("ListTags err = %v, want %v", err, tt.wantErr)
 				}
@@ -392,18 +392,18 @@ func TestTags(t *testing.T) {
 			})
 		}
 
-		check(t, s.DeleteTag(ctx, "lib/app", "v1"))
+		check(t, s.Manifests.DeleteTag(ctx, "lib/app", "v1"))
 		missing := []struct{ repo, tag string }{{"lib/app", "v1"}, {"lib/app", "never"}, {"nope", "a"}}
 		for _, tt := range missing {
-			if _, err := s.GetTag(ctx, tt.repo, tt.tag); !errors.Is(err, meta.ErrTagNotFound) {
+			if _, err := s.Manifests.GetTag(ctx, tt.repo, tt.tag); !errors.Is(err, meta.ErrTagNotFound) {
 				t.Errorf("GetTag(%s:%s) err = %v, want ErrTagNotFound", tt.repo, tt.tag, err)
 			}
-			if err := s.DeleteTag(ctx, tt.repo, tt.tag); !errors.Is(err, meta.ErrTagNotFound) {
+			if err := s.Manifests.DeleteTag(ctx, tt.repo, tt.tag); !errors.Is(err, meta.ErrTagNotFound) {
 				t.Errorf("DeleteTag(%s:%s) err = %v, want ErrTagNotFound", tt.repo, tt.tag, err)
 			}
 		}
 		// The manifest stays when its tag goes.
-		must[meta.Manifest](t)(s.GetManifest(ctx, "lib/app", d1))
+		must[meta.Manifest](t)(s.Manifests.GetManifest(ctx, "lib/app", d1))
 	})
 }
 
@@ -415,18 +415,18 @@ func TestUploads(t *testing.T) {
 			ID: "6f1c0b0e-0000-4000-8000-000000000001", Repository: "lib/app",
 			StorageKey: "_uploads/1", Algorithm: "sha256", HashState: []byte("state0"),
 		}
-		check(t, s.CreateUpload(ctx, u))
+		check(t, s.Uploads.CreateUpload(ctx, u))
 		want := u
 		want.CreatedAt, want.UpdatedAt = t0us, t0us
-		diff(t, "GetUpload", want, must[meta.Upload](t)(s.GetUpload(ctx, u.ID)))
-		if err := s.CreateUpload(ctx, u); err == nil {
+		diff(t, "GetUpload", want, must[meta.Upload](t)(s.Uploads.GetUpload(ctx, u.ID)))
+		if err := s.Uploads.CreateUpload(ctx, u); err == nil {
 			t.Errorf("CreateUpload(duplicate id) err = nil, want an error")
 		}
 
 		c.Advance(time.Second)
-		check(t, s.AdvanceUpload(ctx, u.ID, 0, 100, []byte("state100")))
+		check(t, s.Uploads.AdvanceUpload(ctx, u.ID, 0, 100, []byte("state100")))
 		want.Offset, want.HashState, want.UpdatedAt = 100, []byte("state100"), t0us.Add(time.Second)
-		diff(t, "GetUpload after advance", want, must[meta.Upload](t)(s.GetUpload(ctx, u.ID)))
+		diff(t, "GetUpload after advance", want, must[meta.Upload](t)(s.Uploads.GetUpload(ctx, u.ID)))
 
 		advErrs := []struct {
 			name     string
@@ -439,17 +439,17 @@ func TestUploads(t *testing.T) {
 			{"missing", "missing", 0, 10, meta.ErrUploadNotFound},
 		}
 		for _, tt := range advErrs {
-			if err := s.AdvanceUpload(ctx, tt.id, tt.from, tt.to, nil); !errors.Is(err, tt.wantErr) {
+			if err := s.Uploads.AdvanceUpload(ctx, tt.id, tt.from, tt.to, nil); !errors.Is(err, tt.wantErr) {
 				t.Errorf("AdvanceUpload %s: err = %v, want %v", tt.name, err, tt.wantErr)
 			}
 		}
-		diff(t, "GetUpload after failed advances", want, must[meta.Upload](t)(s.GetUpload(ctx, u.ID)))
+		diff(t, "GetUpload after failed advances", want, must[meta.Upload](t)(s.Uploads.GetUpload(ctx, u.ID)))
 
-		check(t, s.DeleteUpload(ctx, u.ID))
-		if _, err := s.GetUpload(ctx, u.ID); !errors.Is(err, meta.ErrUploadNotFound) {
+		check(t, s.Uploads.DeleteUpload(ctx, u.ID))
+		if _, err := s.Uploads.GetUpload(ctx, u.ID); !errors.Is(err, meta.ErrUploadNotFound) {
 			t.Errorf("GetUpload after delete err = %v, want ErrUploadNotFound", err)
 		}
-		if err := s.DeleteUpload(ctx, u.ID); !errors.Is(err, meta.ErrUploadNotFound) {
+		if err := s.Uploads.DeleteUpload(ctx, u.ID); !errors.Is(err, meta.ErrUploadNotFound) {
 			t.Errorf("DeleteUpload(missing) err = %v, want ErrUploadNotFound", err)
 		}
 	})
@@ -462,10 +462,10 @@ func TestListStaleUploads(t *testing.T) {
 		// u1 at t0, u2 at t0+1m, u3 and u4 at t0+2m; u1 advanced at t0+3m.
 		for i, step := range []time.Duration{0, time.Minute, time.Minute, 0} {
 			c.Advance(step)
-			check(t, s.CreateUpload(ctx, meta.Upload{ID: "u" + strconv.Itoa(i+1), Repository: "r", Algorithm: "sha256"}))
+			check(t, s.Uploads.CreateUpload(ctx, meta.Upload{ID: "u" + strconv.Itoa(i+1), Repository: "r", Algorithm: "sha256"}))
 		}
 		c.Advance(time.Minute)
-		check(t, s.AdvanceUpload(ctx, "u1", 0, 1, []byte("s")))
+		check(t, s.Uploads.AdvanceUpload(ctx, "u1", 0, 1, []byte("s")))
 
 		ids := func(us []meta.Upload) []string {
 			out := []string{}
@@ -491,12 +491,12 @@ func TestListStaleUploads(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				got, err := s.ListStaleUploads(ctx, tt.before, tt.limit)
+				got, err := s.Uploads.ListStaleUploads(ctx, tt.before, tt.limit)
 				check(t, err)
 				diff(t, "ListStaleUploads", tt.want, ids(got))
 			})
 		}
-		got := must[[]meta.Upload](t)(s.ListStaleUploads(ctx, t0.Add(time.Hour), 1))
+		got := must[[]meta.Upload](t)(s.Uploads.ListStaleUploads(ctx, t0.Add(time.Hour), 1))
 		want := []meta.Upload{{ID: "u2", Repository: "r", Algorithm: "sha256",
 			CreatedAt: t0us.Add(time.Minute), UpdatedAt: t0us.Add(time.Minute)}}
 		diff(t, "ListStaleUploads rows", want, got, equateEmpty)
@@ -509,20 +509,20 @@ func TestInTx(t *testing.T) {
 		errBoom := errors.New("boom")
 		b := meta.Blob{Digest: dg("layer"), Size: 1, StorageKey: "k"}
 		work := func(tx *meta.Store) error {
-			if _, err := tx.EnsureRepository(ctx, "lib/app"); err != nil {
+			if _, err := tx.Repos.EnsureRepository(ctx, "lib/app"); err != nil {
 				return err
 			}
-			if _, _, err := tx.PutBlob(ctx, b); err != nil {
+			if _, _, err := tx.Blobs.PutBlob(ctx, b); err != nil {
 				return err
 			}
-			if err := tx.LinkBlob(ctx, "lib/app", b.Digest); err != nil {
+			if err := tx.Blobs.LinkBlob(ctx, "lib/app", b.Digest); err != nil {
 				return err
 			}
 			d := putManifest(t, tx, "lib/app", "m") // PutManifest joins tx
-			if err := tx.PutTag(ctx, "lib/app", "v1", d); err != nil {
+			if err := tx.Manifests.PutTag(ctx, "lib/app", "v1", d); err != nil {
 				return err
 			}
-			return tx.CreateUpload(ctx, meta.Upload{ID: "u1", Repository: "lib/app", Algorithm: "sha256"})
+			return tx.Uploads.CreateUpload(ctx, meta.Upload{ID: "u1", Repository: "lib/app", Algorithm: "sha256"})
 		}
 
 		err := s.InTx(ctx, func(tx *meta.Store) error {
@@ -535,19 +535,19 @@ func TestInTx(t *testing.T) {
 		if !errors.Is(err, errBoom) {
 			t.Fatalf("InTx err = %v, want errBoom", err)
 		}
-		diff(t, "repositories after rollback", []string{}, must[[]string](t)(s.ListRepositories(ctx, "", 10)))
+		diff(t, "repositories after rollback", []string{}, must[[]string](t)(s.Repos.ListRepositories(ctx, "", 10)))
 		for _, table := range []string{"repositories", "blobs", "repository_blobs", "manifests", "tags", "uploads"} {
 			if n := must[int](t)(meta.CountRows(ctx, s, table)); n != 0 {
 				t.Errorf("%s has %d rows after rollback, want 0", table, n)
 			}
 		}
-		if _, err := s.GetBlob(ctx, b.Digest); !errors.Is(err, meta.ErrBlobNotFound) {
+		if _, err := s.Blobs.GetBlob(ctx, b.Digest); !errors.Is(err, meta.ErrBlobNotFound) {
 			t.Errorf("GetBlob after rollback err = %v, want ErrBlobNotFound", err)
 		}
 
 		check(t, s.InTx(ctx, work))
-		diff(t, "GetTag after commit", dg("m"), must[digest.Digest](t)(s.GetTag(ctx, "lib/app", "v1")))
-		must[meta.Upload](t)(s.GetUpload(ctx, "u1"))
+		diff(t, "GetTag after commit", dg("m"), must[digest.Digest](t)(s.Manifests.GetTag(ctx, "lib/app", "v1")))
+		must[meta.Upload](t)(s.Uploads.GetUpload(ctx, "u1"))
 	})
 }
 
@@ -558,7 +558,7 @@ func TestConcurrentAdvanceUpload(t *testing.T) {
 		ctx := t.Context()
 		for round := range 20 {
 			id := "race-" + strconv.Itoa(round)
-			check(t, s.CreateUpload(ctx, meta.Upload{ID: id, Repository: "r", Algorithm: "sha256"}))
+			check(t, s.Uploads.CreateUpload(ctx, meta.Upload{ID: id, Repository: "r", Algorithm: "sha256"}))
 			var (
 				wg    sync.WaitGroup
 				start = make(chan struct{})
@@ -567,7 +567,7 @@ func TestConcurrentAdvanceUpload(t *testing.T) {
 			for i := range 2 {
 				wg.Go(func() {
 					<-start
-					errs[i] = s.AdvanceUpload(ctx, id, 0, int64(10*(i+1)), []byte{byte(i)})
+					errs[i] = s.Uploads.AdvanceUpload(ctx, id, 0, int64(10*(i+1)), []byte{byte(i)})
 				})
 			}
 			close(start)
@@ -587,7 +587,7 @@ func TestConcurrentAdvanceUpload(t *testing.T) {
 			if winner == -1 {
 				t.Fatalf("round %d: no AdvanceUpload call succeeded: %v", round, errs)
 			}
-			u := must[meta.Upload](t)(s.GetUpload(ctx, id))
+			u := must[meta.Upload](t)(s.Uploads.GetUpload(ctx, id))
 			if u.Offset != int64(10*(winner+1)) || string(u.HashState) != string([]byte{byte(winner)}) {
 				t.Fatalf("round %d: upload = offset %d state %v, want the winner's", round, u.Offset, u.HashState)
 			}
@@ -606,9 +606,9 @@ func TestConcurrentTransactions(t *testing.T) {
 		for i := range n {
 			wg.Go(func() {
 				m := meta.Manifest{Digest: dg("m" + strconv.Itoa(i%4)), MediaType: "x", Payload: []byte("{}")}
-				err := s.PutManifest(ctx, "lib/app", m, meta.ManifestRefs{Blobs: []digest.Digest{dg("l")}})
+				err := s.Manifests.PutManifest(ctx, "lib/app", m, meta.ManifestRefs{Blobs: []digest.Digest{dg("l")}})
 				if err == nil {
-					err = s.PutTag(ctx, "lib/app", "t"+strconv.Itoa(i), m.Digest)
+					err = s.Manifests.PutTag(ctx, "lib/app", "t"+strconv.Itoa(i), m.Digest)
 				}
 				errs <- err
 			})
@@ -621,7 +621,7 @@ func TestConcurrentTransactions(t *testing.T) {
 		if n := must[int](t)(meta.CountRows(ctx, s, "manifests")); n != 4 {
 			t.Errorf("manifests = %d, want 4", n)
 		}
-		tags := must[[]string](t)(s.ListTags(ctx, "lib/app", "", 100))
+		tags := must[[]string](t)(s.Manifests.ListTags(ctx, "lib/app", "", 100))
 		if len(tags) != n {
 			t.Errorf("ListTags = %d tags, want %d", len(tags), n)
 		}
@@ -640,13 +640,13 @@ func TestDeadlineIsUnavailable(t *testing.T) {
 			t.Errorf("Ping(expired context) err = %v, want ErrUnavailable", err)
 		}
 
-		check(t, s.CreateUpload(ctx, meta.Upload{ID: "u", Repository: "r", Algorithm: "sha256"}))
+		check(t, s.Uploads.CreateUpload(ctx, meta.Upload{ID: "u", Repository: "r", Algorithm: "sha256"}))
 		held := make(chan struct{})
 		release := make(chan struct{})
 		done := make(chan error, 1)
 		go func() {
 			done <- s.InTx(ctx, func(tx *meta.Store) error {
-				if err := tx.AdvanceUpload(ctx, "u", 0, 1, nil); err != nil {
+				if err := tx.Uploads.AdvanceUpload(ctx, "u", 0, 1, nil); err != nil {
 					return err
 				}
 				close(held)
@@ -662,7 +662,7 @@ func TestDeadlineIsUnavailable(t *testing.T) {
 		short, cancel2 := context.WithTimeout(ctx, 300*time.Millisecond)
 		defer cancel2()
 		began := time.Now()
-		err := s.AdvanceUpload(short, "u", 0, 2, nil) // waits on the held row
+		err := s.Uploads.AdvanceUpload(short, "u", 0, 2, nil) // waits on the held row
 		took := time.Since(began)
 		close(release)
 		check(t, <-done)
@@ -733,5 +733,5 @@ func TestOpenSQLiteRelativePath(t *testing.T) {
 	defer s.Close()
 	check(t, s.Migrate(t.Context()))
 	check(t, s.Migrate(t.Context())) // idempotent
-	must[meta.Repository](t)(s.EnsureRepository(t.Context(), "a"))
+	must[meta.Repository](t)(s.Repos.EnsureRepository(t.Context(), "a"))
 }

@@ -40,7 +40,7 @@ func (s *Service) cachedTag(ctx context.Context, repo, tag string) (digest.Diges
 			return d, nil
 		}
 	}
-	d, err := s.store.GetTag(ctx, repo, tag)
+	d, err := s.store.Manifests.GetTag(ctx, repo, tag)
 	if err != nil {
 		return "", err
 	}
@@ -55,7 +55,7 @@ func (s *Service) cachedManifest(ctx context.Context, repo string, d digest.Dige
 			return m, nil
 		}
 	}
-	m, err := s.store.GetManifest(ctx, repo, d)
+	m, err := s.store.Manifests.GetManifest(ctx, repo, d)
 	if err != nil {
 		return meta.Manifest{}, err
 	}

@@ -35,15 +35,46 @@ var (
 // MaxListLimit bounds one page of tags, repositories or referrers.
 const MaxListLimit = 1000
 
+// Stores are the parts of the metadata store the Service uses; internal/app
+// fills them from *meta.Store.
+type Stores struct {
+	Repos     repoStore     // *meta.Repositories
+	Manifests manifestStore // *meta.Manifests
+	// Tx runs a manifest PUT (reference checks, manifest, tags) in one
+	// transaction: *meta.Store.
+	Tx transactor
+}
+
+// repoStore is meta.Repositories as the Service uses it.
+type repoStore interface {
+	ListRepositories(ctx context.Context, after string, limit int) ([]string, error)
+}
+
+// manifestStore is meta.Manifests as the Service uses it outside a
+// transaction.
+type manifestStore interface {
+	GetManifest(ctx context.Context, repo string, d digest.Digest) (meta.Manifest, error)
+	DeleteManifest(ctx context.Context, repo string, d digest.Digest) error
+	ListReferrers(ctx context.Context, repo string, d digest.Digest, artifactType string, limit int) ([]meta.Manifest, error)
+	GetTag(ctx context.Context, repo, tag string) (digest.Digest, error)
+	ListTags(ctx context.Context, repo, after string, limit int) ([]string, error)
+	DeleteTag(ctx context.Context, repo, tag string) error
+}
+
+// transactor runs fn in one metadata transaction (*meta.Store.InTx).
+type transactor interface {
+	InTx(ctx context.Context, fn func(tx *meta.Store) error) error
+}
+
 // Service applies the registry's rules on top of the metadata store.
 type Service struct {
-	store *meta.Store
+	store Stores
 	cache Cache
 	log   *slog.Logger
 }
 
-// New returns a Service over store; cache may be nil.
-func New(store *meta.Store, cache Cache, log *slog.Logger) *Service {
+// New returns a Service over the stores; cache may be nil.
+func New(store Stores, cache Cache, log *slog.Logger) *Service {
 	if cache == nil {
 		cache = noCache{}
 	}
@@ -128,15 +159,15 @@ func (s *Service) PutManifest(ctx context.Context, repo, ref, contentType string
 	if p.Subject != nil {
 		m.Subject = p.Subject.Digest
 	}
-	err = s.store.InTx(ctx, func(tx *meta.Store) error {
+	err = s.store.Tx.InTx(ctx, func(tx *meta.Store) error {
 		if err := checkReferences(ctx, tx, repo, p); err != nil {
 			return err
 		}
-		if err := tx.PutManifest(ctx, repo, m, meta.ManifestRefs{Blobs: p.Blobs, Manifests: p.Manifests}); err != nil {
+		if err := tx.Manifests.PutManifest(ctx, repo, m, meta.ManifestRefs{Blobs: p.Blobs, Manifests: p.Manifests}); err != nil {
 			return err
 		}
 		for _, t := range tags {
-			if err := tx.PutTag(ctx, repo, t, d); err != nil {
+			if err := tx.Manifests.PutTag(ctx, repo, t, d); err != nil {
 				return err
 			}
 		}
@@ -159,7 +190,7 @@ func tagKeys(repo string, tags []string) []string {
 
 func checkReferences(ctx context.Context, tx *meta.Store, repo string, p oci.ParsedManifest) error {
 	for _, b := range p.Blobs {
-		if _, err := tx.GetLinkedBlob(ctx, repo, b); err != nil {
+		if _, err := tx.Blobs.GetLinkedBlob(ctx, repo, b); err != nil {
 			if errors.Is(err, meta.ErrBlobNotFound) {
 				return fmt.Errorf("%w: %s", ErrManifestBlobUnknown, b)
 			}
@@ -167,7 +198,7 @@ func checkReferences(ctx context.Context, tx *meta.Store, repo string, p oci.Par
 		}
 	}
 	for _, c := range p.Manifests {
-		if _, err := tx.GetManifest(ctx, repo, c); err != nil {
+		if _, err := tx.Manifests.GetManifest(ctx, repo, c); err != nil {
 			if errors.Is(err, meta.ErrManifestNotFound) {
 				return fmt.Errorf("%w: %s", ErrManifestChildUnknown, c)
 			}
@@ -184,7 +215,7 @@ func (s *Service) DeleteManifest(ctx context.Context, repo, ref string) error {
 		if err := oci.ValidateTag(ref); err != nil {
 			return err
 		}
-		if err := s.store.DeleteTag(ctx, repo, ref); err != nil {
+		if err := s.store.Manifests.DeleteTag(ctx, repo, ref); err != nil {
 			return fmt.Errorf("delete tag %s:%s: %w", repo, ref, err)
 		}
 		s.cache.Delete(ctx, tagKey(repo, ref))
@@ -194,7 +225,7 @@ func (s *Service) DeleteManifest(ctx context.Context, repo, ref string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.store.DeleteManifest(ctx, repo, d); err != nil {
+	if err := s.store.Manifests.DeleteManifest(ctx, repo, d); err != nil {
 		return fmt.Errorf("delete manifest %s@%s: %w", repo, d, err)
 	}
 	// Tags that pointed at it are gone from the database; their cache
@@ -206,7 +237,7 @@ func (s *Service) DeleteManifest(ctx context.Context, repo, ref string) error {
 // Tags returns up to limit tags of repo after last, and whether more follow.
 func (s *Service) Tags(ctx context.Context, repo, last string, limit int) ([]string, bool, error) {
 	limit = clampLimit(limit)
-	tags, err := s.store.ListTags(ctx, repo, last, limit+1)
+	tags, err := s.store.Manifests.ListTags(ctx, repo, last, limit+1)
 	if err != nil {
 		return nil, false, fmt.Errorf("list tags of %s: %w", repo, err)
 	}
@@ -216,7 +247,7 @@ func (s *Service) Tags(ctx context.Context, repo, last string, limit int) ([]str
 // Catalog returns up to limit repository names after last, and whether more follow.
 func (s *Service) Catalog(ctx context.Context, last string, limit int) ([]string, bool, error) {
 	limit = clampLimit(limit)
-	names, err := s.store.ListRepositories(ctx, last, limit+1)
+	names, err := s.store.Repos.ListRepositories(ctx, last, limit+1)
 	if err != nil {
 		return nil, false, fmt.Errorf("list repositories: %w", err)
 	}
@@ -243,7 +274,7 @@ func trimPage(items []string, limit int) ([]string, bool, error) {
 // Referrers returns the OCI image index listing the manifests of repo whose
 // subject is d, filtered by artifactType when it is not empty.
 func (s *Service) Referrers(ctx context.Context, repo string, d digest.Digest, artifactType string) ([]byte, error) {
-	ms, err := s.store.ListReferrers(ctx, repo, d, artifactType, MaxListLimit)
+	ms, err := s.store.Manifests.ListReferrers(ctx, repo, d, artifactType, MaxListLimit)
 	if err != nil {
 		return nil, fmt.Errorf("referrers of %s@%s: %w", repo, d, err)
 	}

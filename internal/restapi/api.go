@@ -7,7 +7,7 @@
 // error table), auth.go (Basic, session cookie, CSRF), paging.go (page,
 // page_size, X-Total-Count, Link), then one file per resource. Each
 // resource file declares the small interface it consumes and embeds it in
-// Store or Identity below.
+// the metadata aggregate that serves it (metaProjects, ...) or Identity below.
 //
 // It must not import another edge package (distapi, tokenauth, webui).
 package restapi
@@ -32,17 +32,38 @@ const Prefix = "/api/v2.0"
 // maxBodyBytes bounds every request body.
 const maxBodyBytes = 1 << 20
 
-// Store is what the API needs from the metadata store (*meta.Store). Each
-// resource file declares the interface it uses; add yours here.
-type Store interface {
-	sessionStore    // auth.go
-	projectStore    // projects.go
-	repositoryStore // repositories.go
-	artifactStore   // artifacts.go
-	searchStore     // search.go
-	systemStore     // system.go
-	accountStore    // users.go, members.go, robots.go, audit.go
-}
+// The metadata store's aggregates as the API uses them: each resource file
+// declares the small interface it calls, and these gather them by the
+// meta type that serves them; add yours to the right one.
+type (
+	// metaProjects is meta.Projects as the API uses it.
+	metaProjects interface {
+		projectStore // projects.go, robots.go, search.go
+		memberStore  // members.go
+		roleStore    // audit.go
+	}
+	// metaRepos is meta.Repositories as the API uses it.
+	metaRepos interface {
+		repositoryStore    // repositories.go
+		projectRepoCounter // projects.go
+		searchStore        // search.go
+	}
+	// metaManifests is meta.Manifests as the API uses it.
+	metaManifests interface {
+		artifactStore  // artifacts.go
+		manifestLister // repositories.go
+	}
+	// metaUsers is meta.Users as the API uses it.
+	metaUsers interface {
+		userStore       // users.go, projects.go
+		memberUserStore // members.go
+	}
+	// metaAudit is meta.Audit as the API uses it.
+	metaAudit interface {
+		auditStore   // audit.go
+		sessionStore // auth.go
+	}
+)
 
 // Identity is what the API needs from the identity service
 // (*identity.Service). Add the methods your resource uses as a small
@@ -54,7 +75,17 @@ type Identity interface {
 
 // Deps are the API's collaborators, built by internal/app.
 type Deps struct {
-	Store    Store
+	// The metadata store, by aggregate (internal/app passes the fields of
+	// *meta.Store; DB is the *meta.Store itself).
+	DB        pinger        // system.go
+	Projects  metaProjects  // *meta.Projects
+	Repos     metaRepos     // *meta.Repositories
+	Manifests metaManifests // *meta.Manifests
+	Users     metaUsers     // *meta.Users
+	Robots    robotStore    // *meta.Robots (robots.go)
+	Audit     metaAudit     // *meta.Audit
+	Configs   configStore   // *meta.Settings (projects.go, system.go)
+
 	Identity Identity
 	// Registry deletes manifests and tags (and drops their cache entries).
 	Registry manifestDeleter

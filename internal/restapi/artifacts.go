@@ -116,7 +116,7 @@ func (a *API) listArtifacts(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	arts, total, err := a.d.Store.ListArtifacts(r.Context(), repo, pg.meta())
+	arts, total, err := a.d.Manifests.ListArtifacts(r.Context(), repo, pg.meta())
 	if err != nil {
 		return err
 	}
@@ -149,7 +149,7 @@ func (a *API) resolveArtifact(ctx context.Context, repo, ref string) (digest.Dig
 	if err := oci.ValidateTag(ref); err != nil {
 		return "", err
 	}
-	return a.d.Store.GetTag(ctx, repo, ref)
+	return a.d.Manifests.GetTag(ctx, repo, ref)
 }
 
 // artifact loads the artifact {reference} names after checking act on res.
@@ -166,7 +166,7 @@ func (a *API) artifact(r *http.Request, res access.Resource, act access.Action) 
 	if err != nil {
 		return meta.Project{}, "", meta.Artifact{}, err
 	}
-	m, err := a.d.Store.GetArtifact(r.Context(), repo, d)
+	m, err := a.d.Manifests.GetArtifact(r.Context(), repo, d)
 	if err != nil {
 		return meta.Project{}, "", meta.Artifact{}, err
 	}
@@ -238,7 +238,7 @@ func (a *API) createTag(w http.ResponseWriter, r *http.Request) error {
 	if err := oci.ValidateTag(body.Name); err != nil {
 		return err
 	}
-	if err := a.d.Store.CreateTag(r.Context(), repo, body.Name, m.Digest); err != nil {
+	if err := a.d.Manifests.CreateTag(r.Context(), repo, body.Name, m.Digest); err != nil {
 		return err
 	}
 	a.auditEvent(r, "create", "tag", repo+":"+body.Name)
@@ -258,7 +258,7 @@ func (a *API) deleteTag(w http.ResponseWriter, r *http.Request) error {
 	if err := oci.ValidateTag(tag); err != nil {
 		return err
 	}
-	d, err := a.d.Store.GetTag(r.Context(), repo, tag)
+	d, err := a.d.Manifests.GetTag(r.Context(), repo, tag)
 	if err != nil {
 		return err
 	}

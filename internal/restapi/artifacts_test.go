@@ -153,7 +153,7 @@ func TestRepositoriesAndArtifacts(t *testing.T) {
 	e.must(e.do(admin, "DELETE", "projects/team/repositories/web", nil), 404)
 	e.must(e.do(admin, "DELETE", "projects/team", nil), 200)
 
-	logs, _, err := e.store.ListAuditLogs(t.Context(), meta.AuditFilter{Operation: "delete"}, meta.Page{Limit: 100})
+	logs, _, err := e.store.Audit.ListAuditLogs(t.Context(), meta.AuditFilter{Operation: "delete"}, meta.Page{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,10 @@ import (
 type auditStore interface {
 	AddAuditLog(ctx context.Context, a meta.AuditLog) error
 	ListAuditLogs(ctx context.Context, f meta.AuditFilter, p meta.Page) ([]meta.AuditLog, int, error)
+}
+
+// roleStore finds the projects whose logs a user may read (meta.Projects).
+type roleStore interface {
 	RolesOf(ctx context.Context, v meta.Viewer) ([]meta.ProjectRole, error)
 }
 
@@ -59,7 +63,7 @@ func (a *API) listAuditLogs(w http.ResponseWriter, r *http.Request) error {
 		if p.Kind != access.KindUser {
 			return denied(p)
 		}
-		roles, err := a.d.Store.RolesOf(r.Context(), meta.Viewer{UserID: p.ID, GroupDNs: p.GroupDNs})
+		roles, err := a.d.Projects.RolesOf(r.Context(), meta.Viewer{UserID: p.ID, GroupDNs: p.GroupDNs})
 		if err != nil {
 			return err
 		}
@@ -93,7 +97,7 @@ func (a *API) writeAuditLogs(w http.ResponseWriter, r *http.Request, f meta.Audi
 	if err != nil {
 		return err
 	}
-	logs, total, err := a.d.Store.ListAuditLogs(r.Context(), f, pg.meta())
+	logs, total, err := a.d.Audit.ListAuditLogs(r.Context(), f, pg.meta())
 	if err != nil {
 		return err
 	}

@@ -26,7 +26,7 @@ func TestAuditLogEndpoints(t *testing.T) {
 		{Username: "admin", Operation: "create", ResourceType: "member", Resource: "p1/guest as guest", ClientIP: "192.0.2.3"},
 	} {
 		a.OpTime = t0.Add(time.Duration(i) * time.Minute)
-		if err := e.store.AddAuditLog(t.Context(), a); err != nil {
+		if err := e.store.Audit.AddAuditLog(t.Context(), a); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -186,7 +186,7 @@ func (a *API) auditLogin(r *http.Request, user string, err error) {
 	}
 	rec := meta.AuditLog{Username: truncate(user, 255), Operation: "login", ResourceType: "user",
 		Resource: truncate(user, 255), ClientIP: a.d.ClientIP(r), Result: result}
-	if aerr := a.d.Store.AddAuditLog(context.WithoutCancel(r.Context()), rec); aerr != nil {
+	if aerr := a.d.Audit.AddAuditLog(context.WithoutCancel(r.Context()), rec); aerr != nil {
 		a.log.WarnContext(r.Context(), "audit log", "err", aerr)
 	}
 }
@@ -201,7 +201,7 @@ func (a *API) auditEvent(r *http.Request, operation, resourceType, resource stri
 	}
 	rec := meta.AuditLog{Username: truncate(user, 255), Operation: operation, ResourceType: resourceType,
 		Resource: truncate(resource, 1024), ClientIP: a.d.ClientIP(r), Result: meta.AuditSuccess}
-	if err := a.d.Store.AddAuditLog(context.WithoutCancel(r.Context()), rec); err != nil {
+	if err := a.d.Audit.AddAuditLog(context.WithoutCancel(r.Context()), rec); err != nil {
 		a.log.WarnContext(r.Context(), "audit log", "err", err, "operation", operation)
 	}
 }

@@ -99,7 +99,7 @@ func TestSessionAndCSRF(t *testing.T) {
 	}
 
 	// Disabling the user ends the session at once.
-	u, err := e.store.GetUserByName(t.Context(), "alice")
+	u, err := e.store.Users.GetUserByName(t.Context(), "alice")
 	if err != nil {
 		t.Fatal(err)
 	}

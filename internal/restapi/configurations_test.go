@@ -138,7 +138,7 @@ func TestConfigurations(t *testing.T) {
 	}
 
 	// The audit log names the changed keys, never their values.
-	logs, _, err := a.store.ListAuditLogs(t.Context(), meta.AuditFilter{ResourceType: auditConfiguration}, meta.Page{Limit: 10})
+	logs, _, err := a.store.Audit.ListAuditLogs(t.Context(), meta.AuditFilter{ResourceType: auditConfiguration}, meta.Page{Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}

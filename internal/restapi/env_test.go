@@ -59,7 +59,7 @@ func newEnv(t *testing.T, opts ...envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids, err := identity.New(store, log, identity.Options{
+	ids, err := identity.New(identity.Stores{Users: store.Users, Robots: store.Robots, Projects: store.Projects}, log, identity.Options{
 		Hash:     &argon2id.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32},
 		Throttle: o.throttle,
 	})
@@ -77,20 +77,19 @@ func newEnv(t *testing.T, opts ...envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gate, err := tokenauth.NewGate(tokenauth.Config{Issuer: issuer, Identity: ids, Access: access.NewChecker(store), Log: log})
+	gate, err := tokenauth.NewGate(tokenauth.Config{Issuer: issuer, Identity: ids, Access: access.NewChecker(store.Projects), Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := registry.New(store, nil, log)
-	dist := distapi.New(content.New(store, drv, log), reg, log, distapi.Options{Auth: gate})
-	api := restapi.New(restapi.Deps{
-		Store:      store,
+	reg := registry.New(registry.Stores{Repos: store.Repos, Manifests: store.Manifests, Tx: store}, nil, log)
+	dist := distapi.New(content.New(content.Stores{Blobs: store.Blobs, Uploads: store.Uploads, Tx: store}, drv, log), reg, log, distapi.Options{Auth: gate})
+	api := restapi.New(withStore(restapi.Deps{
 		Identity:   ids,
 		Registry:   reg,
 		Storage:    probe{},
 		SessionKey: []byte("test session key, 32 bytes long."),
 		System:     restapi.SystemInfo{Version: "v-test"},
-	}, log)
+	}, store), log)
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", dist)
 	mux.Handle("/api/v2.0/", api)
@@ -98,6 +97,13 @@ func newEnv(t *testing.T, opts ...envOptions) *env {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return &env{t: t, base: srv.URL, store: store, ids: ids, api: api}
+}
+
+// withStore sets the metadata fields of d from store, as internal/app does.
+func withStore(d restapi.Deps, store *meta.Store) restapi.Deps {
+	d.DB, d.Projects, d.Repos, d.Manifests = store, store.Projects, store.Repos, store.Manifests
+	d.Users, d.Robots, d.Audit, d.Configs = store.Users, store.Robots, store.Audit, store.Settings
+	return d
 }
 
 type probe struct{}
@@ -136,11 +142,11 @@ func (e *env) addUser(name string, sysadmin bool) (cred, int64) {
 // addMember gives user id role in project.
 func (e *env) addMember(project string, id int64, role access.Role) {
 	e.t.Helper()
-	p, err := e.store.GetProjectByName(e.t.Context(), project)
+	p, err := e.store.Projects.GetProjectByName(e.t.Context(), project)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if _, err := e.store.AddMember(e.t.Context(), meta.Member{ProjectID: p.ID, Kind: meta.MemberUser, UserID: id, Role: int(role)}); err != nil {
+	if _, err := e.store.Projects.AddMember(e.t.Context(), meta.Member{ProjectID: p.ID, Kind: meta.MemberUser, UserID: id, Role: int(role)}); err != nil {
 		e.t.Fatal(err)
 	}
 }

@@ -139,11 +139,11 @@ func TestLDAPSearchAndMembers(t *testing.T) {
 	if m := names["bob"]; m.EntityType != "u" || m.RoleID != 3 {
 		t.Errorf("bob member = %+v", m)
 	}
-	bob, err := e.store.GetUserByName(t.Context(), "bob")
+	bob, err := e.store.Users.GetUserByName(t.Context(), "bob")
 	if err != nil || bob.Source != meta.SourceLDAP || bob.Email != "bob@berth.test" {
 		t.Errorf("onboarded bob = %+v, %v", bob, err)
 	}
-	alice, err := e.store.GetUserByName(t.Context(), "alice")
+	alice, err := e.store.Users.GetUserByName(t.Context(), "alice")
 	if err != nil || alice.Source != meta.SourceLDAP || len(alice.LDAPGroupDNs) != 1 {
 		t.Errorf("alice after her login = %+v, %v", alice, err)
 	}

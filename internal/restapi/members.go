@@ -22,6 +22,10 @@ type memberStore interface {
 	ListMembers(ctx context.Context, projectID int64, name string, p meta.Page) ([]meta.Member, int, error)
 	UpdateMemberRole(ctx context.Context, projectID, id int64, role int) error
 	RemoveMember(ctx context.Context, projectID, id int64) error
+}
+
+// memberUserStore onboards a directory user added as a member (meta.Users).
+type memberUserStore interface {
 	CreateUser(ctx context.Context, u meta.User) (meta.User, error)
 }
 
@@ -93,7 +97,7 @@ func (a *API) listMembers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ms, total, err := a.d.Store.ListMembers(r.Context(), proj.ID, r.URL.Query().Get("entityname"), pg.meta())
+	ms, total, err := a.d.Projects.ListMembers(r.Context(), proj.ID, r.URL.Query().Get("entityname"), pg.meta())
 	if err != nil {
 		return err
 	}
@@ -125,7 +129,7 @@ func (a *API) memberOf(r *http.Request, act access.Action) (meta.Project, meta.M
 	if err != nil {
 		return meta.Project{}, meta.Member{}, err
 	}
-	m, err := a.d.Store.GetMember(r.Context(), proj.ID, id)
+	m, err := a.d.Projects.GetMember(r.Context(), proj.ID, id)
 	if err != nil {
 		return meta.Project{}, meta.Member{}, err
 	}
@@ -174,7 +178,7 @@ func (a *API) addMember(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return errBadRequest("member_user or member_group is required")
 	}
-	got, err := a.d.Store.AddMember(r.Context(), m)
+	got, err := a.d.Projects.AddMember(r.Context(), m)
 	if err != nil {
 		return err
 	}
@@ -189,11 +193,11 @@ func (a *API) addMember(w http.ResponseWriter, r *http.Request) error {
 func (a *API) memberUser(ctx context.Context, id int64, name string) (meta.User, error) {
 	switch {
 	case id > 0:
-		return a.d.Store.GetUser(ctx, id)
+		return a.d.Users.GetUser(ctx, id)
 	case name == "":
 		return meta.User{}, errBadRequest("member_user needs user_id or username")
 	}
-	u, err := a.d.Store.GetUserByName(ctx, name)
+	u, err := a.d.Users.GetUserByName(ctx, name)
 	if !errors.Is(err, meta.ErrUserNotFound) {
 		return u, err
 	}
@@ -212,10 +216,10 @@ func (a *API) memberUser(ctx context.Context, id int64, name string) (meta.User,
 		if !strings.EqualFold(lu.Username, name) {
 			continue
 		}
-		u, err := a.d.Store.CreateUser(ctx, meta.User{Username: lu.Username, Email: lu.Email, Realname: lu.DisplayName,
+		u, err := a.d.Users.CreateUser(ctx, meta.User{Username: lu.Username, Email: lu.Email, Realname: lu.DisplayName,
 			Source: meta.SourceLDAP, LDAPDN: lu.DN, LDAPGroupDNs: lu.GroupDNs, LDAPAdmin: lu.Admin})
 		if errors.Is(err, meta.ErrUserExists) { // onboarded meanwhile
-			return a.d.Store.GetUserByName(ctx, lu.Username)
+			return a.d.Users.GetUserByName(ctx, lu.Username)
 		}
 		return u, err
 	}
@@ -283,14 +287,14 @@ func (a *API) updateMember(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	m, err := a.d.Store.GetMember(r.Context(), proj.ID, id)
+	m, err := a.d.Projects.GetMember(r.Context(), proj.ID, id)
 	if err != nil {
 		return err
 	}
 	if err := notSelf(r, m); err != nil {
 		return err
 	}
-	if err := a.d.Store.UpdateMemberRole(r.Context(), proj.ID, id, int(role)); err != nil {
+	if err := a.d.Projects.UpdateMemberRole(r.Context(), proj.ID, id, int(role)); err != nil {
 		return err
 	}
 	m.Role = int(role)
@@ -309,7 +313,7 @@ func (a *API) removeMember(w http.ResponseWriter, r *http.Request) error {
 	if err := notSelf(r, m); err != nil {
 		return err
 	}
-	if err := a.d.Store.RemoveMember(r.Context(), proj.ID, m.ID); err != nil {
+	if err := a.d.Projects.RemoveMember(r.Context(), proj.ID, m.ID); err != nil {
 		return err
 	}
 	a.auditEvent(r, "delete", auditMember, memberResource(proj.Name, m))

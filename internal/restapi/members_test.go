@@ -83,7 +83,7 @@ func TestMemberEndpoints(t *testing.T) {
 	if m.EntityName != "newbie" || m.RoleID != 3 {
 		t.Errorf("GET Location %s = %+v", loc, m)
 	}
-	roles, err := e.store.RolesOf(t.Context(), metaViewer(nu.ID))
+	roles, err := e.store.Projects.RolesOf(t.Context(), metaViewer(nu.ID))
 	if err != nil {
 		t.Fatal(err)
 	}

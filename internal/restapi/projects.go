@@ -23,10 +23,12 @@ type projectStore interface {
 	CreateProjectWithAdmin(ctx context.Context, p meta.Project, adminUserID int64) (meta.Project, error)
 	UpdateProject(ctx context.Context, p meta.Project) (meta.Project, error)
 	DeleteProject(ctx context.Context, id int64) error
-	CountProjectRepositories(ctx context.Context, name string) (int, error)
 	CountMembersByRole(ctx context.Context, projectID int64) (map[int]int, error)
-	GetUser(ctx context.Context, id int64) (meta.User, error)
-	GetConfigurations(ctx context.Context) (map[string]string, error)
+}
+
+// projectRepoCounter counts a project's repositories (meta.Repositories).
+type projectRepoCounter interface {
+	CountProjectRepositories(ctx context.Context, name string) (int, error)
 }
 
 // Project creation restrictions (Harbor's project_creation_restriction).
@@ -94,12 +96,12 @@ func visibility(p access.Principal) *meta.Visibility {
 // (as Harbor does).
 func (a *API) resolveProject(ctx context.Context, r *http.Request, raw string) (meta.Project, error) {
 	if strings.EqualFold(r.Header.Get("X-Is-Resource-Name"), "true") {
-		return a.d.Store.GetProjectByName(ctx, raw)
+		return a.d.Projects.GetProjectByName(ctx, raw)
 	}
 	if id, err := strconv.ParseInt(raw, 10, 64); err == nil {
-		return a.d.Store.GetProject(ctx, id)
+		return a.d.Projects.GetProject(ctx, id)
 	}
-	return a.d.Store.GetProjectByName(ctx, raw)
+	return a.d.Projects.GetProjectByName(ctx, raw)
 }
 
 // authorizeProject resolves {project_name_or_id} and checks that the
@@ -111,7 +113,7 @@ func (a *API) authorizeProject(r *http.Request, raw string, res access.Resource,
 // authorizeProjectName is authorizeProject for paths naming the project
 // ({project_name}).
 func (a *API) authorizeProjectName(r *http.Request, name string, res access.Resource, act access.Action) (meta.Project, error) {
-	return a.authorize(r, func(ctx context.Context) (meta.Project, error) { return a.d.Store.GetProjectByName(ctx, name) }, res, act)
+	return a.authorize(r, func(ctx context.Context) (meta.Project, error) { return a.d.Projects.GetProjectByName(ctx, name) }, res, act)
 }
 
 // authorize looks the project up and checks the caller's permission.
@@ -152,7 +154,7 @@ func (a *API) listProjects(w http.ResponseWriter, r *http.Request) error {
 		}
 		q.Public = &b
 	}
-	infos, total, err := a.d.Store.ListProjectInfos(r.Context(), q, pg.meta())
+	infos, total, err := a.d.Projects.ListProjectInfos(r.Context(), q, pg.meta())
 	if err != nil {
 		return err
 	}
@@ -175,7 +177,7 @@ func (a *API) headProject(w http.ResponseWriter, r *http.Request) error {
 	if name == "" {
 		return errBadRequest("project_name is required")
 	}
-	if _, err := a.d.Store.GetProjectByName(r.Context(), name); err != nil {
+	if _, err := a.d.Projects.GetProjectByName(r.Context(), name); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)
@@ -250,7 +252,7 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request) error {
 	if p.Kind == access.KindUser {
 		proj.OwnerID, admin = p.ID, p.ID
 	}
-	proj, err = a.d.Store.CreateProjectWithAdmin(r.Context(), proj, admin)
+	proj, err = a.d.Projects.CreateProjectWithAdmin(r.Context(), proj, admin)
 	if err != nil {
 		return err
 	}
@@ -275,7 +277,7 @@ func (a *API) mayCreateProject(ctx context.Context, p access.Principal) error {
 		if p.Sysadmin {
 			return nil
 		}
-		settings, err := a.d.Store.GetConfigurations(ctx)
+		settings, err := a.d.Configs.GetConfigurations(ctx)
 		if err != nil {
 			return err
 		}
@@ -309,13 +311,13 @@ func (a *API) getProject(w http.ResponseWriter, r *http.Request) error {
 
 func (a *API) projectInfo(ctx context.Context, proj meta.Project) (meta.ProjectInfo, error) {
 	pi := meta.ProjectInfo{Project: proj}
-	n, err := a.d.Store.CountProjectRepositories(ctx, proj.Name)
+	n, err := a.d.Repos.CountProjectRepositories(ctx, proj.Name)
 	if err != nil {
 		return meta.ProjectInfo{}, err
 	}
 	pi.RepoCount = n
 	if proj.OwnerID != 0 {
-		u, err := a.d.Store.GetUser(ctx, proj.OwnerID)
+		u, err := a.d.Users.GetUser(ctx, proj.OwnerID)
 		switch {
 		case errors.Is(err, meta.ErrUserNotFound):
 		case err != nil:
@@ -347,7 +349,7 @@ func (a *API) updateProject(w http.ResponseWriter, r *http.Request) error {
 	}
 	if public != nil && *public != proj.Public {
 		proj.Public = *public
-		if _, err := a.d.Store.UpdateProject(r.Context(), proj); err != nil {
+		if _, err := a.d.Projects.UpdateProject(r.Context(), proj); err != nil {
 			return err
 		}
 		a.auditEvent(r, "update", "project", proj.Name)
@@ -366,7 +368,7 @@ func (a *API) deleteProject(w http.ResponseWriter, r *http.Request) error {
 	if err := a.deletable(r.Context(), proj); err != nil {
 		return err
 	}
-	if err := a.d.Store.DeleteProject(r.Context(), proj.ID); err != nil {
+	if err := a.d.Projects.DeleteProject(r.Context(), proj.ID); err != nil {
 		return err
 	}
 	a.auditEvent(r, "delete", "project", proj.Name)
@@ -378,7 +380,7 @@ func (a *API) deleteProject(w http.ResponseWriter, r *http.Request) error {
 // A push racing the check can still land a repository in a deleted
 // project's name; it stays unreachable until the project is created again.
 func (a *API) deletable(ctx context.Context, proj meta.Project) error {
-	n, err := a.d.Store.CountProjectRepositories(ctx, proj.Name)
+	n, err := a.d.Repos.CountProjectRepositories(ctx, proj.Name)
 	if err != nil {
 		return err
 	}
@@ -425,11 +427,11 @@ func (a *API) projectSummary(w http.ResponseWriter, r *http.Request) error {
 		LimitedGuestCount *int `json:"limited_guest_count,omitempty"`
 	}
 	var out summary
-	if out.RepoCount, err = a.d.Store.CountProjectRepositories(r.Context(), proj.Name); err != nil {
+	if out.RepoCount, err = a.d.Repos.CountProjectRepositories(r.Context(), proj.Name); err != nil {
 		return err
 	}
 	if access.Can(caller(r), access.ProjectOf(proj), access.ResourceMember, access.ActionList) {
-		counts, err := a.d.Store.CountMembersByRole(r.Context(), proj.ID)
+		counts, err := a.d.Projects.CountMembersByRole(r.Context(), proj.ID)
 		if err != nil {
 			return err
 		}
@@ -488,7 +490,7 @@ func (a *API) updateProjectMetadata(w http.ResponseWriter, r *http.Request) erro
 	}
 	if public != proj.Public {
 		proj.Public = public
-		if _, err := a.d.Store.UpdateProject(r.Context(), proj); err != nil {
+		if _, err := a.d.Projects.UpdateProject(r.Context(), proj); err != nil {
 			return err
 		}
 		a.auditEvent(r, "update", "project", proj.Name)

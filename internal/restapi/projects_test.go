@@ -233,7 +233,7 @@ func TestCreateProject(t *testing.T) {
 	}
 
 	// adminonly: users are refused, administrators are not.
-	if err := e.store.SetConfigurations(t.Context(), map[string]string{"project_creation_restriction": "adminonly"}); err != nil {
+	if err := e.store.Settings.SetConfigurations(t.Context(), map[string]string{"project_creation_restriction": "adminonly"}); err != nil {
 		t.Fatal(err)
 	}
 	if r := e.do(alice, "POST", "projects", map[string]any{"project_name": "epsilon"}); r.status != 403 || r.code != "FORBIDDEN" {

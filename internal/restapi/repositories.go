@@ -20,8 +20,13 @@ import (
 type repositoryStore interface {
 	ListProjectRepositories(ctx context.Context, project, name string, p meta.Page) ([]meta.RepositoryInfo, int, error)
 	GetRepositoryInfo(ctx context.Context, name string) (meta.RepositoryInfo, error)
-	ListManifestDigests(ctx context.Context, repo string, after digest.Digest, limit int) ([]digest.Digest, error)
 	DeleteRepository(ctx context.Context, name string) error
+}
+
+// manifestLister lists a repository's manifests (meta.Manifests), to
+// delete them one by one.
+type manifestLister interface {
+	ListManifestDigests(ctx context.Context, repo string, after digest.Digest, limit int) ([]digest.Digest, error)
 }
 
 // manifestDeleter is registry.Service as the API uses it: deleting
@@ -99,7 +104,7 @@ func (a *API) listRepositories(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	infos, total, err := a.d.Store.ListProjectRepositories(r.Context(), proj.Name, name, pg.meta())
+	infos, total, err := a.d.Repos.ListProjectRepositories(r.Context(), proj.Name, name, pg.meta())
 	if err != nil {
 		return err
 	}
@@ -133,7 +138,7 @@ func (a *API) getRepository(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ri, err := a.d.Store.GetRepositoryInfo(r.Context(), name)
+	ri, err := a.d.Repos.GetRepositoryInfo(r.Context(), name)
 	if err != nil {
 		return err
 	}
@@ -149,7 +154,7 @@ func (a *API) deleteRepository(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	if _, err := a.d.Store.GetRepositoryInfo(ctx, name); err != nil {
+	if _, err := a.d.Repos.GetRepositoryInfo(ctx, name); err != nil {
 		return err
 	}
 	// Manifests go through the registry so the shared cache forgets them;
@@ -157,7 +162,7 @@ func (a *API) deleteRepository(w http.ResponseWriter, r *http.Request) error {
 	// finishes.
 	var after digest.Digest
 	for {
-		ds, err := a.d.Store.ListManifestDigests(ctx, name, after, 100)
+		ds, err := a.d.Manifests.ListManifestDigests(ctx, name, after, 100)
 		if err != nil {
 			return err
 		}
@@ -172,7 +177,7 @@ func (a *API) deleteRepository(w http.ResponseWriter, r *http.Request) error {
 		}
 		after = ds[len(ds)-1]
 	}
-	if err := a.d.Store.DeleteRepository(ctx, name); err != nil {
+	if err := a.d.Repos.DeleteRepository(ctx, name); err != nil {
 		return err
 	}
 	a.auditEvent(r, "delete", "repository", name)

@@ -17,8 +17,6 @@ import (
 type robotStore interface {
 	GetRobot(ctx context.Context, id int64) (meta.Robot, error)
 	ListRobots(ctx context.Context, f meta.RobotFilter, p meta.Page) ([]meta.Robot, int, error)
-	GetProject(ctx context.Context, id int64) (meta.Project, error)
-	GetProjectByName(ctx context.Context, name string) (meta.Project, error)
 }
 
 // robotManager creates and changes robot accounts (identity hashes the
@@ -111,7 +109,7 @@ func robotID(r *http.Request) (int64, error) {
 // a project robot (ProjectAdmin), system-wide for a system robot.
 func (a *API) authorizeRobot(r *http.Request, rb meta.Robot, act access.Action) (meta.Project, error) {
 	if rb.Level == meta.RobotProject {
-		return a.authorize(r, func(ctx context.Context) (meta.Project, error) { return a.d.Store.GetProject(ctx, rb.ProjectID) },
+		return a.authorize(r, func(ctx context.Context) (meta.Project, error) { return a.d.Projects.GetProject(ctx, rb.ProjectID) },
 			access.ResourceRobot, act)
 	}
 	return meta.Project{}, requireSystem(r, access.ResourceRobot, act)
@@ -125,7 +123,7 @@ func (a *API) loadRobot(r *http.Request, act access.Action) (meta.Robot, meta.Pr
 	if err != nil {
 		return meta.Robot{}, meta.Project{}, err
 	}
-	rb, err := a.d.Store.GetRobot(r.Context(), id)
+	rb, err := a.d.Robots.GetRobot(r.Context(), id)
 	if errors.Is(err, meta.ErrRobotNotFound) {
 		if p := caller(r); !(p.Kind == access.KindUser && p.Sysadmin) {
 			return meta.Robot{}, meta.Project{}, denied(p)
@@ -183,7 +181,7 @@ func (a *API) listRobots(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if f.ProjectID != 0 {
-		if _, err := a.authorize(r, func(ctx context.Context) (meta.Project, error) { return a.d.Store.GetProject(ctx, f.ProjectID) },
+		if _, err := a.authorize(r, func(ctx context.Context) (meta.Project, error) { return a.d.Projects.GetProject(ctx, f.ProjectID) },
 			access.ResourceRobot, access.ActionList); err != nil {
 			return err
 		}
@@ -191,7 +189,7 @@ func (a *API) listRobots(w http.ResponseWriter, r *http.Request) error {
 	} else if err := requireSystem(r, access.ResourceRobot, access.ActionList); err != nil {
 		return err
 	}
-	robots, total, err := a.d.Store.ListRobots(r.Context(), f, pg.meta())
+	robots, total, err := a.d.Robots.ListRobots(r.Context(), f, pg.meta())
 	if err != nil {
 		return err
 	}
@@ -229,7 +227,7 @@ func (a *API) createRobot(w http.ResponseWriter, r *http.Request) error {
 		}
 		ns := req.Permissions[0].Namespace
 		var err error
-		proj, err = a.authorize(r, func(ctx context.Context) (meta.Project, error) { return a.d.Store.GetProjectByName(ctx, ns) },
+		proj, err = a.authorize(r, func(ctx context.Context) (meta.Project, error) { return a.d.Projects.GetProjectByName(ctx, ns) },
 			access.ResourceRobot, access.ActionCreate)
 		if err != nil {
 			return err

@@ -124,10 +124,10 @@ func TestRobotEndpoints(t *testing.T) {
 		{"delete again", owner, "DELETE", rid, nil, 403},
 		{"delete system robot", acctAdmin, "DELETE", "/robots/" + id(sys.ID), nil, 200},
 	})
-	if _, err := e.store.GetRobot(t.Context(), created.ID); err == nil {
+	if _, err := e.store.Robots.GetRobot(t.Context(), created.ID); err == nil {
 		t.Error("robot still stored after DELETE")
 	}
-	logs, _, err := e.store.ListAuditLogs(t.Context(), meta.AuditFilter{ResourceType: auditRobot}, meta.Page{Limit: 100})
+	logs, _, err := e.store.Audit.ListAuditLogs(t.Context(), meta.AuditFilter{ResourceType: auditRobot}, meta.Page{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

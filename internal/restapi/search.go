@@ -10,7 +10,6 @@ import (
 
 // searchStore is the metadata GET /search uses.
 type searchStore interface {
-	ListProjectInfos(ctx context.Context, q meta.ProjectQuery, p meta.Page) ([]meta.ProjectInfo, int, error)
 	SearchRepositories(ctx context.Context, q string, v meta.Visibility, limit int) ([]meta.RepositoryHit, error)
 }
 
@@ -37,7 +36,7 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) error {
 	}
 	p := caller(r)
 	vis := visibility(p)
-	projects, _, err := a.d.Store.ListProjectInfos(r.Context(), meta.ProjectQuery{Name: q, Visible: vis},
+	projects, _, err := a.d.Projects.ListProjectInfos(r.Context(), meta.ProjectQuery{Name: q, Visible: vis},
 		meta.Page{Limit: maxSearchResults})
 	if err != nil {
 		return err
@@ -45,7 +44,7 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) error {
 	if vis == nil {
 		vis = &meta.Visibility{All: true}
 	}
-	repos, err := a.d.Store.SearchRepositories(r.Context(), q, *vis, maxSearchResults)
+	repos, err := a.d.Repos.SearchRepositories(r.Context(), q, *vis, maxSearchResults)
 	if err != nil {
 		return err
 	}

@@ -9,9 +9,13 @@ import (
 	"github.com/berth-registry/berth/docs"
 )
 
-// systemStore is the metadata the system endpoints use.
-type systemStore interface {
+// pinger checks that the metadata database answers (*meta.Store).
+type pinger interface {
 	Ping(ctx context.Context) error
+}
+
+// configStore reads the stored system settings (meta.Settings).
+type configStore interface {
 	GetConfigurations(ctx context.Context) (map[string]string, error)
 }
 
@@ -53,7 +57,7 @@ func (a *API) health(w http.ResponseWriter, r *http.Request) error {
 		}
 		out.Components = append(out.Components, c)
 	}
-	check("database", a.d.Store.Ping)
+	check("database", a.d.DB.Ping)
 	if a.d.Storage != nil {
 		check("storage", a.d.Storage.Probe)
 	}
@@ -64,7 +68,7 @@ func (a *API) health(w http.ResponseWriter, r *http.Request) error {
 // get only what the login page needs (auth mode, registration, time);
 // logged-in callers also get the version, URLs and settings.
 func (a *API) systemInfo(w http.ResponseWriter, r *http.Request) error {
-	settings, err := a.d.Store.GetConfigurations(r.Context())
+	settings, err := a.d.Configs.GetConfigurations(r.Context())
 	if err != nil {
 		return err
 	}

@@ -16,15 +16,6 @@ import (
 	"github.com/berth-registry/berth/internal/settings"
 )
 
-// accountStore is the metadata store as the user, member, robot and audit
-// log endpoints use it.
-type accountStore interface {
-	userStore   // users.go
-	memberStore // members.go
-	robotStore  // robots.go
-	auditStore  // audit.go
-}
-
 // accountManager is the identity service as the user and robot endpoints
 // use it.
 type accountManager interface {
@@ -155,7 +146,7 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
-	users, total, err := a.d.Store.ListUsers(r.Context(), f, pg.meta())
+	users, total, err := a.d.Users.ListUsers(r.Context(), f, pg.meta())
 	if err != nil {
 		return err
 	}
@@ -216,7 +207,7 @@ func (a *API) currentUser(w http.ResponseWriter, r *http.Request) error {
 	case access.KindRobot:
 		return errPrecondition("robot accounts have no user profile")
 	}
-	u, err := a.d.Store.GetUser(r.Context(), p.ID)
+	u, err := a.d.Users.GetUser(r.Context(), p.ID)
 	if err != nil {
 		return err
 	}
@@ -246,7 +237,7 @@ func (a *API) searchUsers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	users, total, err := a.d.Store.ListUsers(r.Context(), meta.UserFilter{Username: name}, pg.meta())
+	users, total, err := a.d.Users.ListUsers(r.Context(), meta.UserFilter{Username: name}, pg.meta())
 	if err != nil {
 		return err
 	}
@@ -268,7 +259,7 @@ func (a *API) getUser(w http.ResponseWriter, r *http.Request) error {
 	if err := selfOrSysadmin(r, id, access.ActionRead); err != nil {
 		return err
 	}
-	u, err := a.d.Store.GetUser(r.Context(), id)
+	u, err := a.d.Users.GetUser(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -296,7 +287,7 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	u, err := a.d.Store.GetUser(r.Context(), id)
+	u, err := a.d.Users.GetUser(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -325,7 +316,7 @@ func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) error {
 	if err := requireSystem(r, resourceUser, access.ActionDelete); err != nil {
 		return err
 	}
-	u, err := a.d.Store.GetUser(r.Context(), id)
+	u, err := a.d.Users.GetUser(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -367,7 +358,7 @@ func (a *API) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if req.NewPassword == "" {
 		return errBadRequest("new_password is required")
 	}
-	u, err := a.d.Store.GetUser(r.Context(), id)
+	u, err := a.d.Users.GetUser(r.Context(), id)
 	if err != nil {
 		return err
 	}

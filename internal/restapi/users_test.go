@@ -54,20 +54,24 @@ func newAcctEnv(t *testing.T) *acctEnv {
 func newAcctEnvOn(t *testing.T, store *meta.Store) *acctEnv {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	sets := settings.New(store, log, settings.Options{TTL: 50 * time.Millisecond})
+	sets := settings.New(store.Settings, log, settings.Options{TTL: 50 * time.Millisecond})
 	cheap := &argon2id.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 	dir, err := identity.NewDirectory(sets, cheap)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids, err := identity.New(store, log, identity.Options{External: dir, Hash: cheap})
+	ids, err := identity.New(identity.Stores{Users: store.Users, Robots: store.Robots, Projects: store.Projects}, log, identity.Options{External: dir, Hash: cheap})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ids.BootstrapAdmin(t.Context(), acctAdminPassword, t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
-	api := New(Deps{Store: store, Identity: ids, Settings: sets, SessionKey: []byte("test session key")}, log)
+	api := New(Deps{
+		DB: store, Projects: store.Projects, Repos: store.Repos, Manifests: store.Manifests,
+		Users: store.Users, Robots: store.Robots, Audit: store.Audit, Configs: store.Settings,
+		Identity: ids, Settings: sets, SessionKey: []byte("test session key"),
+	}, log)
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	return &acctEnv{t: t, base: srv.URL, store: store, ids: ids, settings: sets}
@@ -149,7 +153,7 @@ func (e *acctEnv) user(name string, sysadmin bool, roles map[int64]access.Role) 
 		e.t.Fatal(err)
 	}
 	for pid, role := range roles {
-		if _, err := e.store.AddMember(ctx, meta.Member{ProjectID: pid, Kind: meta.MemberUser, UserID: u.ID, Role: int(role)}); err != nil {
+		if _, err := e.store.Projects.AddMember(ctx, meta.Member{ProjectID: pid, Kind: meta.MemberUser, UserID: u.ID, Role: int(role)}); err != nil {
 			e.t.Fatal(err)
 		}
 	}
@@ -158,7 +162,7 @@ func (e *acctEnv) user(name string, sysadmin bool, roles map[int64]access.Role) 
 
 func (e *acctEnv) project(name string, public bool) meta.Project {
 	e.t.Helper()
-	p, err := e.store.CreateProject(e.t.Context(), meta.Project{Name: name, Public: public})
+	p, err := e.store.Projects.CreateProject(e.t.Context(), meta.Project{Name: name, Public: public})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -194,7 +198,7 @@ func TestUserEndpoints(t *testing.T) {
 	e := newAcctEnv(t)
 	alice, au := e.user("alice", false, nil)
 	bob, bu := e.user("bobby", false, nil)
-	admin, err := e.store.GetUserByName(t.Context(), "admin")
+	admin, err := e.store.Users.GetUserByName(t.Context(), "admin")
 	if err != nil {
 		t.Fatal(err)
 	}

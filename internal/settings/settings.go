@@ -254,7 +254,7 @@ func (s Settings) Validate() error {
 	return errors.Join(errs...)
 }
 
-// store is the metadata store as the settings use it (*meta.Store).
+// store is meta.Settings as the settings service uses it.
 type store interface {
 	// GetConfigurations returns every stored key.
 	GetConfigurations(ctx context.Context) (map[string]string, error)

@@ -50,7 +50,7 @@ func TestSeedThenDatabaseWins(t *testing.T) {
 	metatest.ForEachEngine(t, func(t *testing.T, st *meta.Store) {
 		ctx := t.Context()
 		c := &clock{t: time.Unix(1e9, 0)}
-		svc := newService(st, c)
+		svc := newService(st.Settings, c)
 
 		got, err := svc.Get(ctx)
 		if err != nil {
@@ -82,7 +82,7 @@ func TestSeedThenDatabaseWins(t *testing.T) {
 		}
 		other := Defaults()
 		other.LDAP.URL = "ldap://elsewhere"
-		restarted := newService(st, c)
+		restarted := newService(st.Settings, c)
 		written, err = restarted.Seed(ctx, other)
 		if err != nil || len(written) != 0 {
 			t.Fatalf("second seed wrote %v, %v; want nothing", written, err)
@@ -102,10 +102,10 @@ func TestSeedThenDatabaseWins(t *testing.T) {
 func TestSeedFillsOnlyMissingKeys(t *testing.T) {
 	st := metatest.OpenSQLite(t)
 	ctx := t.Context()
-	if err := st.SetConfigurations(ctx, map[string]string{"ldap_uid": "cn"}); err != nil {
+	if err := st.Settings.SetConfigurations(ctx, map[string]string{"ldap_uid": "cn"}); err != nil {
 		t.Fatal(err)
 	}
-	svc := newService(st, &clock{t: time.Unix(1e9, 0)})
+	svc := newService(st.Settings, &clock{t: time.Unix(1e9, 0)})
 	written, err := svc.Seed(ctx, Defaults())
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +130,7 @@ func TestChangeSeenByOtherReplica(t *testing.T) {
 	metatest.ForEachEngine(t, func(t *testing.T, st *meta.Store) {
 		ctx := t.Context()
 		c := &clock{t: time.Unix(1e9, 0)}
-		a, b := newService(st, c), newService(st, c)
+		a, b := newService(st.Settings, c), newService(st.Settings, c)
 		if _, err := b.Get(ctx); err != nil { // b caches db_auth
 			t.Fatal(err)
 		}
@@ -188,7 +188,7 @@ func TestUpdateErrors(t *testing.T) {
 		{"every problem at once", map[string]string{"ldap_timeout": "x", "auth_mode": "y"}, []string{"ldap_timeout", "auth_mode"}},
 	}
 	st := metatest.OpenSQLite(t)
-	svc := newService(st, &clock{t: time.Unix(1e9, 0)})
+	svc := newService(st.Settings, &clock{t: time.Unix(1e9, 0)})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, _, err := svc.Update(t.Context(), tt.changes)
@@ -228,7 +228,7 @@ func (f *failingStore) GetConfigurations(ctx context.Context) (map[string]string
 }
 
 func TestGetKeepsLastSettingsWhenStoreFails(t *testing.T) {
-	fs := &failingStore{store: metatest.OpenSQLite(t)}
+	fs := &failingStore{store: metatest.OpenSQLite(t).Settings}
 	c := &clock{t: time.Unix(1e9, 0)}
 	svc := newService(fs, c)
 	fs.fail = true

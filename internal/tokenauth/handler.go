@@ -27,6 +27,7 @@ type granter interface {
 	Grant(ctx context.Context, p access.Principal, repo string, actions []string) ([]string, error)
 }
 
+// auditor is meta.Audit as the token service uses it.
 type auditor interface {
 	AddAuditLog(ctx context.Context, a meta.AuditLog) error
 }

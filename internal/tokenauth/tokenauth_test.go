@@ -264,23 +264,23 @@ func TestTokenEndpoint(t *testing.T) {
 	store := metatest.OpenSQLite(t)
 	ctx := t.Context()
 	log := slog.New(slog.DiscardHandler)
-	ids, err := identity.New(store, log, identity.Options{
+	ids, err := identity.New(identity.Stores{Users: store.Users, Robots: store.Robots, Projects: store.Projects}, log, identity.Options{
 		Hash:     &argon2id.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32},
 		Throttle: identity.Throttle{PerUser: 2, PerIP: 100, Window: time.Minute},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	team, _ := store.CreateProject(ctx, meta.Project{Name: "team"})
+	team, _ := store.Projects.CreateProject(ctx, meta.Project{Name: "team"})
 	dev, _ := ids.CreateUser(ctx, identity.NewUser{Username: "dev", Password: "Dev123456"})
-	if _, err := store.AddMember(ctx, meta.Member{ProjectID: team.ID, Kind: meta.MemberUser, UserID: dev.ID, Role: int(access.RoleDeveloper)}); err != nil {
+	if _, err := store.Projects.AddMember(ctx, meta.Member{ProjectID: team.ID, Kind: meta.MemberUser, UserID: dev.ID, Role: int(access.RoleDeveloper)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ids.CreateUser(ctx, identity.NewUser{Username: "victim", Password: "Victim123"}); err != nil {
 		t.Fatal(err)
 	}
 	iss, _ := NewIssuer(newKey(t), Options{})
-	srv := httptest.NewServer(NewHandler(Config{Issuer: iss, Identity: ids, Access: access.NewChecker(store), Audit: store, Log: log}))
+	srv := httptest.NewServer(NewHandler(Config{Issuer: iss, Identity: ids, Access: access.NewChecker(store.Projects), Audit: store.Audit, Log: log}))
 	t.Cleanup(srv.Close)
 
 	type result struct {
@@ -375,7 +375,7 @@ func TestTokenEndpoint(t *testing.T) {
 			}
 		})
 	}
-	logs, _, err := store.ListAuditLogs(ctx, meta.AuditFilter{Operation: "login"}, meta.Page{Limit: 100})
+	logs, _, err := store.Audit.ListAuditLogs(ctx, meta.AuditFilter{Operation: "login"}, meta.Page{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ func TestListBlobs(t *testing.T) {
 		var want []digest.Digest
 		for _, c := range []string{"a", "b", "c", "d", "e"} {
 			d := digest.FromString(c)
-			if _, _, err := s.PutBlob(ctx, meta.Blob{Digest: d, Size: 1, StorageKey: "k/" + c}); err != nil {
+			if _, _, err := s.Blobs.PutBlob(ctx, meta.Blob{Digest: d, Size: 1, StorageKey: "k/" + c}); err != nil {
 				t.Fatal(err)
 			}
 			want = append(want, d)
@@ -26,7 +26,7 @@ func TestListBlobs(t *testing.T) {
 		var got []digest.Digest
 		var after digest.Digest
 		for range 10 {
-			page, err := s.ListBlobs(ctx, after, 2)
+			page, err := s.Blobs.ListBlobs(ctx, after, 2)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,0 +1,227 @@
+package meta
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Repositories is the repository aggregate: repository rows, their
+// listings and read models (artifact counts, search), and whole-repository
+// deletion.
+type Repositories struct{ *handle }
+
+// EnsureRepository returns the repository named name, creating it if absent.
+func (s *Repositories) EnsureRepository(ctx context.Context, name string) (Repository, error) {
+	r := Repository{Name: name}
+	err := s.q.QueryRowContext(ctx, `
+		INSERT INTO repositories (name, created_at) VALUES ($1, $2)
+		ON CONFLICT (name) DO NOTHING
+		RETURNING id, created_at`, name, s.timestamp()).Scan(&r.ID, &r.CreatedAt)
+	switch {
+	case errors.Is(err, sql.ErrNoRows): // it exists
+		return s.GetRepository(ctx, name)
+	case err != nil:
+		return Repository{}, wrapErr(err, "meta: ensure repository %s", name)
+	}
+	r.CreatedAt = r.CreatedAt.UTC()
+	return r, nil
+}
+
+// GetRepository returns the repository named name. Missing: ErrRepositoryNotFound.
+func (s *Repositories) GetRepository(ctx context.Context, name string) (Repository, error) {
+	r := Repository{Name: name}
+	err := s.q.QueryRowContext(ctx, `
+		SELECT id, created_at FROM repositories WHERE name = $1`, name).Scan(&r.ID, &r.CreatedAt)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return Repository{}, fmt.Errorf("repository %s: %w", name, ErrRepositoryNotFound)
+	case err != nil:
+		return Repository{}, wrapErr(err, "meta: get repository %s", name)
+	}
+	r.CreatedAt = r.CreatedAt.UTC()
+	return r, nil
+}
+
+// ListRepositories returns up to limit repository names greater than after,
+// in lexical (byte) order.
+func (s *Repositories) ListRepositories(ctx context.Context, after string, limit int) ([]string, error) {
+	if limit <= 0 {
+		return []string{}, nil
+	}
+	names, err := queryStrings(ctx, s.q, `
+		SELECT name FROM repositories WHERE name > $1 ORDER BY name LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, wrapErr(err, "meta: list repositories")
+	}
+	return names, nil
+}
+
+// CountProjectRepositories returns how many repositories belong to the
+// project named name (name itself, or names under name/).
+func (s *Repositories) CountProjectRepositories(ctx context.Context, name string) (int, error) {
+	prefix := name + "/"
+	var n int
+	err := s.q.QueryRowContext(ctx, `
+		SELECT count(*) FROM repositories WHERE name = $1 OR substr(name, 1, $3) = $2`,
+		name, prefix, len(prefix)).Scan(&n)
+	if err != nil {
+		return 0, wrapErr(err, "meta: count repositories of project %s", name)
+	}
+	return n, nil
+}
+
+// RepositoryInfo is a repository with its artifact count and the time of
+// its last change (a manifest pushed or a tag moved).
+type RepositoryInfo struct {
+	ID            int64
+	Name          string
+	ArtifactCount int
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// topLevel is the condition "manifest alias m is an artifact of its own":
+// not a child of an index in its repository nor a referrer (it has no
+// subject), unless a tag names it. Harbor lists those; the others show
+// under their parent.
+const topLevel = `((m.subject_digest IS NULL AND NOT EXISTS (
+		SELECT 1 FROM manifest_manifest_refs AS mr JOIN manifests AS pm ON pm.id = mr.manifest_id
+		WHERE pm.repository_id = m.repository_id AND mr.child_digest = m.digest))
+	OR EXISTS (SELECT 1 FROM tags AS tt WHERE tt.repository_id = m.repository_id AND tt.manifest_digest = m.digest))`
+
+const repositoryInfoColumns = `r.id, r.name, r.created_at,
+	(SELECT count(*) FROM manifests AS m WHERE m.repository_id = r.id AND ` + topLevel + `),
+	(SELECT max(m.created_at) FROM manifests AS m WHERE m.repository_id = r.id),
+	(SELECT max(t.updated_at) FROM tags AS t WHERE t.repository_id = r.id)`
+
+func scanRepositoryInfo(row interface{ Scan(...any) error }) (RepositoryInfo, error) {
+	var (
+		ri             RepositoryInfo
+		pushed, tagged flexTime
+	)
+	if err := row.Scan(&ri.ID, &ri.Name, &ri.CreatedAt, &ri.ArtifactCount, &pushed, &tagged); err != nil {
+		return RepositoryInfo{}, err
+	}
+	ri.CreatedAt = ri.CreatedAt.UTC()
+	ri.UpdatedAt = ri.CreatedAt
+	for _, t := range []flexTime{pushed, tagged} {
+		if t.Valid && t.Time.After(ri.UpdatedAt) {
+			ri.UpdatedAt = t.Time
+		}
+	}
+	return ri, nil
+}
+
+// ListProjectRepositories returns one page of the repositories of project
+// project whose name contains name (case-insensitively for ASCII; "" for
+// all), ordered by name, and how many match in all.
+func (s *Repositories) ListProjectRepositories(ctx context.Context, project, name string, pg Page) ([]RepositoryInfo, int, error) {
+	prefix := project + "/"
+	const where = ` FROM repositories AS r WHERE (r.name = $1 OR substr(r.name, 1, $2) = $3)
+		AND lower(r.name) LIKE $4 ESCAPE '\'`
+	args := []any{project, len(prefix), prefix, likePattern(name)}
+	var total int
+	if err := s.q.QueryRowContext(ctx, `SELECT count(*)`+where, args...).Scan(&total); err != nil {
+		return nil, 0, wrapErr(err, "meta: list repositories of %s", project)
+	}
+	if pg.Limit <= 0 {
+		return []RepositoryInfo{}, total, nil
+	}
+	out, err := queryAll(ctx, s.q, scanRepositoryInfo, `SELECT `+repositoryInfoColumns+where+`
+		ORDER BY r.name LIMIT $5 OFFSET $6`, append(args, pg.Limit, max(pg.Offset, 0))...)
+	if err != nil {
+		return nil, 0, wrapErr(err, "meta: list repositories of %s", project)
+	}
+	return out, total, nil
+}
+
+// GetRepositoryInfo returns repository name with its counts. Missing:
+// ErrRepositoryNotFound.
+func (s *Repositories) GetRepositoryInfo(ctx context.Context, name string) (RepositoryInfo, error) {
+	ri, err := scanRepositoryInfo(s.q.QueryRowContext(ctx, `SELECT `+repositoryInfoColumns+`
+		FROM repositories AS r WHERE r.name = $1`, name))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return RepositoryInfo{}, fmt.Errorf("repository %s: %w", name, ErrRepositoryNotFound)
+	case err != nil:
+		return RepositoryInfo{}, wrapErr(err, "meta: get repository %s", name)
+	}
+	return ri, nil
+}
+
+// DeleteRepository deletes repository name with its manifests, tags,
+// references and blob links, in one transaction. Blob rows stay (garbage
+// collection removes unreferenced blobs). Missing: ErrRepositoryNotFound.
+func (s *Repositories) DeleteRepository(ctx context.Context, name string) error {
+	return s.inTx(ctx, func(tx *handle) error {
+		r, err := tx.repos().GetRepository(ctx, name)
+		if err != nil {
+			return err
+		}
+		// Children first; explicit, so as not to depend on foreign keys
+		// being enforced.
+		for _, q := range []string{
+			`DELETE FROM tags WHERE repository_id = $1`,
+			`DELETE FROM manifest_blob_refs WHERE manifest_id IN (SELECT id FROM manifests WHERE repository_id = $1)`,
+			`DELETE FROM manifest_manifest_refs WHERE manifest_id IN (SELECT id FROM manifests WHERE repository_id = $1)`,
+			`DELETE FROM manifests WHERE repository_id = $1`,
+			`DELETE FROM repository_blobs WHERE repository_id = $1`,
+			`DELETE FROM repositories WHERE id = $1`,
+		} {
+			if _, err := tx.q.ExecContext(ctx, q, r.ID); err != nil {
+				return wrapErr(err, "meta: delete repository %s", name)
+			}
+		}
+		return nil
+	})
+}
+
+// RepositoryHit is a repository found by SearchRepositories, with its
+// project.
+type RepositoryHit struct {
+	RepositoryInfo
+	ProjectID     int64
+	ProjectName   string
+	ProjectPublic bool
+}
+
+// SearchRepositories returns up to limit repositories whose name contains
+// q (case-insensitively for ASCII) in projects visible under v, ordered
+// by name.
+func (s *Repositories) SearchRepositories(ctx context.Context, q string, v Visibility, limit int) ([]RepositoryHit, error) {
+	if limit <= 0 {
+		return []RepositoryHit{}, nil
+	}
+	var c conds
+	c.add(`lower(r.name) LIKE ` + c.arg(likePattern(q)) + ` ESCAPE '\'`)
+	c.add(c.visible("p.id", "p.name", "p.public", v))
+	out, err := queryAll(ctx, s.q, func(row rowScanner) (RepositoryHit, error) {
+		var (
+			h              RepositoryHit
+			pushed, tagged flexTime
+		)
+		if err := row.Scan(&h.ID, &h.Name, &h.CreatedAt, &h.ArtifactCount, &pushed, &tagged,
+			&h.ProjectID, &h.ProjectName, &h.ProjectPublic); err != nil {
+			return RepositoryHit{}, err
+		}
+		h.CreatedAt = h.CreatedAt.UTC()
+		h.UpdatedAt = h.CreatedAt
+		for _, t := range []flexTime{pushed, tagged} {
+			if t.Valid && t.Time.After(h.UpdatedAt) {
+				h.UpdatedAt = t.Time
+			}
+		}
+		return h, nil
+	}, `
+		SELECT `+repositoryInfoColumns+`, p.id, p.name, p.public
+		FROM repositories AS r JOIN projects AS p
+			ON r.name = p.name OR substr(r.name, 1, length(p.name) + 1) = p.name || '/'`+c.sql()+`
+		ORDER BY r.name LIMIT `+c.arg(limit), c.args...)
+	if err != nil {
+		return nil, wrapErr(err, "meta: search repositories")
+	}
+	return out, nil
+}
