@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/berth-registry/berth/internal/cache"
@@ -214,7 +215,16 @@ func routes(api *distapi.API, token, rest http.Handler, m *observe.Metrics, stor
 		_, _ = w.Write([]byte("ok\n"))
 	})
 
-	var h http.Handler = mux
+	// /v2/ is dispatched before the mux, which would answer a path with
+	// "." or ".." segments (or "//") with a redirect to its cleaned form:
+	// the API refuses such names with NAME_INVALID instead.
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v2" || strings.HasPrefix(r.URL.Path, "/v2/") {
+			api.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 	h = httpx.Recover(log)(h)
 	h = httpx.Track(func(r *http.Request, rec *httpx.Record) {
 		httpx.AccessLog(log, r, rec)

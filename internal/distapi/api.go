@@ -161,6 +161,11 @@ func parsePath(p string) (target, bool) {
 // ServeHTTP dispatches /v2/ requests.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	if hasDotSegment(r.URL.Path) {
+		httpx.SetRoute(r.Context(), "v2_invalid")
+		a.writeError(w, r, newError("NAME_INVALID", http.StatusBadRequest, "path %q has empty, \".\" or \"..\" segments", truncate(r.URL.Path, 200)))
+		return
+	}
 	t, ok := parsePath(r.URL.Path)
 	httpx.SetRoute(r.Context(), "v2_"+t.route)
 	if !ok {
@@ -253,6 +258,24 @@ func (a *API) base(w http.ResponseWriter, r *http.Request, _ target) error {
 		_, _ = w.Write([]byte("{}"))
 	}
 	return nil
+}
+
+// hasDotSegment reports whether a /v2/ path (already percent-decoded)
+// has a "." or ".." segment, or an empty one inside it. Such a path names
+// no repository; it is refused rather than cleaned, so that what is
+// authorized is exactly what is served.
+func hasDotSegment(p string) bool {
+	rest, ok := strings.CutPrefix(p, "/v2/")
+	if !ok {
+		return false
+	}
+	rest = strings.TrimSuffix(rest, "/") // ".../blobs/uploads/" ends with one
+	for seg := range strings.SplitSeq(rest, "/") {
+		if seg == "." || seg == ".." || (seg == "" && rest != "") {
+			return true
+		}
+	}
+	return false
 }
 
 func truncate(s string, n int) string {
