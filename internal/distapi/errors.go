@@ -46,6 +46,9 @@ var ociErrors = []struct {
 	{oci.ErrManifestInvalid, "MANIFEST_INVALID", http.StatusBadRequest},
 	{registry.ErrManifestBlobUnknown, "MANIFEST_BLOB_UNKNOWN", http.StatusBadRequest},
 	{registry.ErrManifestChildUnknown, "MANIFEST_UNKNOWN", http.StatusBadRequest},
+	// A manifest an index or a referrer still needs: the client is allowed
+	// to delete, but not yet (zot answers DENIED too, with 405).
+	{registry.ErrManifestReferenced, "DENIED", http.StatusConflict},
 	{content.ErrSizeInvalid, "SIZE_INVALID", http.StatusBadRequest},
 	{content.ErrRangeInvalid, "BLOB_UPLOAD_INVALID", http.StatusRequestedRangeNotSatisfiable},
 	{content.ErrUploadInvalid, "BLOB_UPLOAD_INVALID", http.StatusBadRequest},
