@@ -118,13 +118,16 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 	metrics := observe.NewMetrics()
-	blobs := content.New(store, drv, log)
+	blobs := content.New(store, drv, log).WithLimits(content.Limits{
+		UploadsPerRepository: cfg.Uploads.MaxPerRepository, UploadsPerAccount: cfg.Uploads.MaxPerAccount,
+	})
 	audit := newAuditWriter(store, log)
 	defer audit.Close() // after the server has stopped: writes what is queued
 	reg := registry.New(store, regCache, log)
 	api := distapi.New(blobs, reg, log, distapi.Options{
 		OnUploadFinished: metrics.ObserveUpload, Auth: auth.gate, TokenRealm: auth.realm,
 		OnEvent: audit.OnEvent, ClientIP: auth.clientIP,
+		UploadTimeout: cfg.HTTP.ReadTimeout, DownloadTimeout: cfg.HTTP.WriteTimeout,
 	})
 
 	rest, err := newRESTAPI(cfg, store, reg, drv, auth, log)
@@ -141,10 +144,14 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 
+	// A slow client holds a connection at most these long; blob streams
+	// move their deadlines forward as they progress (distapi).
 	srv := &http.Server{
 		Handler:           routes(api, auth.token, rest, metrics, store, drv, log),
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: min(cfg.HTTP.ReadTimeout, 30*time.Second),
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		WriteTimeout:      cfg.HTTP.WriteTimeout,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)

@@ -43,6 +43,12 @@ type Options struct {
 	// ClientIP finds a request's client address for events; nil: the host
 	// of RemoteAddr.
 	ClientIP func(*http.Request) string
+	// UploadTimeout and DownloadTimeout are how long a blob upload or
+	// download may go without progress: each read of an upload's body and
+	// each write of a download moves the connection's deadline this far
+	// ahead (the server's read and write timeouts would otherwise cut long
+	// streams). Zero: blob streams lift the deadline.
+	UploadTimeout, DownloadTimeout time.Duration
 }
 
 // Event is a registry operation that succeeded, for the audit log.

@@ -53,6 +53,9 @@ var ociErrors = []struct {
 	{content.ErrRangeInvalid, "BLOB_UPLOAD_INVALID", http.StatusRequestedRangeNotSatisfiable},
 	{content.ErrUploadInvalid, "BLOB_UPLOAD_INVALID", http.StatusBadRequest},
 	{meta.ErrUploadNotFound, "BLOB_UPLOAD_UNKNOWN", http.StatusNotFound},
+	// Too many open sessions clears as sessions finish or expire: 429, so
+	// clients back off and retry (a 403 DENIED would read as final).
+	{content.ErrTooManyUploads, "TOOMANYREQUESTS", http.StatusTooManyRequests},
 	{meta.ErrBlobNotFound, "BLOB_UNKNOWN", http.StatusNotFound},
 	{storage.ErrNotFound, "BLOB_UNKNOWN", http.StatusNotFound},
 	{meta.ErrManifestNotFound, "MANIFEST_UNKNOWN", http.StatusNotFound},
@@ -108,6 +111,9 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "5")
+	}
+	if errors.Is(err, content.ErrTooManyUploads) {
+		w.Header().Set("Retry-After", "60")
 	}
 	var te *identity.ThrottledError
 	if errors.As(err, &te) {

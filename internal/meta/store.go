@@ -500,9 +500,9 @@ func (s *Store) CreateUpload(ctx context.Context, u Upload) error {
 	now := s.timestamp()
 	if _, err := s.q.ExecContext(ctx, `
 		INSERT INTO uploads (id, repository, storage_key, upload_offset, algorithm, hash_state,
-			created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`,
-		u.ID, u.Repository, u.StorageKey, u.Offset, u.Algorithm, hs, now); err != nil {
+			created_at, updated_at, account)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)`,
+		u.ID, u.Repository, u.StorageKey, u.Offset, u.Algorithm, hs, now, u.Account); err != nil {
 		return wrapErr(err, "meta: create upload %s", u.ID)
 	}
 	return nil
