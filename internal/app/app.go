@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/berth-registry/berth/internal/cache"
@@ -117,13 +118,16 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 	metrics := observe.NewMetrics()
-	blobs := content.New(content.Stores{Blobs: store.Blobs, Uploads: store.Uploads, Tx: store}, drv, log)
+	blobs := content.New(content.Stores{Blobs: store.Blobs, Uploads: store.Uploads, Tx: store}, drv, log).WithLimits(content.Limits{
+		UploadsPerRepository: cfg.Uploads.MaxPerRepository, UploadsPerAccount: cfg.Uploads.MaxPerAccount,
+	})
 	audit := newAuditWriter(store.Audit, log)
 	defer audit.Close() // after the server has stopped: writes what is queued
 	reg := registry.New(registry.Stores{Repos: store.Repos, Manifests: store.Manifests, Tx: store}, regCache, log)
 	api := distapi.New(blobs, reg, log, distapi.Options{
 		OnUploadFinished: metrics.ObserveUpload, Auth: auth.gate, TokenRealm: auth.realm,
 		OnEvent: audit.OnEvent, ClientIP: auth.clientIP,
+		UploadTimeout: cfg.HTTP.ReadTimeout, DownloadTimeout: cfg.HTTP.WriteTimeout,
 	})
 
 	rest, err := newRESTAPI(cfg, store, reg, drv, auth, log)
@@ -140,10 +144,14 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 
+	// A slow client holds a connection at most these long; blob streams
+	// move their deadlines forward as they progress (distapi).
 	srv := &http.Server{
 		Handler:           routes(api, auth.token, rest, metrics, store, drv, log),
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: min(cfg.HTTP.ReadTimeout, 30*time.Second),
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		WriteTimeout:      cfg.HTTP.WriteTimeout,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
@@ -214,7 +222,16 @@ func routes(api *distapi.API, token, rest http.Handler, m *observe.Metrics, stor
 		_, _ = w.Write([]byte("ok\n"))
 	})
 
-	var h http.Handler = mux
+	// /v2/ is dispatched before the mux, which would answer a path with
+	// "." or ".." segments (or "//") with a redirect to its cleaned form:
+	// the API refuses such names with NAME_INVALID instead.
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v2" || strings.HasPrefix(r.URL.Path, "/v2/") {
+			api.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 	h = httpx.Recover(log)(h)
 	h = httpx.Track(func(r *http.Request, rec *httpx.Record) {
 		httpx.AccessLog(log, r, rec)

@@ -108,6 +108,16 @@ type HTTP struct {
 	// ShutdownTimeout bounds how long in-flight requests may take to
 	// finish after SIGTERM.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// ReadTimeout bounds reading a request, headers and body; while a blob
+	// upload's body keeps arriving, each read pushes the deadline this far
+	// ahead, so only a stalled client is cut off.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds writing a response; while a blob download keeps
+	// being read by the client, each write pushes the deadline this far ahead.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// IdleTimeout is how long a kept-alive connection may wait for its
+	// next request.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// TrustedProxies are the addresses or CIDR ranges of load balancers
 	// whose X-Forwarded-For is believed when finding a client's address
 	// (for login limits and audit). Empty: the peer address is the client.
@@ -164,6 +174,12 @@ type Uploads struct {
 	TTL time.Duration `yaml:"ttl"`
 	// PurgeInterval is how often expired sessions are looked for.
 	PurgeInterval time.Duration `yaml:"purge_interval"`
+	// MaxPerRepository caps the open sessions of one repository; a new
+	// one beyond it is refused with 429 TOOMANYREQUESTS. 0: no cap.
+	MaxPerRepository int `yaml:"max_per_repository"`
+	// MaxPerAccount caps the open sessions one user or robot opened,
+	// across repositories. 0: no cap.
+	MaxPerAccount int `yaml:"max_per_account"`
 }
 
 // Log configures logging.
@@ -178,11 +194,12 @@ type Log struct {
 func Default() Config {
 	return Config{
 		DataDir: "./data",
-		HTTP:    HTTP{Addr: ":5000", ShutdownTimeout: 30 * time.Second},
+		HTTP: HTTP{Addr: ":5000", ShutdownTimeout: 30 * time.Second,
+			ReadTimeout: time.Minute, WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute},
 		Storage: Storage{Type: "filesystem", S3: S3{
 			Secure: true, ChunkSize: 10 << 20, MultipartCopyThreshold: 32 << 20, StorageClass: "STANDARD",
 		}},
-		Uploads:  Uploads{TTL: 24 * time.Hour, PurgeInterval: 10 * time.Minute},
+		Uploads:  Uploads{TTL: 24 * time.Hour, PurgeInterval: 10 * time.Minute, MaxPerRepository: 100, MaxPerAccount: 500},
 		Log:      Log{Level: "info", Format: "text"},
 		Database: Database{},
 		Auth: Auth{
@@ -314,6 +331,11 @@ var envOverrides = []envOverride{
 	{"BERTH_STORAGE_S3_SECRETKEY_FILE", "file holding the S3 secret key", setFromFile(func(c *Config) *string { return &c.Storage.S3.SecretKey })},
 	{"BERTH_REDIS_URL", "optional shared cache, redis://host:port/db", setString(func(c *Config) *string { return &c.Redis.URL })},
 	{"BERTH_UPLOAD_TTL", "idle upload session lifetime (default 24h)", setDuration(func(c *Config) *time.Duration { return &c.Uploads.TTL })},
+	{"BERTH_UPLOAD_MAX_PER_REPOSITORY", "open upload sessions per repository, 0 for no cap (default 100)", setInt(func(c *Config) *int { return &c.Uploads.MaxPerRepository })},
+	{"BERTH_UPLOAD_MAX_PER_ACCOUNT", "open upload sessions per user or robot, 0 for no cap (default 500)", setInt(func(c *Config) *int { return &c.Uploads.MaxPerAccount })},
+	{"BERTH_HTTP_READ_TIMEOUT", "time to read a request; blob uploads get it anew at each read (default 1m)", setDuration(func(c *Config) *time.Duration { return &c.HTTP.ReadTimeout })},
+	{"BERTH_HTTP_WRITE_TIMEOUT", "time to write a response; blob downloads get it anew at each write (default 1m)", setDuration(func(c *Config) *time.Duration { return &c.HTTP.WriteTimeout })},
+	{"BERTH_HTTP_IDLE_TIMEOUT", "how long an idle kept-alive connection stays open (default 2m)", setDuration(func(c *Config) *time.Duration { return &c.HTTP.IdleTimeout })},
 	{"BERTH_SHUTDOWN_TIMEOUT", "grace period for in-flight requests on SIGTERM (default 30s)", setDuration(func(c *Config) *time.Duration { return &c.HTTP.ShutdownTimeout })},
 	{"BERTH_LOG_LEVEL", "debug, info, warn or error (default info)", setString(func(c *Config) *string { return &c.Log.Level })},
 	{"BERTH_LOG_FORMAT", "text or json (default text)", setString(func(c *Config) *string { return &c.Log.Format })},
@@ -420,6 +442,17 @@ func (c Config) Validate() error {
 	}
 	if c.HTTP.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("http.shutdown_timeout must be positive"))
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"http.read_timeout", c.HTTP.ReadTimeout}, {"http.write_timeout", c.HTTP.WriteTimeout}, {"http.idle_timeout", c.HTTP.IdleTimeout}} {
+		if d.v < time.Second {
+			errs = append(errs, fmt.Errorf("%s must be at least 1s", d.key))
+		}
+	}
+	if c.Uploads.MaxPerRepository < 0 || c.Uploads.MaxPerAccount < 0 {
+		errs = append(errs, errors.New("uploads.max_per_repository and uploads.max_per_account must not be negative (0: no cap)"))
 	}
 	if c.ExternalURL != "" {
 		u, err := url.Parse(c.ExternalURL)

@@ -33,6 +33,23 @@ var (
 	// ErrUploadInvalid: the session is unusable (for example it was
 	// written concurrently); start a new upload.
 	ErrUploadInvalid = errors.New("upload invalid")
+	// ErrTooManyUploads: the repository or the account has as many open
+	// upload sessions as Limits allow; finish, cancel or let some expire.
+	ErrTooManyUploads = errors.New("too many open upload sessions")
+)
+
+// Limits bound the resources callers may hold. Zero or negative: no limit.
+type Limits struct {
+	// UploadsPerRepository caps the open upload sessions of one repository.
+	UploadsPerRepository int
+	// UploadsPerAccount caps the open upload sessions one account opened.
+	UploadsPerAccount int
+}
+
+// Limits of a Service built by New.
+const (
+	DefaultUploadsPerRepository = 100
+	DefaultUploadsPerAccount    = 500
 )
 
 // Stores are the parts of the metadata store the Service uses; internal/app
@@ -67,10 +84,11 @@ type transactor interface {
 
 // Service stores and serves blobs.
 type Service struct {
-	store Stores
-	drv   storage.Driver
-	log   *slog.Logger
-	now   func() time.Time
+	store  Stores
+	drv    storage.Driver
+	log    *slog.Logger
+	now    func() time.Time
+	limits Limits
 
 	// locks serialises requests on one session within this process; the
 	// compare-and-set on the session row guards across replicas.
@@ -79,7 +97,13 @@ type Service struct {
 
 // New returns a Service over the stores and drv.
 func New(store Stores, drv storage.Driver, log *slog.Logger) *Service {
-	return &Service{store: store, drv: drv, log: log, now: time.Now, locks: keyedMutex{m: map[string]*lockEntry{}}}
+	return &Service{store: store, drv: drv, log: log, now: time.Now, limits: Limits{UploadsPerRepository: DefaultUploadsPerRepository, UploadsPerAccount: DefaultUploadsPerAccount}, locks: keyedMutex{m: map[string]*lockEntry{}}}
+}
+
+// WithLimits sets s's limits and returns s; call it before s serves.
+func (s *Service) WithLimits(l Limits) *Service {
+	s.limits = l
+	return s
 }
 
 // blobKey is the content-addressed key of a blob on drivers that rename

@@ -53,7 +53,7 @@ func TestResumeOnAnotherInstance(t *testing.T) {
 	ctx := t.Context()
 	data := bytes.Repeat([]byte("berth"), 5000)
 
-	u, err := a.StartUpload(ctx, "r")
+	u, err := a.StartUpload(ctx, "r", "tester")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestInterruptedChunk(t *testing.T) {
 	store := metatest.OpenSQLite(t)
 	s := newService(t, store, t.TempDir())
 	ctx := t.Context()
-	u, err := s.StartUpload(ctx, "r")
+	u, err := s.StartUpload(ctx, "r", "tester")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestExpireUploads(t *testing.T) {
 	store := metatest.OpenSQLite(t)
 	s := newService(t, store, t.TempDir())
 	ctx := t.Context()
-	u, err := s.StartUpload(ctx, "r")
+	u, err := s.StartUpload(ctx, "r", "tester")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,8 +21,10 @@ import (
 // reading the data back once.
 const sessionAlgorithm = digest.SHA256
 
-// StartUpload opens an upload session for repo.
-func (s *Service) StartUpload(ctx context.Context, repo string) (meta.Upload, error) {
+// StartUpload opens an upload session for repo on behalf of account (the
+// user or robot pushing). When repo or account already holds as many open
+// sessions as s's Limits allow: ErrTooManyUploads, and nothing changes.
+func (s *Service) StartUpload(ctx context.Context, repo, account string) (meta.Upload, error) {
 	state, err := marshalHash(sessionAlgorithm.Hash())
 	if err != nil {
 		return meta.Upload{}, err
@@ -31,11 +33,27 @@ func (s *Service) StartUpload(ctx context.Context, repo string) (meta.Upload, er
 	u := meta.Upload{
 		ID:         id,
 		Repository: repo,
+		Account:    account,
 		StorageKey: uploadKey(id),
 		Algorithm:  string(sessionAlgorithm),
 		HashState:  state,
 	}
-	if err := s.store.Uploads.CreateUpload(ctx, u); err != nil {
+	// Counted and created in one transaction: concurrent starts may
+	// overshoot a cap by a few on PostgreSQL (read committed), never by many.
+	err = s.store.Tx.InTx(ctx, func(tx *meta.Store) error {
+		inRepo, byAccount, err := tx.Uploads.CountOpenUploads(ctx, repo, account)
+		if err != nil {
+			return err
+		}
+		if l := s.limits.UploadsPerRepository; l > 0 && inRepo >= l {
+			return fmt.Errorf("%w: repository %s has %d open, the limit is %d", ErrTooManyUploads, repo, inRepo, l)
+		}
+		if l := s.limits.UploadsPerAccount; l > 0 && byAccount >= l {
+			return fmt.Errorf("%w: account %s has %d open, the limit is %d", ErrTooManyUploads, account, byAccount, l)
+		}
+		return tx.Uploads.CreateUpload(ctx, u)
+	})
+	if err != nil {
 		return meta.Upload{}, fmt.Errorf("start upload in %s: %w", repo, err)
 	}
 	return s.store.Uploads.GetUpload(ctx, id)

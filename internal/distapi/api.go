@@ -43,6 +43,12 @@ type Options struct {
 	// ClientIP finds a request's client address for events; nil: the host
 	// of RemoteAddr.
 	ClientIP func(*http.Request) string
+	// UploadTimeout and DownloadTimeout are how long a blob upload or
+	// download may go without progress: each read of an upload's body and
+	// each write of a download moves the connection's deadline this far
+	// ahead (the server's read and write timeouts would otherwise cut long
+	// streams). Zero: blob streams lift the deadline.
+	UploadTimeout, DownloadTimeout time.Duration
 }
 
 // Event is a registry operation that succeeded, for the audit log.
@@ -161,6 +167,11 @@ func parsePath(p string) (target, bool) {
 // ServeHTTP dispatches /v2/ requests.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	if hasDotSegment(r.URL.Path) {
+		httpx.SetRoute(r.Context(), "v2_invalid")
+		a.writeError(w, r, newError("NAME_INVALID", http.StatusBadRequest, "path %q has empty, \".\" or \"..\" segments", truncate(r.URL.Path, 200)))
+		return
+	}
 	t, ok := parsePath(r.URL.Path)
 	httpx.SetRoute(r.Context(), "v2_"+t.route)
 	if !ok {
@@ -253,6 +264,24 @@ func (a *API) base(w http.ResponseWriter, r *http.Request, _ target) error {
 		_, _ = w.Write([]byte("{}"))
 	}
 	return nil
+}
+
+// hasDotSegment reports whether a /v2/ path (already percent-decoded)
+// has a "." or ".." segment, or an empty one inside it. Such a path names
+// no repository; it is refused rather than cleaned, so that what is
+// authorized is exactly what is served.
+func hasDotSegment(p string) bool {
+	rest, ok := strings.CutPrefix(p, "/v2/")
+	if !ok {
+		return false
+	}
+	rest = strings.TrimSuffix(rest, "/") // ".../blobs/uploads/" ends with one
+	for seg := range strings.SplitSeq(rest, "/") {
+		if seg == "." || seg == ".." || (seg == "" && rest != "") {
+			return true
+		}
+	}
+	return false
 }
 
 func truncate(s string, n int) string {

@@ -23,7 +23,9 @@ type authorizer interface {
 	// actions on repo (the source of a cross-repository mount).
 	Allowed(ctx context.Context, repo string, actions []string) bool
 	// FilterVisible returns the repositories of repos the caller authorized
-	// in ctx may pull, in order.
+	// in ctx may pull, in order. Visibility is decided per project (the
+	// first path segment): the catalog skips a hidden project's
+	// repositories together.
 	FilterVisible(ctx context.Context, repos []string) ([]string, error)
 }
 

@@ -45,11 +45,10 @@ func (a *API) getBlob(w http.ResponseWriter, r *http.Request, t target) error {
 		return nil
 	}
 	// A blob of many GiB streams for longer than the server's write
-	// timeout allows a small response; lift it for this response only.
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	// timeout allows a small response: the deadline follows progress.
 	rs := &blobSeeker{ctx: r.Context(), svc: a.content, blob: b}
 	defer rs.Close()
-	http.ServeContent(w, r, "", time.Time{}, rs)
+	http.ServeContent(a.streamResponse(w), r, "", time.Time{}, rs)
 	if rs.err != nil && !errors.Is(rs.err, context.Canceled) {
 		a.log.WarnContext(r.Context(), "blob stream failed", "digest", b.Digest.String(), "err", rs.err)
 	}

@@ -46,10 +46,16 @@ var ociErrors = []struct {
 	{oci.ErrManifestInvalid, "MANIFEST_INVALID", http.StatusBadRequest},
 	{registry.ErrManifestBlobUnknown, "MANIFEST_BLOB_UNKNOWN", http.StatusBadRequest},
 	{registry.ErrManifestChildUnknown, "MANIFEST_UNKNOWN", http.StatusBadRequest},
+	// A manifest an index or a referrer still needs: the client is allowed
+	// to delete, but not yet (zot answers DENIED too, with 405).
+	{registry.ErrManifestReferenced, "DENIED", http.StatusConflict},
 	{content.ErrSizeInvalid, "SIZE_INVALID", http.StatusBadRequest},
 	{content.ErrRangeInvalid, "BLOB_UPLOAD_INVALID", http.StatusRequestedRangeNotSatisfiable},
 	{content.ErrUploadInvalid, "BLOB_UPLOAD_INVALID", http.StatusBadRequest},
 	{meta.ErrUploadNotFound, "BLOB_UPLOAD_UNKNOWN", http.StatusNotFound},
+	// Too many open sessions clears as sessions finish or expire: 429, so
+	// clients back off and retry (a 403 DENIED would read as final).
+	{content.ErrTooManyUploads, "TOOMANYREQUESTS", http.StatusTooManyRequests},
 	{meta.ErrBlobNotFound, "BLOB_UNKNOWN", http.StatusNotFound},
 	{storage.ErrNotFound, "BLOB_UNKNOWN", http.StatusNotFound},
 	{meta.ErrManifestNotFound, "MANIFEST_UNKNOWN", http.StatusNotFound},
@@ -105,6 +111,9 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "5")
+	}
+	if errors.Is(err, content.ErrTooManyUploads) {
+		w.Header().Set("Retry-After", "60")
 	}
 	var te *identity.ThrottledError
 	if errors.As(err, &te) {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/internal/registry"
@@ -58,12 +59,21 @@ func (a *API) tags(w http.ResponseWriter, r *http.Request, t target) error {
 	return nil
 }
 
-// maxCatalogScan bounds how many pages of repositories one catalog
-// request reads while filtering out those the caller may not see; a page
-// that comes back short still links to the next one.
+// maxCatalogScan bounds how many batches of repositories (of
+// registry.MaxListLimit each) one catalog request reads while filtering
+// out those the caller may not see.
 const maxCatalogScan = 10
 
 // catalog lists the repositories the caller may pull, n at a time.
+//
+// Nothing in the answer may come from a repository the caller cannot see:
+// the Link cursor is the last repository of the page, and a Link is sent
+// only when another visible repository follows it, so neither the cursor
+// nor the presence of a Link tells of hidden ones. Hidden repositories
+// are skipped a project at a time (visibility is per project). When the
+// scan budget runs out before the page fills, the page ends at the last
+// visible repository found (with a Link, since the scan was cut short);
+// when it found none, the listing ends there.
 func (a *API) catalog(w http.ResponseWriter, r *http.Request, _ target) error {
 	n, last, err := pageParams(r)
 	if err != nil {
@@ -71,12 +81,14 @@ func (a *API) catalog(w http.ResponseWriter, r *http.Request, _ target) error {
 	}
 	ctx := r.Context()
 	out := []string{}
-	cursor, more := last, false
-	for range maxCatalogScan {
-		if n == 0 {
+	more := false // a visible repository follows out, or the scan was cut short
+	cursor := last
+	for scan := 0; n > 0; scan++ {
+		if scan == maxCatalogScan {
+			more = len(out) > 0
 			break
 		}
-		repos, m, err := a.registry.Catalog(ctx, cursor, n)
+		repos, m, err := a.registry.Catalog(ctx, cursor, registry.MaxListLimit)
 		if err != nil {
 			return err
 		}
@@ -84,32 +96,38 @@ func (a *API) catalog(w http.ResponseWriter, r *http.Request, _ target) error {
 		if err != nil {
 			return err
 		}
-		visible := make(map[string]bool, len(vis))
-		for _, v := range vis {
-			visible[v] = true
-		}
-		more = m
-		for i, repo := range repos {
-			cursor = repo
-			if visible[repo] {
-				out = append(out, repo)
-			}
-			if len(out) == n {
-				more = more || i < len(repos)-1
-				break
-			}
-		}
-		if len(out) == n || !m {
+		if len(out)+len(vis) > n {
+			out, more = append(out, vis[:n-len(out)]...), true
 			break
 		}
+		out = append(out, vis...)
+		if !m || len(repos) == 0 {
+			break
+		}
+		cursor = nextCatalogCursor(repos[len(repos)-1], vis)
 	}
-	if more && cursor != "" {
-		setNextLink(w, "/v2/_catalog", n, cursor)
+	if more {
+		setNextLink(w, "/v2/_catalog", n, out[len(out)-1])
 	}
 	writeJSON(w, http.StatusOK, struct {
 		Repositories []string `json:"repositories"`
 	}{out})
 	return nil
+}
+
+// nextCatalogCursor returns where the catalog scan goes on after a batch
+// that ended with repository lastScanned, of which vis were visible. It is
+// never shown to the caller. A hidden last repository's whole project is
+// skipped: every name between "p/x" and "p/~" belongs to project p ('~'
+// sorts after every character a name may hold).
+func nextCatalogCursor(lastScanned string, vis []string) string {
+	if len(vis) > 0 && vis[len(vis)-1] == lastScanned {
+		return lastScanned
+	}
+	if project, _, ok := strings.Cut(lastScanned, "/"); ok {
+		return project + "/~"
+	}
+	return lastScanned
 }
 
 func (a *API) referrers(w http.ResponseWriter, r *http.Request, t target) error {

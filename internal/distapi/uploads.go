@@ -3,10 +3,12 @@ package distapi
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/berth-registry/berth/internal/access"
 	"github.com/berth-registry/berth/internal/content"
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/oci"
@@ -44,13 +46,13 @@ func (a *API) startUpload(w http.ResponseWriter, r *http.Request, t target) erro
 		if err != nil {
 			return err
 		}
-		b, err := a.content.PutBlob(ctx, t.repo, d, r.Body, r.ContentLength)
+		b, err := a.content.PutBlob(ctx, t.repo, d, a.streamBody(w, r), r.ContentLength)
 		if err != nil {
 			return err
 		}
 		return blobCreated(w, t.repo, b.Digest.String())
 	}
-	u, err := a.content.StartUpload(ctx, t.repo)
+	u, err := a.content.StartUpload(ctx, t.repo, access.FromContext(ctx).Name)
 	if err != nil {
 		return err
 	}
@@ -90,7 +92,7 @@ func (a *API) uploadStatus(w http.ResponseWriter, r *http.Request, t target) err
 }
 
 func (a *API) patchUpload(w http.ResponseWriter, r *http.Request, t target) error {
-	c, err := chunkOf(r)
+	c, err := chunkOf(r, a.streamBody(w, r))
 	if err != nil {
 		return err
 	}
@@ -128,7 +130,7 @@ func (a *API) finishUpload(w http.ResponseWriter, r *http.Request, t target) err
 	if err != nil {
 		return err
 	}
-	c, err := chunkOf(r)
+	c, err := chunkOf(r, a.streamBody(w, r))
 	if err != nil {
 		return err
 	}
@@ -152,9 +154,10 @@ func (a *API) cancelUpload(w http.ResponseWriter, r *http.Request, t target) err
 }
 
 // chunkOf reads a PATCH or PUT body's extent from Content-Range
-// ("start-end", inclusive; also "bytes start-end/*") and Content-Length.
-func chunkOf(r *http.Request) (content.Chunk, error) {
-	c := content.Chunk{Start: -1, Length: r.ContentLength, Body: r.Body}
+// ("start-end", inclusive; also "bytes start-end/*") and Content-Length;
+// the chunk reads body (r's, wrapped).
+func chunkOf(r *http.Request, body io.Reader) (content.Chunk, error) {
+	c := content.Chunk{Start: -1, Length: r.ContentLength, Body: body}
 	cr := r.Header.Get("Content-Range")
 	if cr == "" {
 		return c, nil

@@ -42,7 +42,7 @@ func TestRun(t *testing.T) {
 	short := push("will be truncated")
 	flipped := push("will be flipped")
 	// A session in progress is not an orphan.
-	u, err := svc.StartUpload(ctx, "r")
+	u, err := svc.StartUpload(ctx, "r", "tester")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -88,6 +88,10 @@ type ManifestRefs struct {
 type Upload struct {
 	ID         string // UUID
 	Repository string
+	// Account is who opened the session (user or robot name); "" for
+	// sessions from before it was recorded. Written by CreateUpload, not
+	// read back.
+	Account string
 	// StorageKey is the key of the pending write in the storage driver.
 	StorageKey string
 	// Offset is the number of bytes received and hashed.

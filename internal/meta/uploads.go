@@ -23,9 +23,9 @@ func (s *Uploads) CreateUpload(ctx context.Context, u Upload) error {
 	now := s.timestamp()
 	if _, err := s.q.ExecContext(ctx, `
 		INSERT INTO uploads (id, repository, storage_key, upload_offset, algorithm, hash_state,
-			created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`,
-		u.ID, u.Repository, u.StorageKey, u.Offset, u.Algorithm, hs, now); err != nil {
+			created_at, updated_at, account)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)`,
+		u.ID, u.Repository, u.StorageKey, u.Offset, u.Algorithm, hs, now, u.Account); err != nil {
 		return wrapErr(err, "meta: create upload %s", u.ID)
 	}
 	return nil
@@ -102,4 +102,16 @@ func (s *Uploads) ListStaleUploads(ctx context.Context, before time.Time, limit 
 		return nil, wrapErr(err, "meta: list stale uploads")
 	}
 	return us, nil
+}
+
+// CountOpenUploads returns how many upload sessions are open in repository
+// repo and how many account opened (in any repository).
+func (s *Uploads) CountOpenUploads(ctx context.Context, repo, account string) (inRepo, byAccount int, err error) {
+	err = s.q.QueryRowContext(ctx, `
+		SELECT (SELECT COUNT(*) FROM uploads WHERE repository = $1),
+		       (SELECT COUNT(*) FROM uploads WHERE account = $2)`, repo, account).Scan(&inRepo, &byAccount)
+	if err != nil {
+		return 0, 0, wrapErr(err, "meta: count uploads of %s and %s", repo, account)
+	}
+	return inRepo, byAccount, nil
 }

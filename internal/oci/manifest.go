@@ -43,10 +43,14 @@ type ParsedManifest struct {
 	// Blobs are the config and layer digests that must exist in the
 	// repository (foreign layers excluded).
 	Blobs []digest.Digest
+	// BlobSizes[i] is the size the descriptor of Blobs[i] declares.
+	BlobSizes []int64
 	// Manifests are child manifests of an index that must exist in the repository.
-	Manifests   []digest.Digest
-	Subject     *v1.Descriptor
-	Annotations map[string]string
+	Manifests []digest.Digest
+	// ManifestSizes[i] is the size the descriptor of Manifests[i] declares.
+	ManifestSizes []int64
+	Subject       *v1.Descriptor
+	Annotations   map[string]string
 }
 
 // manifestFields is the union of the fields of every accepted manifest type.
@@ -135,6 +139,7 @@ func ParseManifest(contentType string, payload []byte) (ParsedManifest, error) {
 		}
 		p.Config = f.Config
 		p.Blobs = append(p.Blobs, f.Config.Digest)
+		p.BlobSizes = append(p.BlobSizes, f.Config.Size)
 		for i, l := range f.Layers {
 			if err := checkDescriptor(fmt.Sprintf("layers[%d]", i), l); err != nil {
 				return ParsedManifest{}, err
@@ -143,6 +148,7 @@ func ParseManifest(contentType string, payload []byte) (ParsedManifest, error) {
 				continue // foreign layers live elsewhere
 			}
 			p.Blobs = append(p.Blobs, l.Digest)
+			p.BlobSizes = append(p.BlobSizes, l.Size)
 		}
 		if p.ArtifactType == "" {
 			// The referrers API reports the config media type when a
@@ -161,6 +167,7 @@ func ParseManifest(contentType string, payload []byte) (ParsedManifest, error) {
 				return ParsedManifest{}, err
 			}
 			p.Manifests = append(p.Manifests, m.Digest)
+			p.ManifestSizes = append(p.ManifestSizes, m.Size)
 		}
 	case "":
 		return ParsedManifest{}, invalid("mediaType is missing and cannot be inferred")

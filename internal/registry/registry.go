@@ -30,7 +30,31 @@ var (
 	ErrDigestMismatch = errors.New("manifest digest does not match its content")
 	// ErrManifestTooLarge: the payload exceeds oci.MaxManifestSize.
 	ErrManifestTooLarge = errors.New("manifest too large")
+	// ErrDescriptorSize: a descriptor's size differs from the size of the
+	// blob or manifest the repository holds under its digest. It comes
+	// wrapped together with oci.ErrManifestInvalid.
+	ErrDescriptorSize = errors.New("descriptor size differs from the stored content")
+	// ErrManifestReferenced: the manifest cannot be deleted while an index
+	// lists it or a referrer names it as subject (*ReferencedError).
+	ErrManifestReferenced = errors.New("manifest is referenced")
 )
+
+// ReferencedError says which manifest still needs the one being deleted.
+// It matches ErrManifestReferenced.
+type ReferencedError struct {
+	Digest digest.Digest // the manifest being deleted
+	By     meta.ManifestDependent
+}
+
+func (e *ReferencedError) Error() string {
+	what := "index"
+	if e.By.Kind == meta.DependentReferrer {
+		what = "referrer (its subject)"
+	}
+	return fmt.Sprintf("manifest %s is referenced by %s %s; delete that first", e.Digest, what, e.By.Digest)
+}
+
+func (e *ReferencedError) Unwrap() error { return ErrManifestReferenced }
 
 // MaxListLimit bounds one page of tags, repositories or referrers.
 const MaxListLimit = 1000
@@ -189,27 +213,37 @@ func tagKeys(repo string, tags []string) []string {
 }
 
 func checkReferences(ctx context.Context, tx *meta.Store, repo string, p oci.ParsedManifest) error {
-	for _, b := range p.Blobs {
-		if _, err := tx.Blobs.GetLinkedBlob(ctx, repo, b); err != nil {
+	for i, b := range p.Blobs {
+		blob, err := tx.Blobs.GetLinkedBlob(ctx, repo, b)
+		if err != nil {
 			if errors.Is(err, meta.ErrBlobNotFound) {
 				return fmt.Errorf("%w: %s", ErrManifestBlobUnknown, b)
 			}
 			return err
 		}
+		if i < len(p.BlobSizes) && p.BlobSizes[i] != blob.Size {
+			return fmt.Errorf("%w: %w: blob %s has %d bytes, the descriptor says %d", oci.ErrManifestInvalid, ErrDescriptorSize, b, blob.Size, p.BlobSizes[i])
+		}
 	}
-	for _, c := range p.Manifests {
-		if _, err := tx.Manifests.GetManifest(ctx, repo, c); err != nil {
+	for i, c := range p.Manifests {
+		m, err := tx.Manifests.GetManifest(ctx, repo, c)
+		if err != nil {
 			if errors.Is(err, meta.ErrManifestNotFound) {
 				return fmt.Errorf("%w: %s", ErrManifestChildUnknown, c)
 			}
 			return err
+		}
+		if i < len(p.ManifestSizes) && p.ManifestSizes[i] != m.Size {
+			return fmt.Errorf("%w: %w: manifest %s has %d bytes, the descriptor says %d", oci.ErrManifestInvalid, ErrDescriptorSize, c, m.Size, p.ManifestSizes[i])
 		}
 	}
 	return nil
 }
 
 // DeleteManifest deletes what ref names in repo: with a digest, the
-// manifest and every tag pointing at it; with a tag, only the tag.
+// manifest and every tag pointing at it; with a tag, only the tag. A
+// manifest that an index of repo lists, or that a referrer of repo names
+// as subject, is not deleted: *ReferencedError (ErrManifestReferenced).
 func (s *Service) DeleteManifest(ctx context.Context, repo, ref string) error {
 	if !oci.IsDigest(ref) {
 		if err := oci.ValidateTag(ref); err != nil {
@@ -225,7 +259,17 @@ func (s *Service) DeleteManifest(ctx context.Context, repo, ref string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.store.Manifests.DeleteManifest(ctx, repo, d); err != nil {
+	err = s.store.Tx.InTx(ctx, func(tx *meta.Store) error {
+		deps, err := tx.Manifests.ListManifestDependents(ctx, repo, d, 1)
+		if err != nil {
+			return err
+		}
+		if len(deps) > 0 {
+			return &ReferencedError{Digest: d, By: deps[0]}
+		}
+		return tx.Manifests.DeleteManifest(ctx, repo, d)
+	})
+	if err != nil {
 		return fmt.Errorf("delete manifest %s@%s: %w", repo, d, err)
 	}
 	// Tags that pointed at it are gone from the database; their cache

@@ -1,12 +1,15 @@
 package restapi_test
 
 import (
+	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/internal/meta"
 )
@@ -170,4 +173,33 @@ func TestRepositoriesAndArtifacts(t *testing.T) {
 			t.Errorf("audit log lacks %q: %v", w, resources)
 		}
 	}
+}
+
+// TestDeleteReferencedArtifact: as in Harbor, an artifact that an index or
+// a referrer still needs is not deleted (412 PRECONDITION) until they are;
+// deleting the whole repository still works.
+func TestDeleteReferencedArtifact(t *testing.T) {
+	e := newEnv(t)
+	e.createProject("team", false)
+	child := e.pushImage("team/multi", "child", "child")
+	raw := e.must(e.do(admin, http.MethodGet, "/v2/team/multi/manifests/child", nil), http.StatusOK)
+	idx, err := json.Marshal(map[string]any{
+		"schemaVersion": 2,
+		"mediaType":     "application/vnd.oci.image.index.v1+json",
+		"manifests":     []map[string]any{{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": child.manifest, "size": len(raw.body)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.must(e.do(admin, http.MethodPut, "/v2/team/multi/manifests/index", idx, "Content-Type", "application/vnd.oci.image.index.v1+json"), http.StatusCreated)
+
+	r := e.do(admin, http.MethodDelete, "projects/team/repositories/multi/artifacts/"+child.manifest.String(), nil)
+	e.must(r, http.StatusPreconditionFailed)
+	if !strings.Contains(string(r.body), "PRECONDITION") || !strings.Contains(string(r.body), digest.FromBytes(idx).String()) {
+		t.Errorf("refusal body: %s", r.body)
+	}
+	e.must(e.do(admin, http.MethodGet, "/v2/team/multi/manifests/"+child.manifest.String(), nil), http.StatusOK)
+	// The repository goes with everything in it, whatever the order.
+	e.must(e.do(admin, http.MethodDelete, "projects/team/repositories/multi", nil), http.StatusOK)
+	e.must(e.do(admin, http.MethodGet, "projects/team/repositories/multi", nil), http.StatusNotFound)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/berth-registry/berth/internal/identity/ldap"
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/oci"
+	"github.com/berth-registry/berth/internal/registry"
 	"github.com/berth-registry/berth/internal/settings"
 )
 
@@ -80,6 +81,9 @@ var apiErrors = []struct {
 	{oci.ErrNameInvalid, codeBadRequest, http.StatusBadRequest},
 	{oci.ErrTagInvalid, codeBadRequest, http.StatusBadRequest},
 	{oci.ErrDigestInvalid, codeBadRequest, http.StatusBadRequest},
+	// Harbor refuses to delete an artifact an index or a referrer still
+	// needs with 412 PRECONDITION.
+	{registry.ErrManifestReferenced, codePrecondition, http.StatusPreconditionFailed},
 	{meta.ErrProjectExists, codeConflict, http.StatusConflict},
 	{meta.ErrUserExists, codeConflict, http.StatusConflict},
 	{meta.ErrMemberExists, codeConflict, http.StatusConflict},

@@ -14,6 +14,7 @@ import (
 	"github.com/berth-registry/berth/internal/access"
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/oci"
+	"github.com/berth-registry/berth/internal/registry"
 )
 
 // repositoryStore is the metadata the repository endpoints use.
@@ -145,6 +146,34 @@ func (a *API) getRepository(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, repositoryOf(proj.ID, ri))
 }
 
+// deleteManifestsPass tries to delete every manifest of repository name
+// once and returns how many went and the last ErrManifestReferenced
+// refusal, if any.
+func (a *API) deleteManifestsPass(ctx context.Context, name string) (deleted int, referenced, err error) {
+	var after digest.Digest
+	for {
+		ds, err := a.d.Manifests.ListManifestDigests(ctx, name, after, 100)
+		if err != nil {
+			return deleted, referenced, err
+		}
+		if len(ds) == 0 {
+			return deleted, referenced, nil
+		}
+		for _, d := range ds {
+			err := a.d.Registry.DeleteManifest(ctx, name, d.String())
+			switch {
+			case err == nil:
+				deleted++
+			case errors.Is(err, registry.ErrManifestReferenced):
+				referenced = err
+			case !errors.Is(err, meta.ErrManifestNotFound): // a concurrent delete got there first
+				return deleted, referenced, err
+			}
+		}
+		after = ds[len(ds)-1]
+	}
+}
+
 // deleteRepository is DELETE /projects/{project_name}/repositories/{repository_name}:
 // every manifest and tag goes, then the repository. Blobs stay until
 // garbage collection.
@@ -159,23 +188,20 @@ func (a *API) deleteRepository(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Manifests go through the registry so the shared cache forgets them;
 	// an interrupted delete leaves a smaller repository that a retry
-	// finishes.
-	var after digest.Digest
+	// finishes. A manifest that an index or a referrer still needs is
+	// refused until they are gone, so each pass deletes what it can and
+	// the next pass the rest (the references form no cycle).
 	for {
-		ds, err := a.d.Manifests.ListManifestDigests(ctx, name, after, 100)
+		deleted, referenced, err := a.deleteManifestsPass(ctx, name)
 		if err != nil {
 			return err
 		}
-		if len(ds) == 0 {
+		if referenced == nil {
 			break
 		}
-		for _, d := range ds {
-			err := a.d.Registry.DeleteManifest(ctx, name, d.String())
-			if err != nil && !errors.Is(err, meta.ErrManifestNotFound) { // a concurrent delete got there first
-				return err
-			}
+		if deleted == 0 {
+			return referenced // cannot happen unless written concurrently
 		}
-		after = ds[len(ds)-1]
 	}
 	if err := a.d.Repos.DeleteRepository(ctx, name); err != nil {
 		return err

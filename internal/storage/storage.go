@@ -58,6 +58,10 @@ type Driver interface {
 	// may refuse other offsets below the held size with ErrInvalidOffset.
 	// A Writer that was never closed leaves the pending write as its last
 	// Close left it.
+	//
+	// The Writer's Write and Close do their I/O under ctx (the request's):
+	// once it ends they fail with an error matching ctx.Err() and store
+	// nothing more, so a cancelled request stops uploading.
 	Writer(ctx context.Context, key string, offset int64) (Writer, error)
 
 	// Stat describes the committed object at key. Missing: ErrNotFound.

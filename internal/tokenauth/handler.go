@@ -14,6 +14,7 @@ import (
 	"github.com/berth-registry/berth/internal/access"
 	"github.com/berth-registry/berth/internal/identity"
 	"github.com/berth-registry/berth/internal/meta"
+	"github.com/berth-registry/berth/internal/oci"
 )
 
 // authenticator is identity.Service as the token service uses it.
@@ -112,7 +113,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	requested, err := ParseScopes(scopes)
 	if err != nil {
-		h.fail(w, r, http.StatusBadRequest, "UNSUPPORTED", err.Error())
+		code := "UNSUPPORTED"
+		if errors.Is(err, oci.ErrNameInvalid) {
+			code = "NAME_INVALID"
+		}
+		h.fail(w, r, http.StatusBadRequest, code, err.Error())
 		return
 	}
 	ctx := r.Context()

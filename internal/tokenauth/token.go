@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/berth-registry/berth/internal/oci"
 )
 
 // ResourceActions is one entry of a token's "access" claim (Docker's
@@ -169,22 +171,61 @@ type Scope struct {
 	Actions []string
 }
 
+// Bounds of a token request's scopes: a token is signed over every
+// granted scope, so an unbounded request would make the service sign (and
+// every later /v2/ request carry) an arbitrarily large token.
+const (
+	// MaxScopes is the most scopes one request may name.
+	MaxScopes = 32
+	// maxScopeLength bounds one scope (type:name:actions).
+	maxScopeLength = 512
+	// maxScopeBytes bounds all scope values of a request together.
+	maxScopeBytes = MaxScopes * (maxScopeLength + 1)
+)
+
+// Errors of ParseScopes; a repository name that is not valid matches
+// oci.ErrNameInvalid.
+var (
+	ErrTooManyScopes = fmt.Errorf("too many scopes: at most %d per token request", MaxScopes)
+	ErrScopeInvalid  = errors.New("invalid scope")
+)
+
 // ParseScopes parses the scope query values of a token request. Each
 // value may hold several scopes separated by spaces. A type may carry a
-// class, as in repository(plugin):name:pull; the class is dropped.
+// class, as in repository(plugin):name:pull; the class is dropped. At most
+// MaxScopes scopes (ErrTooManyScopes), each at most 512 bytes long; a
+// repository name must be valid as /v2/ validates it (oci.ErrNameInvalid).
 func ParseScopes(values []string) ([]Scope, error) {
+	total := 0
+	for _, v := range values {
+		total += len(v) + 1
+	}
+	if total > maxScopeBytes {
+		return nil, fmt.Errorf("%w: scopes longer than %d bytes together", ErrTooManyScopes, maxScopeBytes)
+	}
 	var out []Scope
 	for _, v := range values {
 		for _, s := range strings.Fields(v) {
+			if len(out) == MaxScopes {
+				return nil, ErrTooManyScopes
+			}
+			if len(s) > maxScopeLength {
+				return nil, fmt.Errorf("%w: %q is longer than %d bytes", ErrScopeInvalid, truncate(s, 100), maxScopeLength)
+			}
 			typ, rest, ok1 := strings.Cut(s, ":")
 			i := strings.LastIndexByte(rest, ':')
 			if !ok1 || i <= 0 || typ == "" {
-				return nil, fmt.Errorf("scope %q: want type:name:actions", truncate(s, 100))
+				return nil, fmt.Errorf("%w: %q: want type:name:actions", ErrScopeInvalid, truncate(s, 100))
 			}
 			if j := strings.IndexByte(typ, '('); j > 0 && strings.HasSuffix(typ, ")") {
 				typ = typ[:j]
 			}
 			name, acts := rest[:i], rest[i+1:]
+			if typ == "repository" {
+				if err := oci.ValidateName(name); err != nil {
+					return nil, fmt.Errorf("scope %q: %w", truncate(s, 100), err)
+				}
+			}
 			var actions []string
 			for _, a := range strings.Split(acts, ",") {
 				if a != "" && !slices.Contains(actions, a) {

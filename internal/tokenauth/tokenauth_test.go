@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -31,6 +32,7 @@ import (
 	"github.com/berth-registry/berth/internal/identity"
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/meta/metatest"
+	"github.com/berth-registry/berth/internal/oci"
 )
 
 func TestParseScopes(t *testing.T) {
@@ -48,6 +50,11 @@ func TestParseScopes(t *testing.T) {
 		{[]string{"repository"}, nil, false},
 		{[]string{"repository:pull"}, nil, false},
 		{[]string{":a:pull"}, nil, false},
+		{[]string{"repository:Bad/Name:pull"}, nil, false},
+		{[]string{"repository:a/../b:pull"}, nil, false},
+		{[]string{"repository:" + strings.Repeat("a", 256) + ":pull"}, nil, false},
+		{[]string{"repository:a:" + strings.Repeat("pull,", 200)}, nil, false},
+		{[]string{"registry:catalog:*"}, []Scope{{"registry", "catalog", []string{"*"}}}, true},
 	}
 	for _, tt := range tests {
 		got, err := ParseScopes(tt.in)
@@ -58,6 +65,34 @@ func TestParseScopes(t *testing.T) {
 		if d := cmp.Diff(tt.want, got); d != "" {
 			t.Errorf("ParseScopes(%q) (-want +got):\n%s", tt.in, d)
 		}
+	}
+}
+
+// TestScopeBounds: a token request names at most MaxScopes scopes (in any
+// mix of values), each repository name valid as /v2/ validates it.
+func TestScopeBounds(t *testing.T) {
+	scopes := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = "repository:lib/app" + strconv.Itoa(i) + ":pull"
+		}
+		return out
+	}
+	got, err := ParseScopes(scopes(MaxScopes))
+	if err != nil || len(got) != MaxScopes {
+		t.Fatalf("ParseScopes(%d scopes) = %d scopes, %v", MaxScopes, len(got), err)
+	}
+	if _, err := ParseScopes(scopes(MaxScopes + 1)); !errors.Is(err, ErrTooManyScopes) {
+		t.Errorf("ParseScopes(%d scopes) err = %v, want ErrTooManyScopes", MaxScopes+1, err)
+	}
+	if _, err := ParseScopes([]string{strings.Join(scopes(MaxScopes+1), " ")}); !errors.Is(err, ErrTooManyScopes) {
+		t.Errorf("ParseScopes(%d scopes in one value) err = %v, want ErrTooManyScopes", MaxScopes+1, err)
+	}
+	if _, err := ParseScopes([]string{strings.Repeat(" ", 1<<20) + "repository:a:pull"}); err == nil {
+		t.Errorf("ParseScopes(1 MiB value) accepted")
+	}
+	if _, err := ParseScopes([]string{"repository:Upper/case:pull"}); !errors.Is(err, oci.ErrNameInvalid) {
+		t.Errorf("ParseScopes(bad name) err = %v, want oci.ErrNameInvalid", err)
 	}
 }
 
@@ -357,6 +392,11 @@ func TestTokenEndpoint(t *testing.T) {
 		{"refresh grant unsupported", "POST", "", "", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}}, nil,
 			result{status: 400, code: "UNSUPPORTED"}},
 		{"bad scope", "GET", "dev", "Dev123456", nil, []string{"nonsense"}, result{status: 400, code: "UNSUPPORTED"}},
+		{"bad repository name", "GET", "dev", "Dev123456", nil, []string{"repository:team/App:pull"}, result{status: 400, code: "NAME_INVALID"}},
+		{"anonymous 33 scopes", "GET", "", "", nil, manyScopes(MaxScopes + 1), result{status: 400, code: "UNSUPPORTED"}},
+		{"anonymous 32 scopes", "GET", "", "", nil, manyScopes(MaxScopes), result{status: 200, access: []ResourceActions{}}},
+		{"33 scopes by POST", "POST", "", "", url.Values{"grant_type": {"password"}, "username": {"dev"}, "password": {"Dev123456"},
+			"service": {"berth"}, "scope": manyScopes(MaxScopes + 1)}, nil, result{status: 400, code: "UNSUPPORTED"}},
 		{"wrong password", "GET", "dev", "nope", nil, nil, result{status: 401, code: "UNAUTHORIZED"}},
 		{"victim 1", "GET", "victim", "guess1", nil, nil, result{status: 401, code: "UNAUTHORIZED"}},
 		{"victim 2", "GET", "victim", "guess2", nil, nil, result{status: 401, code: "UNAUTHORIZED"}},
@@ -386,4 +426,12 @@ func TestTokenEndpoint(t *testing.T) {
 	if d := cmp.Diff(map[string]int{"dev/success": 4, "dev/failure": 1, "victim/failure": 3}, counts); d != "" {
 		t.Errorf("login audit (-want +got):\n%s", d)
 	}
+}
+
+func manyScopes(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = "repository:team/app" + strconv.Itoa(i) + ":pull"
+	}
+	return out
 }

@@ -182,7 +182,7 @@ func (d *Driver) Writer(ctx context.Context, key string, offset int64) (storage.
 			f.Close()
 			return nil, fmt.Errorf("write %q: %w", key, err)
 		}
-		return &writer{d: d, key: key, f: f, path: p}, nil
+		return &writer{ctx: ctx, d: d, key: key, f: f, path: p}, nil
 	}
 	f, err := os.OpenFile(p, os.O_WRONLY, 0)
 	if err != nil {
@@ -209,7 +209,7 @@ func (d *Driver) Writer(ctx context.Context, key string, offset int64) (storage.
 		f.Close()
 		return nil, fmt.Errorf("resume %q: %w", key, err)
 	}
-	return &writer{d: d, key: key, f: f, path: p, size: offset}, nil
+	return &writer{ctx: ctx, d: d, key: key, f: f, path: p, size: offset}, nil
 }
 
 // Move implements storage.Driver with a rename.
@@ -403,6 +403,9 @@ func syncDir(dir string) error {
 
 // writer is a pending write: an open file in the pending area.
 type writer struct {
+	// ctx is the context Writer was called with: Write and Close stop once
+	// it ends (the Writer lives for one request, as io.Writer has no ctx).
+	ctx  context.Context //nolint:containedctx // see above
 	d    *Driver
 	key  string
 	path string
@@ -413,6 +416,9 @@ type writer struct {
 func (w *writer) Write(p []byte) (int, error) {
 	if w.f == nil {
 		return 0, fmt.Errorf("write %q: %w", w.key, errWriterClosed)
+	}
+	if err := w.ctx.Err(); err != nil {
+		return 0, fmt.Errorf("write %q: %w", w.key, err)
 	}
 	n, err := w.f.Write(p)
 	w.size += int64(n)
@@ -428,6 +434,14 @@ func (w *writer) Size() int64 { return w.size }
 func (w *writer) Close() error {
 	if w.f == nil {
 		return fmt.Errorf("close %q: %w", w.key, errWriterClosed)
+	}
+	if err := w.ctx.Err(); err != nil {
+		// The request is gone: make nothing durable. Bytes the file
+		// already holds past the caller's recorded offset are cut by the
+		// next resume.
+		w.f.Close()
+		w.f = nil
+		return fmt.Errorf("close %q: %w", w.key, err)
 	}
 	err := w.syncClose()
 	if err != nil {

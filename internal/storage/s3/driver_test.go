@@ -1,6 +1,7 @@
 package s3_test
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -287,4 +288,51 @@ func rawClient(t *testing.T, c s3.Config) *awss3.Client {
 		UsePathStyle: true,
 		Credentials:  credentials.NewStaticCredentialsProvider(c.AccessKey, c.SecretKey, ""),
 	})
+}
+
+// TestCancelledWriterUploadsNoMorePart: the parts of a pending write are
+// uploaded under the context the Writer was made with, so once a request
+// is cancelled no further part reaches the store.
+func TestCancelledWriterUploadsNoMorePart(t *testing.T) {
+	c := testConfig(t)
+	d := mustNew(t, c)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	w, err := d.Writer(ctx, "cancelled-request", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := make([]byte, c.ChunkSize)
+	if _, err := w.Write(part); err != nil { // uploads part 1
+		t.Fatal(err)
+	}
+	cancel()
+	for range 3 {
+		if _, err = w.Write(part); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Write after cancel: err = %v, want context.Canceled", err)
+	}
+	client := rawClient(t, c)
+	root := strings.Trim(c.RootDirectory, "/") + "/"
+	uploads, err := client.ListMultipartUploads(t.Context(), &awss3.ListMultipartUploadsInput{Bucket: &c.Bucket, Prefix: &root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(uploads.Uploads) != 1 {
+		t.Fatalf("%d multipart uploads, want 1", len(uploads.Uploads))
+	}
+	u := uploads.Uploads[0]
+	parts, err := client.ListParts(t.Context(), &awss3.ListPartsInput{Bucket: &c.Bucket, Key: u.Key, UploadId: u.UploadId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parts.Parts) != 1 {
+		t.Errorf("%d parts uploaded, want 1 (none after the cancel)", len(parts.Parts))
+	}
+	if err := d.Delete(t.Context(), "cancelled-request"); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -548,7 +548,7 @@ func (d *Driver) Writer(ctx context.Context, key string, offset int64) (storage.
 		if err := d.dropPending(ctx, key); err != nil {
 			return nil, fmt.Errorf("write %q: discard earlier pending write: %w", key, err)
 		}
-		return &writer{d: d, key: key, base: -1}, nil
+		return &writer{ctx: ctx, d: d, key: key, base: -1}, nil
 	}
 	st, err := d.getState(ctx, key, "head")
 	if err != nil {
@@ -579,7 +579,7 @@ func (d *Driver) Writer(ctx context.Context, key string, offset int64) (storage.
 		st = prev
 		persist = func() error { return d.copyState(ctx, key, "prev", "head") }
 	}
-	w := &writer{d: d, key: key, upload: st.upload, size: st.size, base: st.size}
+	w := &writer{ctx: ctx, d: d, key: key, upload: st.upload, size: st.size, base: st.size}
 	if st.parts > 0 {
 		w.parts, err = d.listParts(ctx, key, st.upload, st.parts, st.size-int64(len(st.tail)))
 		if err != nil {

@@ -19,6 +19,10 @@ type part struct {
 // writer is a pending write: parts already uploaded, plus a buffer of at
 // most chunkSize bytes not uploaded yet.
 type writer struct {
+	// ctx is the context Writer was called with (the request's): parts
+	// are uploaded and state saved under it, so a cancelled request stops
+	// uploading. io.Writer has no ctx; the writer lives for one request.
+	ctx    context.Context //nolint:containedctx // see above
 	d      *Driver
 	key    string
 	upload string // "" until the first part
@@ -72,7 +76,11 @@ func (w *writer) Size() int64 { return w.size }
 
 // flush uploads the buffer as the next part.
 func (w *writer) flush() error {
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	if err := w.ctx.Err(); err != nil {
+		w.err = fmt.Errorf("write %q: %w", w.key, err)
+		return w.err
+	}
+	ctx, cancel := context.WithTimeout(w.ctx, opTimeout)
 	defer cancel()
 	if err := w.uploadPart(ctx); err != nil {
 		w.err = fmt.Errorf("write %q: %w", w.key, err)
@@ -135,7 +143,10 @@ func (w *writer) Close() error {
 	if w.size == w.base || (w.base < 0 && w.size == 0) {
 		return nil // nothing new to save
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	if err := w.ctx.Err(); err != nil {
+		return fmt.Errorf("close %q: %w", w.key, err)
+	}
+	ctx, cancel := context.WithTimeout(w.ctx, opTimeout)
 	defer cancel()
 	if len(w.buf) >= minPartSize {
 		if err := w.uploadPart(ctx); err != nil {

@@ -63,6 +63,7 @@ func Run(t *testing.T, newPair NewPairFunc) {
 		{"ResumeMissing", s.testResumeMissing},
 		{"WriterRestartDiscardsPending", s.testWriterRestart},
 		{"Cancel", s.testCancel},
+		{"WriterStopsWhenContextEnds", s.testWriterContext},
 		{"WriterUnusableAfterEnd", s.testWriterUnusableAfterEnd},
 		{"Move", s.testMove},
 		{"MoveMissing", s.testMoveMissing},
@@ -640,6 +641,36 @@ func (s *suite) testWriterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkContent(t, b, "k", []byte("fresh"))
+}
+
+// testWriterContext: a Writer does its I/O under the context it was made
+// with (the request's): once that ends, writing on fails with the
+// context's error instead of storing more, and nothing becomes visible.
+func (s *suite) testWriterContext(t *testing.T) {
+	a, b := s.newPair(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	w, err := a.Writer(ctx, "ctx/key", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, w, data(7, 6*MiB)) // drivers with 5 MiB parts upload one
+	cancel()
+	var werr error
+	for range 4 {
+		if _, werr = w.Write(data(8, 5*MiB)); werr != nil {
+			break
+		}
+	}
+	if werr == nil {
+		werr = w.Close()
+	} else {
+		_ = w.Close()
+	}
+	if !errors.Is(werr, context.Canceled) {
+		t.Fatalf("writing 20 MiB and closing after the context ended: err = %v, want context.Canceled", werr)
+	}
+	checkAbsent(t, b, "ctx/key")
 }
 
 func (s *suite) testCancel(t *testing.T) {
