@@ -39,7 +39,7 @@ func Migrate(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := store.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	if err := jobs.Migrate(ctx, store, log); err != nil {
+	if err := jobs.Migrate(ctx, cfg.Database.URL, log); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	log.InfoContext(ctx, "database migrated")
@@ -131,14 +131,14 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 
-	queue, err := jobs.Open(ctx, store, log, jobs.Options{
-		PurgeUploads: purgeUploads(blobs, cfg.Uploads, log),
-		PurgeEvery:   cfg.Uploads.PurgeInterval,
-		StopTimeout:  cfg.HTTP.ShutdownTimeout,
+	queue, err := jobs.Open(ctx, cfg.Database.URL, log, jobs.Options{
+		Jobs:        jobList(cfg, blobs, log),
+		StopTimeout: cfg.HTTP.ShutdownTimeout,
 	})
 	if err != nil {
 		return err
 	}
+	defer queue.Close() // after the queue has stopped (deferred below)
 
 	srv := &http.Server{
 		Handler:           routes(api, auth.token, rest, metrics, store, drv, log),
@@ -221,26 +221,6 @@ func routes(api *distapi.API, token, rest http.Handler, m *observe.Metrics, stor
 		m.ObserveRequest(r, rec)
 	})(h)
 	return h
-}
-
-// purgeUploads discards expired upload sessions in bounded batches; the
-// jobs package runs it once per interval across the cluster.
-func purgeUploads(blobs *content.Service, c config.Uploads, log *slog.Logger) func(context.Context) error {
-	return func(ctx context.Context) error {
-		for range 10 { // at most 10 batches of 100 per run
-			n, err := blobs.ExpireUploads(ctx, c.TTL, 100)
-			if err != nil {
-				return err
-			}
-			if n > 0 {
-				log.InfoContext(ctx, "purged expired uploads", "count", n)
-			}
-			if n < 100 {
-				return nil
-			}
-		}
-		return nil
-	}
 }
 
 // redactDSN hides a password in a database URL for logs.
