@@ -27,6 +27,7 @@ import (
 	"github.com/berth-registry/berth/internal/storage"
 	"github.com/berth-registry/berth/internal/storage/filesystem"
 	"github.com/berth-registry/berth/internal/storage/s3"
+	"github.com/berth-registry/berth/internal/version"
 )
 
 // Migrate brings the metadata database to the current schema.
@@ -150,7 +151,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	log.InfoContext(ctx, "berth listening", "addr", ln.Addr().String(), "database", redactDSN(cfg.Database.URL), "storage", cfg.Storage.Type)
+	log.InfoContext(ctx, "berth listening", "version", version.String(), "addr", ln.Addr().String(), "database", redactDSN(cfg.Database.URL), "storage", cfg.Storage.Type)
 	if ready != nil {
 		ready(ln.Addr())
 	}
