@@ -87,6 +87,8 @@ func openStorage(ctx context.Context, c config.Storage) (storage.Driver, error) 
 // closes and in-flight requests get cfg.HTTP.ShutdownTimeout to finish.
 // ready, if not nil, receives the bound address once the server listens.
 func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(addr net.Addr)) error {
+	// Every line logged while serving a request names it (request_id).
+	log = slog.New(httpx.LogHandler(log.Handler()))
 	store, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
