@@ -184,7 +184,6 @@ func waitFor(ctx context.Context, what string, timeout time.Duration, p *proc, c
 	}
 }
 
-
 // berthBinary is BERTH_TEST_BERTH_BIN, or a berth built now into a
 // temporary directory.
 func berthBinary(tb testing.TB) string {
