@@ -82,12 +82,6 @@ func login(t *testing.T, ctx context.Context, c client, args ...string) {
 	c.run(t, ctx, append(append(args[:last:last], "-u", user), args[last])...)
 }
 
-// servicesRequired reports whether a missing dependency must fail the test
-// rather than skip it (the convention of internal/testenv).
-func servicesRequired() bool {
-	return os.Getenv("CI") != "" || os.Getenv("BERTH_TEST_REQUIRE_SERVICES") != ""
-}
-
 // client is one registry client binary with the environment it runs in.
 type client struct {
 	path  string
@@ -100,14 +94,7 @@ type client struct {
 // and fails it under CI, where scripts/test must have installed it.
 func lookClient(t *testing.T, name string, env ...string) client {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if servicesRequired() {
-			t.Fatalf("client %s not found on PATH (scripts/test installs it): %v", name, err)
-		}
-		t.Skipf("client %s not found on PATH; run scripts/test", name)
-	}
-	return client{path: p, env: env}
+	return client{path: testenv.RequireBinary(t, name), env: env}
 }
 
 // in returns a copy of c that runs in dir.

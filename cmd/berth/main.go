@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -17,10 +16,8 @@ import (
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/fsck"
 	"github.com/berth-registry/berth/internal/observe"
+	"github.com/berth-registry/berth/internal/version"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 const usage = `usage: berth <command> [--config file.yaml]
 
@@ -58,7 +55,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	switch cmd {
 	case "version":
-		_, err := fmt.Fprintln(stdout, "berth", buildVersion())
+		_, err := fmt.Fprintln(stdout, "berth", version.String())
 		return err
 	case "serve", "migrate", "fsck":
 	case "help", "-h", "--help":
@@ -88,14 +85,4 @@ func printUsage(w io.Writer) {
 		name, doc, _ := strings.Cut(l, "\t")
 		fmt.Fprintf(w, "  %-40s %s\n", name, doc)
 	}
-}
-
-func buildVersion() string {
-	if version != "dev" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return version
 }

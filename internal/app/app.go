@@ -28,6 +28,7 @@ import (
 	"github.com/berth-registry/berth/internal/storage"
 	"github.com/berth-registry/berth/internal/storage/filesystem"
 	"github.com/berth-registry/berth/internal/storage/s3"
+	"github.com/berth-registry/berth/internal/version"
 )
 
 // Migrate brings the metadata database to the current schema.
@@ -40,7 +41,7 @@ func Migrate(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := store.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	if err := jobs.Migrate(ctx, store, log); err != nil {
+	if err := jobs.Migrate(ctx, cfg.Database.URL, log); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	log.InfoContext(ctx, "database migrated")
@@ -87,6 +88,8 @@ func openStorage(ctx context.Context, c config.Storage) (storage.Driver, error) 
 // closes and in-flight requests get cfg.HTTP.ShutdownTimeout to finish.
 // ready, if not nil, receives the bound address once the server listens.
 func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(addr net.Addr)) error {
+	// Every line logged while serving a request names it (request_id).
+	log = slog.New(httpx.LogHandler(log.Handler()))
 	store, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
@@ -135,14 +138,14 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 
-	queue, err := jobs.Open(ctx, store, log, jobs.Options{
-		PurgeUploads: purgeUploads(blobs, cfg.Uploads, log),
-		PurgeEvery:   cfg.Uploads.PurgeInterval,
-		StopTimeout:  cfg.HTTP.ShutdownTimeout,
+	queue, err := jobs.Open(ctx, cfg.Database.URL, log, jobs.Options{
+		Jobs:        jobList(cfg, blobs, log),
+		StopTimeout: cfg.HTTP.ShutdownTimeout,
 	})
 	if err != nil {
 		return err
 	}
+	defer queue.Close() // after the queue has stopped (deferred below)
 
 	// A slow client holds a connection at most these long; blob streams
 	// move their deadlines forward as they progress (distapi).
@@ -158,7 +161,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	log.InfoContext(ctx, "berth listening", "addr", ln.Addr().String(), "database", redactDSN(cfg.Database.URL), "storage", cfg.Storage.Type)
+	log.InfoContext(ctx, "berth listening", "version", version.String(), "addr", ln.Addr().String(), "database", redactDSN(cfg.Database.URL), "storage", cfg.Storage.Type)
 	if ready != nil {
 		ready(ln.Addr())
 	}
@@ -238,26 +241,6 @@ func routes(api *distapi.API, token, rest http.Handler, m *observe.Metrics, stor
 		m.ObserveRequest(r, rec)
 	})(h)
 	return h
-}
-
-// purgeUploads discards expired upload sessions in bounded batches; the
-// jobs package runs it once per interval across the cluster.
-func purgeUploads(blobs *content.Service, c config.Uploads, log *slog.Logger) func(context.Context) error {
-	return func(ctx context.Context) error {
-		for range 10 { // at most 10 batches of 100 per run
-			n, err := blobs.ExpireUploads(ctx, c.TTL, 100)
-			if err != nil {
-				return err
-			}
-			if n > 0 {
-				log.InfoContext(ctx, "purged expired uploads", "count", n)
-			}
-			if n < 100 {
-				return nil
-			}
-		}
-		return nil
-	}
 }
 
 // redactDSN hides a password in a database URL for logs.

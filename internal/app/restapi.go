@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime/debug"
 
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/httpx"
@@ -20,6 +19,7 @@ import (
 	"github.com/berth-registry/berth/internal/restapi"
 	"github.com/berth-registry/berth/internal/storage"
 	"github.com/berth-registry/berth/internal/tokenauth"
+	"github.com/berth-registry/berth/internal/version"
 )
 
 // newRESTAPI builds the /api/v2.0/ and /c/ edge.
@@ -47,7 +47,7 @@ func newRESTAPI(cfg config.Config, store *meta.Store, reg *registry.Service, drv
 		Storage:    storageProbe{drv},
 		SessionKey: key,
 		ClientIP:   clientIP,
-		System: restapi.SystemInfo{Version: version(), ExternalURL: cfg.ExternalURL,
+		System: restapi.SystemInfo{Version: version.String(), ExternalURL: cfg.ExternalURL,
 			StorageProvider: storageProvider(cfg.Storage.Type)},
 	}, log), nil
 }
@@ -105,12 +105,4 @@ func sessionKey(cfg config.Config) ([]byte, error) {
 	m := hmac.New(sha256.New, der)
 	m.Write([]byte("berth portal session key v1"))
 	return m.Sum(nil), nil
-}
-
-// version is Berth's module version, or "dev".
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
 }

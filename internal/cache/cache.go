@@ -1,7 +1,8 @@
 // Package cache is Berth's optional shared cache (Redis). It is only ever
 // an accelerator: every method degrades to a miss or a no-op when Redis is
-// unreachable, logging a warning at most once per interval, so requests go
-// on uncached instead of failing.
+// unreachable, so requests go on uncached instead of failing. An outage
+// logs one warning when it starts and one line when Redis answers again;
+// go-redis's own messages (one per failed dial) go to slog at debug level.
 package cache
 
 import (
@@ -15,12 +16,19 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// Log messages.
+const (
+	msgUnavailable = "redis cache unavailable, serving uncached"
+	msgAvailable   = "redis cache available again"
+	msgClient      = "redis client"
+)
+
 // Redis is a cache on a Redis server.
 type Redis struct {
-	c        *redis.Client
-	prefix   string
-	log      *slog.Logger
-	lastWarn atomic.Int64 // unix nanos of the last outage warning
+	c      *redis.Client
+	prefix string
+	log    *slog.Logger
+	down   atomic.Bool // an outage was logged and no call has succeeded since
 }
 
 // OpenRedis connects to url (redis://[user:pass@]host:port/db). It does not
@@ -36,6 +44,8 @@ func OpenRedis(url string, log *slog.Logger) (*Redis, error) {
 	opt.WriteTimeout = 500 * time.Millisecond
 	opt.MaxRetries = -1 // no command retries
 	opt.DialerRetries = 1
+	// go-redis logs through one process-wide logger; Berth opens one cache.
+	redis.SetLogger(clientLogger{log})
 	return &Redis{c: redis.NewClient(opt), prefix: "berth:", log: log}, nil
 }
 
@@ -48,12 +58,15 @@ func (r *Redis) Ping(ctx context.Context) error { return r.c.Ping(ctx).Err() }
 // Get returns the value at key; ok is false on a miss or an outage.
 func (r *Redis) Get(ctx context.Context, key string) (val []byte, ok bool) {
 	b, err := r.c.Get(ctx, r.prefix+key).Bytes()
-	if err != nil {
-		if !errors.Is(err, redis.Nil) {
-			r.warn(ctx, err)
-		}
+	if errors.Is(err, redis.Nil) {
+		r.up(ctx)
 		return nil, false
 	}
+	if err != nil {
+		r.warn(ctx, err)
+		return nil, false
+	}
+	r.up(ctx)
 	return b, true
 }
 
@@ -61,7 +74,9 @@ func (r *Redis) Get(ctx context.Context, key string) (val []byte, ok bool) {
 func (r *Redis) Set(ctx context.Context, key string, val []byte, ttl time.Duration) {
 	if err := r.c.Set(ctx, r.prefix+key, val, ttl).Err(); err != nil {
 		r.warn(ctx, err)
+		return
 	}
+	r.up(ctx)
 }
 
 // Delete removes keys.
@@ -75,18 +90,34 @@ func (r *Redis) Delete(ctx context.Context, keys ...string) {
 	}
 	if err := r.c.Del(ctx, full...).Err(); err != nil {
 		r.warn(ctx, err)
+		return
 	}
+	r.up(ctx)
 }
 
-// warn logs an outage at most every 30 seconds.
+// warn logs the start of an outage; later failures are silent until a
+// call succeeds again.
 func (r *Redis) warn(ctx context.Context, err error) {
 	if errors.Is(err, context.Canceled) {
 		return
 	}
-	now := time.Now().UnixNano()
-	last := r.lastWarn.Load()
-	if now-last < int64(30*time.Second) || !r.lastWarn.CompareAndSwap(last, now) {
-		return
+	if r.down.CompareAndSwap(false, true) {
+		r.log.WarnContext(ctx, msgUnavailable, "err", err)
 	}
-	r.log.WarnContext(ctx, "redis cache unavailable, serving uncached", "err", err)
+}
+
+// up logs the end of an outage.
+func (r *Redis) up(ctx context.Context) {
+	if r.down.CompareAndSwap(true, false) {
+		r.log.InfoContext(ctx, msgAvailable)
+	}
+}
+
+// clientLogger carries go-redis's messages (free text, one per failed
+// dial during an outage) to slog at debug level; the cache's own
+// warning is what an operator sees.
+type clientLogger struct{ log *slog.Logger }
+
+func (l clientLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, msgClient, "detail", fmt.Sprintf(format, v...))
 }

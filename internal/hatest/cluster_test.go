@@ -29,6 +29,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/berth-registry/berth/internal/meta/metatest"
+	"github.com/berth-registry/berth/internal/testenv"
 )
 
 const (
@@ -86,10 +87,10 @@ func StartCluster(t *testing.T, o Options) *Cluster {
 	}
 	// Everything that can skip comes first, before anything is started.
 	weed := requireWeed(t)
-	haproxyBin := requireBinary(t, "haproxy")
+	haproxyBin := testenv.RequireBinary(t, "haproxy")
 	redisBin := ""
 	if o.Redis {
-		redisBin = requireBinary(t, "redis-server")
+		redisBin = testenv.RequireBinary(t, "redis-server")
 	}
 	dsn := metatest.PostgresDSN(t) // dropped at cleanup, after the replicas are killed
 	c := &Cluster{t: t, DatabaseURL: dsn, berth: berthBinary(t)}

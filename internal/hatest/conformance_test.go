@@ -2,7 +2,6 @@ package hatest
 
 import (
 	"context"
-	"encoding/xml"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,43 +67,17 @@ func TestHAConformance(t *testing.T) {
 	}
 
 	// It exits 0 without a report when misconfigured: the report decides.
-	if _, err := os.Stat(filepath.Join(results, "results.yaml")); err != nil {
-		t.Fatalf("conformance wrote no results.yaml (exit: %v): %v\n%s", runErr, err, tail(logPath, 40))
-	}
-	raw, err := os.ReadFile(filepath.Join(results, "junit.xml"))
+	r, err := testenv.ReadConformance(results)
 	if err != nil {
-		t.Fatalf("conformance wrote no junit.xml (exit: %v): %v\n%s", runErr, err, tail(logPath, 40))
+		t.Fatalf("conformance (exit: %v): %v\n%s", runErr, err, tail(logPath, 40))
 	}
-	var suites struct {
-		Tests    int `xml:"tests,attr"`
-		Errors   int `xml:"errors,attr"`
-		Failures int `xml:"failures,attr"`
-		Skipped  int `xml:"skipped,attr"`
-		Disabled int `xml:"disabled,attr"`
-		Suites   []struct {
-			Cases []struct {
-				Name    string    `xml:"name,attr"`
-				Failure *struct{} `xml:"failure"`
-				Error   *struct{} `xml:"error"`
-			} `xml:"testcase"`
-		} `xml:"testsuite"`
-	}
-	if err := xml.Unmarshal(raw, &suites); err != nil {
-		t.Fatalf("junit.xml: %v", err)
-	}
-	pass := suites.Tests - suites.Failures - suites.Errors - suites.Skipped - suites.Disabled
-	t.Logf("ha conformance through haproxy: pass=%d fail=%d error=%d skip=%d disabled=%d total=%d duration=%v (report %s)",
-		pass, suites.Failures, suites.Errors, suites.Skipped, suites.Disabled, suites.Tests,
-		dur.Round(time.Second), filepath.Join(results, "report.html"))
-	if suites.Failures != 0 || suites.Errors != 0 || pass <= 0 {
-		for _, s := range suites.Suites {
-			for _, tc := range s.Cases {
-				if tc.Failure != nil || tc.Error != nil {
-					t.Errorf("conformance: %s", tc.Name)
-				}
-			}
+	t.Logf("ha conformance through haproxy: %s of %d, duration=%v (report %s)",
+		r, r.Tests, dur.Round(time.Second), filepath.Join(results, "report.html"))
+	if !r.OK() {
+		for _, name := range r.Failed {
+			t.Errorf("conformance: %s", name)
 		}
-		t.Errorf("conformance through haproxy: %d failures, %d errors, %d passed", suites.Failures, suites.Errors, pass)
+		t.Errorf("conformance through haproxy: %s", r)
 	}
 	if t.Failed() {
 		t.Logf("---- tail of conformance output ----\n%s", tail(logPath, 60))

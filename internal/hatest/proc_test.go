@@ -184,21 +184,6 @@ func waitFor(ctx context.Context, what string, timeout time.Duration, p *proc, c
 	}
 }
 
-// requireBinary finds name on PATH, skipping the test (failing under CI)
-// when it is missing, as testenv.Require does for variables.
-func requireBinary(tb testing.TB, name string) string {
-	tb.Helper()
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path
-	}
-	if os.Getenv("CI") != "" || os.Getenv("BERTH_TEST_REQUIRE_SERVICES") != "" {
-		tb.Fatalf("%s is not on PATH; scripts/test installs it", name)
-	}
-	tb.Skipf("%s not on PATH (apt-get install %s)", name, strings.TrimSuffix(name, "-server"))
-	return ""
-}
-
 // berthBinary is BERTH_TEST_BERTH_BIN, or a berth built now into a
 // temporary directory.
 func berthBinary(tb testing.TB) string {

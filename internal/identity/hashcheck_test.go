@@ -7,6 +7,10 @@ import (
 	"github.com/alexedwards/argon2id"
 )
 
+// TestPasswordChecker counts argon2id verifications: a password that
+// verified is accepted from the cache without one until the TTL ends; a
+// wrong password, a changed hash, an empty or broken hash each cost one
+// (or a dummy one), so failures are never cheaper than a real check.
 func TestPasswordChecker(t *testing.T) {
 	params := &argon2id.Params{Memory: 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 	hash, err := argon2id.CreateHash("right", params)
@@ -20,30 +24,45 @@ func TestPasswordChecker(t *testing.T) {
 	dummy, _ := argon2id.CreateHash("dummy", params)
 	clock := time.Unix(0, 0)
 	c := newPasswordChecker(func() time.Time { return clock })
+	verifications := 0
+	c.compare = func(password, hash string) (bool, error) {
+		verifications++
+		return argon2id.ComparePasswordAndHash(password, hash)
+	}
 
 	steps := []struct {
 		name, password, hash string
 		advance              time.Duration
 		want                 bool
-		cached               int
+		verifications        int // argon2id runs this step costs
 	}{
-		{"right password", "right", hash, 0, true, 1},
-		{"cached", "right", hash, 0, true, 1},
+		{"right password verifies", "right", hash, 0, true, 1},
+		{"then comes from the cache", "right", hash, 0, true, 0},
+		{"and again", "right", hash, 30 * time.Second, true, 0},
+		{"wrong password verifies", "wrong", hash, 0, false, 1},
 		{"wrong password is never cached", "wrong", hash, 0, false, 1},
 		{"after the ttl it verifies again", "right", hash, 2 * time.Minute, true, 1},
+		{"then is cached again", "right", hash, 0, true, 0},
 		{"old password against the changed hash", "right", other, 0, false, 1},
-		{"empty hash", "right", "", 0, false, 1},
-		{"broken hash", "right", "$argon2id$broken", 0, false, 1},
+		{"empty hash costs a dummy check", "right", "", 0, false, 1},
+		{"broken hash costs a dummy check", "right", "$argon2id$broken", 0, false, 2},
 	}
 	for _, st := range steps {
 		clock = clock.Add(st.advance)
+		before := verifications
 		if got := c.check(st.password, st.hash, dummy); got != st.want {
 			t.Fatalf("%s: check = %v, want %v", st.name, got, st.want)
 		}
-		if len(c.ok) < st.cached {
-			t.Fatalf("%s: %d cached entries, want at least %d", st.name, len(c.ok), st.cached)
+		if got := verifications - before; got != st.verifications {
+			t.Errorf("%s: %d argon2id verifications, want %d", st.name, got, st.verifications)
 		}
 	}
+	before := verifications
+	c.burn("x", dummy)
+	if verifications-before != 1 {
+		t.Errorf("burn: %d verifications, want 1", verifications-before)
+	}
+
 	// The cache is bounded.
 	c.limit = 3
 	for i := range 10 {

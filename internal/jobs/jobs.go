@@ -4,119 +4,184 @@
 // jobs are enqueued by the elected leader only, so a schedule fires once per
 // cluster, not once per replica.
 //
-// Domain logic stays a plain function passed in (jobs imports no domain
-// package); the River workers here are thin adapters. Jobs must be
-// idempotent: a replica that dies mid-job leaves it to be rescued and run
-// again.
+// A job is one Job entry in the list given to Open: its kind, an interval
+// if it is periodic, a timeout and a plain function. Domain logic stays in
+// that function (jobs imports no domain package); the River worker here is
+// one thin adapter shared by every entry. Jobs must be idempotent: a
+// replica that dies mid-job leaves it to be rescued and run again.
+//
+// River keeps its own connections to the database named by the same DSN
+// as the store: on PostgreSQL a pgx pool, so that a LISTEN connection wakes
+// workers when a job is inserted instead of polling; on SQLite a single
+// connection, so River's concurrent statements queue instead of failing
+// with SQLITE_BUSY.
 package jobs
 
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
-	sqldriver "database/sql/driver"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver"
-	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
-	"github.com/riverqueue/river/rivermigrate"
-
-	"github.com/berth-registry/berth/internal/meta"
+	"github.com/riverqueue/river/rivertype"
 )
 
-// Defaults for Options left zero.
+// Defaults for fields left zero.
 const (
-	DefaultPurgeTimeout = 5 * time.Minute
-	DefaultStopTimeout  = 30 * time.Second
-	migrateLockTimeout  = 2 * time.Minute
-	// migrateLockKey is the PostgreSQL advisory lock serialising River's
-	// migrations across replicas starting together ("berth-rv").
-	migrateLockKey int64 = 0x62657274682d7276
+	DefaultTimeout     = 5 * time.Minute
+	DefaultMaxAttempts = 3
+	DefaultStopTimeout = 30 * time.Second
 )
+
+// Job registers one kind of job. A job with Every > 0 is periodic: the
+// leader enqueues it every Every, and once when it is elected. Any job can
+// also be enqueued on demand with Queue.Enqueue.
+type Job struct {
+	// Kind names the job in the queue table; unique, stable across
+	// releases (queued rows outlive a deploy).
+	Kind string
+	// Every is the period of a periodic job; 0 means queued only.
+	Every time.Duration
+	// Timeout bounds one run; 0 means DefaultTimeout.
+	Timeout time.Duration
+	// MaxAttempts bounds retries of a failing run (River backs off with
+	// jitter); 0 means DefaultMaxAttempts.
+	MaxAttempts int
+	// Run does the work. args is the JSON given to Enqueue ("{}" for
+	// periodic runs); NoArgs and WithArgs adapt plain functions.
+	Run func(ctx context.Context, args json.RawMessage) error
+}
+
+// NoArgs adapts a function that takes no arguments to Job.Run.
+func NoArgs(fn func(ctx context.Context) error) func(context.Context, json.RawMessage) error {
+	return func(ctx context.Context, _ json.RawMessage) error { return fn(ctx) }
+}
+
+// WithArgs adapts a function taking typed arguments to Job.Run; the JSON
+// given to Enqueue is decoded into T. A payload that does not decode fails
+// the run without retry (it never will).
+func WithArgs[T any](fn func(ctx context.Context, args T) error) func(context.Context, json.RawMessage) error {
+	return func(ctx context.Context, raw json.RawMessage) error {
+		var a T
+		if err := json.Unmarshal(raw, &a); err != nil {
+			return river.JobCancel(fmt.Errorf("decode arguments: %w", err))
+		}
+		return fn(ctx, a)
+	}
+}
 
 // Options configures the queue.
 type Options struct {
-	// PurgeUploads discards expired upload sessions (in bounded batches);
-	// it runs as the periodic job purge_uploads every PurgeEvery, and once
-	// when a leader is elected. Nil or PurgeEvery 0 schedules nothing.
-	PurgeUploads func(ctx context.Context) error
-	PurgeEvery   time.Duration
-	PurgeTimeout time.Duration // per run; 0 means DefaultPurgeTimeout
-
+	// Jobs lists every job this replica works and schedules.
+	Jobs []Job
 	// StopTimeout bounds the graceful stop: running jobs get this long to
 	// finish before their contexts are cancelled. 0 means DefaultStopTimeout.
 	StopTimeout time.Duration
 
-	// For tests: a shorter fetch poll, and more workers to register.
+	// For tests: a shorter fetch poll (River's fallback when no
+	// notification arrives; SQLite's only way to see new jobs).
 	pollInterval time.Duration
-	register     func(*river.Workers)
 }
 
-// PurgeUploadsArgs is the purge_uploads job; it has no arguments.
-type PurgeUploadsArgs struct{}
+// ErrUnknownKind is returned by Enqueue for a kind not in Options.Jobs.
+var ErrUnknownKind = errors.New("jobs: unknown job kind")
 
-// Kind implements river.JobArgs.
-func (PurgeUploadsArgs) Kind() string { return "purge_uploads" }
-
-// InsertOpts implements river.JobArgsWithInsertOpts: a failed purge is
-// retried a few times (River backs off with jitter), then the next period
-// takes over.
-func (PurgeUploadsArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 3} }
-
-type purgeUploadsWorker struct {
-	river.WorkerDefaults[PurgeUploadsArgs]
-	purge   func(ctx context.Context) error
-	timeout time.Duration
+// args carries any job's arguments through River: the kind beside the
+// raw JSON payload.
+type args struct {
+	kind string
+	raw  json.RawMessage
 }
 
-func (w *purgeUploadsWorker) Work(ctx context.Context, _ *river.Job[PurgeUploadsArgs]) error {
-	return w.purge(ctx)
+func (a args) Kind() string { return a.kind }
+
+func (a args) MarshalJSON() ([]byte, error) {
+	if len(a.raw) == 0 {
+		return []byte("{}"), nil
+	}
+	return a.raw, nil
 }
 
-func (w *purgeUploadsWorker) Timeout(*river.Job[PurgeUploadsArgs]) time.Duration { return w.timeout }
+func (a *args) UnmarshalJSON(b []byte) error {
+	a.raw = append(a.raw[:0], b...)
+	return nil
+}
+
+// worker is the River adapter for one Job.
+type worker struct {
+	river.WorkerDefaults[args]
+	job Job
+}
+
+func (w *worker) Work(ctx context.Context, j *river.Job[args]) error {
+	return w.job.Run(ctx, j.Args.raw)
+}
+
+func (w *worker) Timeout(*river.Job[args]) time.Duration { return w.job.Timeout }
+
+// client is what Queue uses of a river.Client, whatever its driver's
+// transaction type.
+type client interface {
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+	StopAndCancel(ctx context.Context) error
+	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+}
 
 // Queue is a River client on the metadata database.
 type Queue struct {
-	client      *river.Client[*sql.Tx]
+	client      client
+	conn        *conn
+	jobs        map[string]Job
 	stopTimeout time.Duration
 }
 
-// Open migrates River's tables (see Migrate) and returns a queue with the
-// workers and periodic jobs of opts registered. It does not start working.
-func Open(ctx context.Context, store *meta.Store, log *slog.Logger, opts Options) (*Queue, error) {
-	if err := Migrate(ctx, store, log); err != nil {
-		return nil, err
-	}
-	drv, err := driver(store)
+// Open migrates River's tables (see Migrate) on the database named by dsn
+// (the store's DSN) and returns a queue with opts.Jobs registered. It does
+// not start working; call Run, then Close.
+func Open(ctx context.Context, dsn string, log *slog.Logger, opts Options) (*Queue, error) {
+	byKind, err := index(opts.Jobs)
 	if err != nil {
 		return nil, err
 	}
-	if opts.PurgeTimeout <= 0 {
-		opts.PurgeTimeout = DefaultPurgeTimeout
+	c, err := openConn(ctx, dsn)
+	if err != nil {
+		return nil, err
 	}
-	if opts.StopTimeout <= 0 {
-		opts.StopTimeout = DefaultStopTimeout
+	q, err := newQueue(ctx, c, log, opts, byKind)
+	if err != nil {
+		c.close()
+		return nil, err
+	}
+	return q, nil
+}
+
+func newQueue(ctx context.Context, c *conn, log *slog.Logger, opts Options, byKind map[string]Job) (*Queue, error) {
+	if err := c.migrate(ctx, log); err != nil {
+		return nil, err
 	}
 	workers := river.NewWorkers()
 	var periodic []*river.PeriodicJob
-	if opts.PurgeUploads != nil && opts.PurgeEvery > 0 {
-		river.AddWorker(workers, &purgeUploadsWorker{purge: opts.PurgeUploads, timeout: opts.PurgeTimeout})
-		periodic = append(periodic, river.NewPeriodicJob(
-			river.PeriodicInterval(opts.PurgeEvery),
-			func() (river.JobArgs, *river.InsertOpts) { return PurgeUploadsArgs{}, nil },
-			&river.PeriodicJobOpts{ID: PurgeUploadsArgs{}.Kind(), RunOnStart: true},
-		))
+	for _, j := range opts.Jobs {
+		j := byKind[j.Kind] // with defaults
+		river.AddWorkerArgs(workers, args{kind: j.Kind}, &worker{job: j})
+		if j.Every > 0 {
+			periodic = append(periodic, river.NewPeriodicJob(
+				river.PeriodicInterval(j.Every),
+				func() (river.JobArgs, *river.InsertOpts) {
+					return args{kind: j.Kind}, &river.InsertOpts{MaxAttempts: j.MaxAttempts}
+				},
+				&river.PeriodicJobOpts{ID: j.Kind, RunOnStart: true},
+			))
+		}
 	}
-	if opts.register != nil {
-		opts.register(workers)
-	}
-	client, err := river.NewClient(drv, &river.Config{
+	cfg := &river.Config{
 		ID:                clientID(),
 		Logger:            log,
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
@@ -124,11 +189,45 @@ func Open(ctx context.Context, store *meta.Store, log *slog.Logger, opts Options
 		PeriodicJobs:      periodic,
 		FetchPollInterval: opts.pollInterval,
 		FetchCooldown:     min(opts.pollInterval, 100*time.Millisecond),
-	})
+	}
+	cl, err := c.client(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("jobs: river client: %w", err)
 	}
-	return &Queue{client: client, stopTimeout: opts.StopTimeout}, nil
+	return &Queue{client: cl, conn: c, jobs: byKind, stopTimeout: orDefault(opts.StopTimeout, DefaultStopTimeout)}, nil
+}
+
+// index checks the job list and fills in defaults.
+func index(list []Job) (map[string]Job, error) {
+	byKind := make(map[string]Job, len(list))
+	var errs []error
+	for _, j := range list {
+		switch {
+		case strings.TrimSpace(j.Kind) == "":
+			errs = append(errs, errors.New("jobs: a job has no kind"))
+			continue
+		case j.Run == nil:
+			errs = append(errs, fmt.Errorf("jobs: job %q has no function", j.Kind))
+		case j.Every < 0:
+			errs = append(errs, fmt.Errorf("jobs: job %q: negative interval", j.Kind))
+		}
+		if _, dup := byKind[j.Kind]; dup {
+			errs = append(errs, fmt.Errorf("jobs: job %q registered twice", j.Kind))
+		}
+		j.Timeout = orDefault(j.Timeout, DefaultTimeout)
+		if j.MaxAttempts <= 0 {
+			j.MaxAttempts = DefaultMaxAttempts
+		}
+		byKind[j.Kind] = j
+	}
+	return byKind, errors.Join(errs...)
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
 }
 
 // Run works jobs until ctx ends, then stops gracefully: no new jobs are
@@ -151,45 +250,29 @@ func (q *Queue) Run(ctx context.Context) error {
 	return nil
 }
 
-// Enqueue inserts a one-off job; a registered worker picks it up.
-func (q *Queue) Enqueue(ctx context.Context, args river.JobArgs) error {
-	_, err := q.client.Insert(ctx, args, nil)
-	return err
-}
+// Close releases the queue's database connections; call it after Run
+// has returned.
+func (q *Queue) Close() { q.conn.close() }
 
-// Migrate brings River's tables in the metadata database up to date. It is
-// idempotent; on PostgreSQL an advisory lock serialises replicas that start
-// together (River's migrator takes none).
-func Migrate(ctx context.Context, store *meta.Store, log *slog.Logger) error {
-	drv, err := driver(store)
-	if err != nil {
-		return err
+// Enqueue inserts a one-off job of a registered kind with args encoded as
+// JSON (nil for none); a replica picks it up.
+func (q *Queue) Enqueue(ctx context.Context, kind string, a any) error {
+	j, ok := q.jobs[kind]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownKind, kind)
 	}
-	m, err := rivermigrate.New(drv, &rivermigrate.Config{Logger: log})
-	if err != nil {
-		return fmt.Errorf("jobs: river migrator: %w", err)
-	}
-	if store.Dialect() == "postgres" {
-		unlock, err := lockPostgres(ctx, store.DB())
+	var raw json.RawMessage
+	if a != nil {
+		b, err := json.Marshal(a)
 		if err != nil {
-			return err
+			return fmt.Errorf("jobs: enqueue %s: %w", kind, err)
 		}
-		defer unlock()
+		raw = b
 	}
-	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return fmt.Errorf("jobs: river migrate: %w", err)
+	if _, err := q.client.Insert(ctx, args{kind: kind, raw: raw}, &river.InsertOpts{MaxAttempts: j.MaxAttempts}); err != nil {
+		return fmt.Errorf("jobs: enqueue %s: %w", kind, err)
 	}
 	return nil
-}
-
-func driver(store *meta.Store) (riverdriver.Driver[*sql.Tx], error) {
-	switch store.Dialect() {
-	case "sqlite":
-		return riversqlite.New(store.DB()), nil
-	case "postgres":
-		return riverdatabasesql.New(store.DB()), nil
-	}
-	return nil, fmt.Errorf("jobs: no River driver for database %q", store.Dialect())
 }
 
 // clientID names this replica to River (leader election, job attempts):
@@ -199,28 +282,4 @@ func clientID() string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return fmt.Sprintf("%.60s_%d_%x", host, os.Getpid(), b)
-}
-
-// lockPostgres takes the migration advisory lock on a connection of its
-// own; unlock releases it and returns the connection.
-func lockPostgres(ctx context.Context, db *sql.DB) (unlock func(), err error) {
-	lctx, cancel := context.WithTimeout(ctx, migrateLockTimeout)
-	defer cancel()
-	conn, err := db.Conn(lctx)
-	if err != nil {
-		return nil, fmt.Errorf("jobs: migration lock: %w", err)
-	}
-	if _, err := conn.ExecContext(lctx, "SELECT pg_advisory_lock($1)", migrateLockKey); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("jobs: migration lock: %w", err)
-	}
-	return func() {
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if _, err := conn.ExecContext(uctx, "SELECT pg_advisory_unlock($1)", migrateLockKey); err != nil {
-			// Discarding the session releases the lock.
-			_ = conn.Raw(func(any) error { return sqldriver.ErrBadConn })
-		}
-		conn.Close()
-	}, nil
 }

@@ -2,15 +2,16 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/riverqueue/river"
+	"github.com/google/go-cmp/cmp"
 
-	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/meta/metatest"
 )
 
@@ -18,12 +19,26 @@ const testPoll = 100 * time.Millisecond
 
 var discard = slog.New(slog.DiscardHandler)
 
-// run opens a queue on store and works it until the test ends.
-func run(t *testing.T, store *meta.Store, opts Options) *Queue {
+// forEachEngine runs fn as the subtests "sqlite" and "postgres", each with
+// the DSN of a fresh database.
+func forEachEngine(t *testing.T, fn func(t *testing.T, dsn string)) {
 	t.Helper()
-	opts.pollInterval = testPoll
+	t.Run("sqlite", func(t *testing.T) { fn(t, sqliteDSN(t)) })
+	t.Run("postgres", func(t *testing.T) { fn(t, metatest.PostgresDSN(t)) })
+}
+
+func sqliteDSN(t testing.TB) string {
+	return "sqlite://" + filepath.Join(t.TempDir(), "berth.db")
+}
+
+// run opens a queue on dsn and works it until the test ends.
+func run(t *testing.T, dsn string, opts Options) *Queue {
+	t.Helper()
+	if opts.pollInterval == 0 {
+		opts.pollInterval = testPoll
+	}
 	opts.StopTimeout = 5 * time.Second
-	q, err := Open(t.Context(), store, discard, opts)
+	q, err := Open(t.Context(), dsn, discard, opts)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -35,6 +50,7 @@ func run(t *testing.T, store *meta.Store, opts Options) *Queue {
 		if err := <-done; err != nil {
 			t.Errorf("Run: %v", err)
 		}
+		q.Close()
 	})
 	return q
 }
@@ -51,97 +67,115 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-type onceArgs struct{ N int }
-
-func (onceArgs) Kind() string { return "test_once" }
-
-type onceWorker struct {
-	river.WorkerDefaults[onceArgs]
+// counter records the runs of a job by argument.
+type counter struct {
 	mu   sync.Mutex
 	runs map[int]int
 }
 
-func (w *onceWorker) Work(_ context.Context, j *river.Job[onceArgs]) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.runs[j.Args.N]++
+type countArgs struct{ N int }
+
+func (c *counter) work(_ context.Context, a countArgs) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.runs == nil {
+		c.runs = map[int]int{}
+	}
+	c.runs[a.N]++
 	return nil
 }
 
-func (w *onceWorker) snapshot() map[int]int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	m := make(map[int]int, len(w.runs))
-	for k, v := range w.runs {
+func (c *counter) snapshot() map[int]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := make(map[int]int, len(c.runs))
+	for k, v := range c.runs {
 		m[k] = v
 	}
 	return m
 }
 
-// TestEnqueueWorkedOnce enqueues jobs and checks each is worked exactly once.
-func TestEnqueueWorkedOnce(t *testing.T) {
-	metatest.ForEachEngine(t, func(t *testing.T, store *meta.Store) {
-		w := &onceWorker{runs: map[int]int{}}
-		q := run(t, store, Options{register: func(ws *river.Workers) { river.AddWorker(ws, w) }})
+// TestQueuedJobFromList registers a queued job as one list entry,
+// enqueues it with arguments, and checks each is worked exactly once, on
+// both engines.
+func TestQueuedJobFromList(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, dsn string) {
+		var c counter
+		q := run(t, dsn, Options{Jobs: []Job{
+			{Kind: "test_count", Timeout: time.Minute, Run: WithArgs(c.work)},
+		}})
 		const n = 10
+		want := map[int]int{}
 		for i := range n {
-			if err := q.Enqueue(t.Context(), onceArgs{N: i}); err != nil {
+			if err := q.Enqueue(t.Context(), "test_count", countArgs{N: i}); err != nil {
 				t.Fatalf("Enqueue: %v", err)
 			}
+			want[i] = 1
 		}
-		waitFor(t, 10*time.Second, "all jobs worked", func() bool { return len(w.snapshot()) == n })
+		waitFor(t, 10*time.Second, "all jobs worked", func() bool { return len(c.snapshot()) == n })
 		time.Sleep(5 * testPoll) // a second run would show up by now
-		for i, c := range w.snapshot() {
-			if c != 1 {
-				t.Errorf("job %d worked %d times, want 1", i, c)
-			}
+		if diff := cmp.Diff(want, c.snapshot()); diff != "" {
+			t.Errorf("runs by argument (-want +got):\n%s", diff)
+		}
+		if err := q.Enqueue(t.Context(), "no_such_job", nil); !errors.Is(err, ErrUnknownKind) {
+			t.Errorf("Enqueue(unknown kind) = %v, want ErrUnknownKind", err)
 		}
 	})
 }
 
-// TestPurgeRunsOnStart: the periodic purge runs when the queue starts, long
-// before its first period ends, and only once.
-func TestPurgeRunsOnStart(t *testing.T) {
-	metatest.ForEachEngine(t, func(t *testing.T, store *meta.Store) {
+// TestPostgresWakesOnInsert: on PostgreSQL a worker learns of a new job
+// through LISTEN/NOTIFY, long before its fetch poll would find it.
+func TestPostgresWakesOnInsert(t *testing.T) {
+	dsn := metatest.PostgresDSN(t)
+	var c counter
+	const poll = time.Minute
+	q := run(t, dsn, Options{pollInterval: poll, Jobs: []Job{
+		{Kind: "test_count", Run: WithArgs(c.work)},
+	}})
+	time.Sleep(time.Second) // let the producer start and run its first (empty) fetch
+	start := time.Now()
+	if err := q.Enqueue(t.Context(), "test_count", countArgs{N: 1}); err != nil {
+		t.Fatalf("Enqueue: %v", err)
+	}
+	waitFor(t, 10*time.Second, "job worked without waiting for the poll", func() bool { return len(c.snapshot()) == 1 })
+	t.Logf("worked %s after insert (poll interval %s)", time.Since(start).Round(time.Millisecond), poll)
+}
+
+// TestPeriodicRunsOnStart: a periodic entry runs when the queue starts,
+// long before its first period ends, and only once.
+func TestPeriodicRunsOnStart(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, dsn string) {
 		var runs atomic.Int32
-		run(t, store, Options{
-			PurgeUploads: func(context.Context) error { runs.Add(1); return nil },
-			PurgeEvery:   time.Hour,
-		})
-		waitFor(t, 10*time.Second, "purge ran on start", func() bool { return runs.Load() > 0 })
+		run(t, dsn, Options{Jobs: []Job{{
+			Kind: "test_tick", Every: time.Hour,
+			Run: NoArgs(func(context.Context) error { runs.Add(1); return nil }),
+		}}})
+		waitFor(t, 10*time.Second, "periodic job ran on start", func() bool { return runs.Load() > 0 })
 		time.Sleep(5 * testPoll)
 		if got := runs.Load(); got != 1 {
-			t.Errorf("purge ran %d times, want 1", got)
+			t.Errorf("periodic job ran %d times, want 1", got)
 		}
 	})
 }
 
-// TestPeriodicOncePerCluster runs two replicas (two stores, two River
-// clients) on one PostgreSQL database: the periodic purge fires once per
-// period across both, not once per replica.
+// TestPeriodicOncePerCluster runs two replicas (two River clients) on one
+// PostgreSQL database: a periodic job fires once per period across both,
+// not once per replica.
 func TestPeriodicOncePerCluster(t *testing.T) {
 	dsn := metatest.PostgresDSN(t)
 	const every = time.Second
 	var runs atomic.Int32
 	var first atomic.Int64
-	purge := func(context.Context) error {
+	tick := func(context.Context) error {
 		if runs.Add(1) == 1 {
 			first.Store(time.Now().UnixNano())
 		}
 		return nil
 	}
 	for range 2 {
-		store, err := meta.Open(t.Context(), dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { store.Close() })
-		if err := store.Migrate(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		run(t, store, Options{PurgeUploads: purge, PurgeEvery: every})
+		run(t, dsn, Options{Jobs: []Job{{Kind: "test_tick", Every: every, Run: NoArgs(tick)}}})
 	}
-	waitFor(t, 10*time.Second, "first purge", func() bool { return runs.Load() > 0 })
+	waitFor(t, 10*time.Second, "first run", func() bool { return runs.Load() > 0 })
 	const window = 5 * time.Second
 	time.Sleep(window)
 	elapsed := time.Since(time.Unix(0, first.Load()))
@@ -150,10 +184,32 @@ func TestPeriodicOncePerCluster(t *testing.T) {
 	maxRuns := int32(elapsed/every) + 2
 	got := runs.Load()
 	if got > maxRuns || got < int32(window/every)-1 {
-		t.Errorf("purge ran %d times in %s with period %s, want between %d and %d",
+		t.Errorf("periodic job ran %d times in %s with period %s, want between %d and %d",
 			got, elapsed.Round(time.Millisecond), every, int32(window/every)-1, maxRuns)
 	}
 	t.Logf("%d runs in %s", got, elapsed.Round(time.Millisecond))
+}
+
+// TestJobListChecked: a malformed list is refused at Open, naming every
+// problem.
+func TestJobListChecked(t *testing.T) {
+	nop := NoArgs(func(context.Context) error { return nil })
+	tests := []struct {
+		name string
+		list []Job
+	}{
+		{"no kind", []Job{{Run: nop}}},
+		{"no function", []Job{{Kind: "a"}}},
+		{"negative interval", []Job{{Kind: "a", Every: -time.Second, Run: nop}}},
+		{"duplicate", []Job{{Kind: "a", Run: nop}, {Kind: "a", Run: nop}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := Open(t.Context(), sqliteDSN(t), discard, Options{Jobs: tt.list}); err == nil {
+				t.Errorf("Open accepted %+v", tt.list)
+			}
+		})
+	}
 }
 
 // TestMigrate runs River's migrations again, one after another on both
@@ -162,20 +218,20 @@ func TestPeriodicOncePerCluster(t *testing.T) {
 func TestMigrate(t *testing.T) {
 	tests := []struct {
 		name     string
-		open     func(testing.TB) *meta.Store
+		dsn      func(testing.TB) string
 		parallel int
 	}{
-		{"sqlite/twice", metatest.OpenSQLite, 1},
-		{"postgres/twice", metatest.OpenPostgres, 1},
-		{"postgres/three at once", metatest.OpenPostgres, 3},
+		{"sqlite/twice", sqliteDSN, 1},
+		{"postgres/twice", metatest.PostgresDSN, 1},
+		{"postgres/three at once", metatest.PostgresDSN, 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			store := tt.open(t)
+			dsn := tt.dsn(t)
 			for range 2 {
 				errs := make(chan error, tt.parallel)
 				for range tt.parallel {
-					go func() { errs <- Migrate(t.Context(), store, discard) }()
+					go func() { errs <- Migrate(t.Context(), dsn, discard) }()
 				}
 				for range tt.parallel {
 					if err := <-errs; err != nil {

@@ -80,6 +80,23 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 }
 
 func openSQLite(ctx context.Context, path string) (*Store, error) {
+	db, err := openSQLiteDB(path)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(sqliteMaxOpenConns)
+	db.SetMaxIdleConns(sqliteMaxOpenConns)
+	s := newStore(db, dialectSQLite)
+	if err := s.Ping(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("meta: open sqlite %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// openSQLiteDB opens a handle on the SQLite file at path, creating its
+// directory, with Berth's connection settings; it does not connect yet.
+func openSQLiteDB(path string) (*sql.DB, error) {
 	if path == "" {
 		return nil, errors.New("meta: sqlite URL has no path: want sqlite:///abs/path/berth.db or sqlite://rel/path.db")
 	}
@@ -106,14 +123,31 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("meta: open sqlite %s: %w", path, err)
 	}
-	db.SetMaxOpenConns(sqliteMaxOpenConns)
-	db.SetMaxIdleConns(sqliteMaxOpenConns)
-	s := newStore(db, dialectSQLite)
-	if err := s.Ping(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("meta: open sqlite %s: %w", path, err)
+	return db, nil
+}
+
+// OpenSQLiteConn opens a second handle on the SQLite database named by dsn
+// (sqlite://...), limited to one connection, with the settings Open uses
+// (WAL, busy_timeout, immediate transactions). The job queue runs on it:
+// River issues many small statements at once, and a single connection
+// queues them in Go instead of failing with SQLITE_BUSY, without taking
+// connections from the store's pool.
+func OpenSQLiteConn(ctx context.Context, dsn string) (*sql.DB, error) {
+	path, ok := strings.CutPrefix(dsn, "sqlite://")
+	if !ok {
+		return nil, errors.New("meta: OpenSQLiteConn: not a sqlite:// URL")
 	}
-	return s, nil
+	db, err := openSQLiteDB(path)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, wrapErr(err, "meta: open sqlite %s", path)
+	}
+	return db, nil
 }
 
 func openPostgres(ctx context.Context, dsn string) (*Store, error) {

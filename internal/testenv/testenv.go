@@ -7,6 +7,7 @@ package testenv
 
 import (
 	"os"
+	"os/exec"
 	"testing"
 )
 
@@ -18,9 +19,30 @@ func Require(tb testing.TB, envVar string) string {
 	if v != "" {
 		return v
 	}
-	if os.Getenv("CI") != "" || os.Getenv("BERTH_TEST_REQUIRE_SERVICES") != "" {
+	if required() {
 		tb.Fatalf("%s is not set; scripts/test starts the services", envVar)
 	}
 	tb.Skipf("%s not set; run scripts/test for real-service tests", envVar)
 	return ""
+}
+
+// RequireBinary returns the path of the program name found on PATH. When
+// it is missing, the test is skipped, or fails under the same rule as
+// Require (scripts/test installs every program the tests use).
+func RequireBinary(tb testing.TB, name string) string {
+	tb.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	if required() {
+		tb.Fatalf("%s is not on PATH; scripts/test installs it: %v", name, err)
+	}
+	tb.Skipf("%s not on PATH; run scripts/test, which installs it", name)
+	return ""
+}
+
+// required reports whether a missing service or program fails the test.
+func required() bool {
+	return os.Getenv("CI") != "" || os.Getenv("BERTH_TEST_REQUIRE_SERVICES") != ""
 }

@@ -6,30 +6,13 @@
 
 now_ns() { date +%s%N; }
 
-stop_server() {
-	local pid=$SERVER_PID _
-	[ -n "$pid" ] || return 0
-	SERVER_PID=
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for _ in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-	return 0
-}
+# shellcheck source=scripts/lib/proc.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/proc.sh"
 
-free_port() {
-	local p _
-	for _ in $(seq 500); do
-		p=$((20000 + RANDOM % 12000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			printf '%s\n' "$p"
-			return 0
-		fi
-	done
-	die "no free loopback port"
+stop_server() {
+	local pid=$SERVER_PID
+	SERVER_PID=
+	stop_pid "$pid"
 }
 
 # status_kib PID FIELD: a /proc/PID/status field (VmRSS, VmHWM) in KiB.

@@ -62,7 +62,7 @@ trap 'exit 143' TERM
 # start_server KIND: start a fresh berth or peer; sets SERVER_PID and URL.
 start_server() {
 	local kind=$1 port dir _
-	port=$(free_port)
+	free_port port || die "no free loopback port"
 	dir="$TMP/$kind-data"
 	rm -rf "$dir"
 	mkdir -p "$dir"

@@ -84,7 +84,7 @@ s3() {
 # prefix bench-MODE; sets SERVER_PID and URL.
 start_server() {
 	local kind=$1 mode=$2 port dir _
-	port=$(free_port)
+	free_port port || die "no free loopback port"
 	dir="$TMP/$kind-data"
 	rm -rf "$dir"
 	mkdir -p "$dir"

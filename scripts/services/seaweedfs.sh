@@ -28,6 +28,9 @@ BERTH_TOOLS_DIR=${BERTH_TOOLS_DIR:-$HOME/.cache/berth-tools}
 S3_ACCESS_KEY=${BERTH_SEAWEEDFS_ACCESS_KEY:-berthtest}
 S3_SECRET_KEY=${BERTH_SEAWEEDFS_SECRET_KEY:-berthtestsecret}
 
+# shellcheck source=scripts/lib/proc.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/proc.sh"
+
 log() { echo "seaweedfs: $*" >&2; }
 die() {
 	log "$*"
@@ -62,24 +65,6 @@ build() {
 	printf '%s\n' "$dir/weed"
 }
 
-# free_port: a TCP port free on 127.0.0.1 whose +10000 (weed's gRPC port) is
-# also free.
-free_port() {
-	local p
-	for _ in $(seq 200); do
-		p=$((20000 + RANDOM % 25000))
-		if port_free "$p" && port_free $((p + 10000)); then
-			printf '%s\n' "$p"
-			return 0
-		fi
-	done
-	die "no free port found"
-}
-
-port_free() {
-	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
 start() {
 	local dir=${1:?usage: seaweedfs.sh start DIR [BUCKET]} bucket=${2:-berth}
 	local weed
@@ -101,10 +86,11 @@ start() {
 }
 EOF
 	local master volume filer s3
-	master=$(free_port)
-	volume=$(free_port)
-	filer=$(free_port)
-	s3=$(free_port)
+	# weed's gRPC port is each port + 10000: both must be free.
+	free_port master 10000 || die "no free port found"
+	free_port volume 10000 || die "no free port found"
+	free_port filer 10000 || die "no free port found"
+	free_port s3 10000 || die "no free port found"
 	log "starting weed server in $dir (master $master, volume $volume, filer $filer, s3 $s3)"
 	"$weed" server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$dir/data" \
 		-master.port="$master" -master.telemetry=false -master.volumeSizeLimitMB=256 \
