@@ -102,6 +102,7 @@ type robotStore interface {
 	SetRobotSecretHash(ctx context.Context, id int64, hash string) error
 	DeleteRobot(ctx context.Context, id int64) error
 	GetProject(ctx context.Context, id int64) (meta.Project, error)
+	GetProjectByName(ctx context.Context, name string) (meta.Project, error)
 }
 
 type throttleStore interface {

@@ -155,7 +155,7 @@ func TestAuthenticate(t *testing.T) {
 	}
 	_, offSecret := must2(t)(s.CreateRobot(ctx, NewRobot{Name: "off", Level: meta.RobotProject, ProjectID: team.ID, Permissions: pushPull}))
 	off := must[meta.Robot](t)(st.GetRobotByName(ctx, "robot$team+off"))
-	must[meta.Robot](t)(s.UpdateRobot(ctx, off.ID, func(r *meta.Robot) { r.Disabled = true }))
+	must[meta.Robot](t)(s.UpdateRobot(ctx, nil, off.ID, func(r *meta.Robot) { r.Disabled = true }))
 	_, oldSecret := must2(t)(s.CreateRobot(ctx, NewRobot{Name: "old", Level: meta.RobotProject, ProjectID: team.ID, Permissions: pushPull, ExpiresAt: time.Now().Add(-time.Minute)}))
 	mirror, mirrorSecret := must2(t)(s.CreateRobot(ctx, NewRobot{Name: "mirror", Level: meta.RobotSystem, Permissions: []meta.RobotPermission{
 		{Kind: "project", Namespace: "*", Access: []meta.RobotAccess{{Resource: "repository", Action: "pull"}}},
@@ -337,7 +337,7 @@ func TestAccountChanges(t *testing.T) {
 	if _, _, err := s.CreateRobot(ctx, NewRobot{Name: "ci", Level: meta.RobotProject, ProjectID: team.ID}); !errors.Is(err, meta.ErrRobotExists) {
 		t.Errorf("CreateRobot(taken) err = %v", err)
 	}
-	fresh := must[string](t)(s.RefreshRobotSecret(ctx, r.ID, ""))
+	fresh := must[string](t)(s.RefreshRobotSecret(ctx, nil, r.ID, ""))
 	if fresh == secret || len(fresh) != robotSecretLen {
 		t.Errorf("refreshed secret %q", fresh)
 	}
@@ -345,7 +345,7 @@ func TestAccountChanges(t *testing.T) {
 		t.Errorf("old robot secret still works: %v", err)
 	}
 	must[access.Principal](t)(s.Authenticate(ctx, r.Name, fresh, ""))
-	if err := s.DeleteRobot(ctx, r.ID); err != nil {
+	if err := s.DeleteRobot(ctx, nil, r.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Authenticate(ctx, r.Name, fresh, ""); !errors.Is(err, ErrInvalidCredentials) {

@@ -350,8 +350,9 @@ type passwordReq struct {
 }
 
 // changePassword is PUT /users/{user_id}/password. Users change their own
-// password with the old one; system administrators set other users'
-// passwords without it. Directory users have no password here (403).
+// password with the old one; only human system administrators set other
+// users' passwords (robots never: access.CanSetPassword). Directory users
+// have no password here (403).
 func (a *API) changePassword(w http.ResponseWriter, r *http.Request) error {
 	id, err := userID(r)
 	if err != nil {
@@ -373,6 +374,11 @@ func (a *API) changePassword(w http.ResponseWriter, r *http.Request) error {
 	}
 	p := caller(r)
 	self := p.Kind == access.KindUser && p.ID == id
+	if !self {
+		if err := access.CanSetPassword(p); err != nil {
+			return err
+		}
+	}
 	switch {
 	case self || req.OldPassword != "":
 		if req.OldPassword == "" {
@@ -402,7 +408,8 @@ type sysadminReq struct {
 	SysadminFlag *bool `json:"sysadmin_flag"`
 }
 
-// setSysadmin is PUT /users/{user_id}/sysadmin (system administrators).
+// setSysadmin is PUT /users/{user_id}/sysadmin: human system
+// administrators only (access.CanGrant; robots never, whatever they hold).
 // Nobody revokes their own flag, so the system never locks itself out.
 func (a *API) setSysadmin(w http.ResponseWriter, r *http.Request) error {
 	id, err := userID(r)
@@ -418,6 +425,9 @@ func (a *API) setSysadmin(w http.ResponseWriter, r *http.Request) error {
 	}
 	if req.SysadminFlag == nil {
 		return errBadRequest("sysadmin_flag is required")
+	}
+	if err := access.CanGrant(caller(r), access.Grant{Sysadmin: true}, nil); err != nil {
+		return err
 	}
 	if p := caller(r); p.Kind == access.KindUser && p.ID == id && !*req.SysadminFlag {
 		return errForbidden("you cannot revoke your own system administration")
