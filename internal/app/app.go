@@ -15,6 +15,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/berth-registry/berth/internal/audit"
 	"github.com/berth-registry/berth/internal/cache"
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/content"
@@ -112,21 +113,22 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		regCache = rc
 	}
 
-	auth, err := newAuth(ctx, cfg, store, log)
+	// One audit writer for every edge.
+	auditLog := audit.NewWriter(store, log)
+	defer auditLog.Close() // after the server has stopped: writes what is queued
+	auth, err := newAuth(ctx, cfg, store, auditLog, log)
 	if err != nil {
 		return err
 	}
 	metrics := observe.NewMetrics()
 	blobs := content.New(store, drv, log)
-	audit := newAuditWriter(store, log)
-	defer audit.Close() // after the server has stopped: writes what is queued
 	reg := registry.New(store, regCache, log)
 	api := distapi.New(blobs, reg, log, distapi.Options{
 		OnUploadFinished: metrics.ObserveUpload, Auth: auth.gate, TokenRealm: auth.realm,
-		OnEvent: audit.OnEvent, ClientIP: auth.clientIP,
+		OnEvent: registryEvents(auditLog), ClientIP: auth.clientIP,
 	})
 
-	rest, err := newRESTAPI(cfg, store, reg, drv, auth, log)
+	rest, err := newRESTAPI(cfg, store, reg, drv, auth, auditLog, log)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"runtime/debug"
 
+	"github.com/berth-registry/berth/internal/audit"
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/httpx"
 	"github.com/berth-registry/berth/internal/meta"
@@ -23,7 +24,7 @@ import (
 )
 
 // newRESTAPI builds the /api/v2.0/ and /c/ edge.
-func newRESTAPI(cfg config.Config, store *meta.Store, reg *registry.Service, drv storage.Driver, auth *authStack, log *slog.Logger) (*restapi.API, error) {
+func newRESTAPI(cfg config.Config, store *meta.Store, reg *registry.Service, drv storage.Driver, auth *authStack, rec audit.Recorder, log *slog.Logger) (*restapi.API, error) {
 	clientIP, err := httpx.ClientIP(cfg.HTTP.TrustedProxies)
 	if err != nil {
 		return nil, err
@@ -37,6 +38,7 @@ func newRESTAPI(cfg config.Config, store *meta.Store, reg *registry.Service, drv
 		Identity:   auth.identity,
 		Settings:   auth.settings,
 		Registry:   reg,
+		Audit:      rec,
 		Storage:    storageProbe{drv},
 		SessionKey: key,
 		ClientIP:   clientIP,

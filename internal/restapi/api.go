@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-registry/berth/internal/audit"
 	"github.com/berth-registry/berth/internal/httpx"
 )
 
@@ -58,6 +59,9 @@ type Deps struct {
 	Identity Identity
 	// Registry deletes manifests and tags (and drops their cache entries).
 	Registry manifestDeleter
+	// Audit records the audit log (the server's one shared writer); nil:
+	// entries are written to Store synchronously.
+	Audit audit.Recorder
 	// Storage is probed by GET /health; nil leaves it out.
 	Storage storageProber
 	// Settings are the run-time system settings (configurations.go); nil:
@@ -104,6 +108,9 @@ func New(deps Deps, log *slog.Logger) *API {
 	}
 	if deps.ClientIP == nil {
 		deps.ClientIP = remoteHost
+	}
+	if deps.Audit == nil {
+		deps.Audit = audit.NewDirect(deps.Store, log)
 	}
 	a := &API{d: deps, log: log, mux: http.NewServeMux()}
 	a.routes(a.mux)

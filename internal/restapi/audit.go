@@ -19,10 +19,12 @@ type auditStore interface {
 }
 
 // Audit resource types and the resource naming rule: an entry about
-// something inside a project has a resource starting with "<project>/"
+// something inside a project carries the project's id (the project logs
+// filter on it, never on names) and a resource starting with "<project>/"
 // (repository "p/repo", artifact "p/repo:tag" or "p/repo@digest", member
-// "p/alice", project robot "p/robot$p+ci"), and one about the project
-// itself the project's name, so that GET /projects/{p}/logs finds them.
+// "p/alice", project robot "p/robot$p+ci"); one about the project itself
+// has the project's name. Entries about users, logins, settings and
+// system robots have no project.
 const (
 	auditUser          = "user"
 	auditMember        = "member"
@@ -63,10 +65,10 @@ func (a *API) listAuditLogs(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		f.Projects = []string{}
+		f.ProjectIDs = []int64{}
 		for _, role := range roles {
 			if access.Role(role.Role).Has(access.Permission{Resource: access.ResourceLog, Action: access.ActionList}) {
-				f.Projects = append(f.Projects, role.Project)
+				f.ProjectIDs = append(f.ProjectIDs, role.ProjectID)
 			}
 		}
 	}
@@ -84,7 +86,7 @@ func (a *API) listProjectLogs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	f.Projects = []string{proj.Name}
+	f.ProjectIDs = []int64{proj.ID}
 	return a.writeAuditLogs(w, r, f)
 }
 

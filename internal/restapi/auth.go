@@ -184,26 +184,22 @@ func (a *API) auditLogin(r *http.Request, user string, err error) {
 	if err != nil {
 		result = meta.AuditFailure
 	}
-	rec := meta.AuditLog{Username: truncate(user, 255), Operation: "login", ResourceType: "user",
-		Resource: truncate(user, 255), ClientIP: a.d.ClientIP(r), Result: result}
-	if aerr := a.d.Store.AddAuditLog(context.WithoutCancel(r.Context()), rec); aerr != nil {
-		a.log.WarnContext(r.Context(), "audit log", "err", aerr)
-	}
+	a.d.Audit.Record(meta.AuditLog{Username: truncate(user, 255), Operation: "login", ResourceType: "user",
+		Resource: truncate(user, 255), ClientIP: a.d.ClientIP(r), Result: result})
 }
 
-// auditEvent records that the caller did operation on resource (for
-// projects, repositories, artifacts and tags: "<project>[/...]"). A
-// failure is logged and never fails the request, which has succeeded.
-func (a *API) auditEvent(r *http.Request, operation, resourceType, resource string) {
+// auditEvent records that the caller did operation on resource in project
+// projectID (0: about no project; users, settings, system robots). The
+// resource of something in a project reads "<project>[/...]". A failure
+// is logged by the recorder and never fails the request, which has
+// succeeded.
+func (a *API) auditEvent(r *http.Request, projectID int64, operation, resourceType, resource string) {
 	user := caller(r).Name
 	if user == "" {
 		user = "anonymous"
 	}
-	rec := meta.AuditLog{Username: truncate(user, 255), Operation: operation, ResourceType: resourceType,
-		Resource: truncate(resource, 1024), ClientIP: a.d.ClientIP(r), Result: meta.AuditSuccess}
-	if err := a.d.Store.AddAuditLog(context.WithoutCancel(r.Context()), rec); err != nil {
-		a.log.WarnContext(r.Context(), "audit log", "err", err, "operation", operation)
-	}
+	a.d.Audit.Record(meta.AuditLog{Username: truncate(user, 255), Operation: operation, ResourceType: resourceType,
+		Resource: truncate(resource, 1024), ProjectID: projectID, ClientIP: a.d.ClientIP(r), Result: meta.AuditSuccess})
 }
 
 // setSession issues a session token for subject and sets the cookies.

@@ -181,7 +181,7 @@ func (a *API) addMember(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.auditEvent(r, "create", auditMember, memberResource(proj.Name, got))
+	a.auditEvent(r, proj.ID, "create", auditMember, memberResource(proj.Name, got))
 	w.Header().Set("Location", location("projects", strconv.FormatInt(proj.ID, 10), "members", strconv.FormatInt(got.ID, 10)))
 	w.WriteHeader(http.StatusCreated)
 	return nil
@@ -305,7 +305,7 @@ func (a *API) updateMember(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	m.Role = int(role)
-	a.auditEvent(r, "update", auditMember, memberResource(proj.Name, m))
+	a.auditEvent(r, proj.ID, "update", auditMember, memberResource(proj.Name, m))
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -326,7 +326,7 @@ func (a *API) removeMember(w http.ResponseWriter, r *http.Request) error {
 	if err := a.d.Store.RemoveMember(r.Context(), proj.ID, m.ID); err != nil {
 		return err
 	}
-	a.auditEvent(r, "delete", auditMember, memberResource(proj.Name, m))
+	a.auditEvent(r, proj.ID, "delete", auditMember, memberResource(proj.Name, m))
 	w.WriteHeader(http.StatusOK)
 	return nil
 }

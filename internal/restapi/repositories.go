@@ -144,7 +144,7 @@ func (a *API) getRepository(w http.ResponseWriter, r *http.Request) error {
 // every manifest and tag goes, then the repository. Blobs stay until
 // garbage collection.
 func (a *API) deleteRepository(w http.ResponseWriter, r *http.Request) error {
-	_, name, err := a.authorizeRepository(r, access.ResourceRepository, access.ActionDelete)
+	proj, name, err := a.authorizeRepository(r, access.ResourceRepository, access.ActionDelete)
 	if err != nil {
 		return err
 	}
@@ -175,7 +175,7 @@ func (a *API) deleteRepository(w http.ResponseWriter, r *http.Request) error {
 	if err := a.d.Store.DeleteRepository(ctx, name); err != nil {
 		return err
 	}
-	a.auditEvent(r, "delete", "repository", name)
+	a.auditEvent(r, proj.ID, "delete", "repository", name)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }

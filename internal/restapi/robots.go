@@ -254,7 +254,7 @@ func (a *API) createRobot(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	a.auditEvent(r, "create", auditRobot, robotResource(rb, proj))
+	a.auditEvent(r, rb.ProjectID, "create", auditRobot, robotResource(rb, proj))
 	out := robotCreatedJSON{ID: rb.ID, Name: rb.Name, Secret: secret, CreationTime: rb.CreatedAt, ExpiresAt: -1}
 	if !rb.ExpiresAt.IsZero() {
 		out.ExpiresAt = rb.ExpiresAt.Unix()
@@ -329,7 +329,7 @@ func (a *API) updateRobot(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.auditEvent(r, "update", auditRobot, robotResource(rb, proj))
+	a.auditEvent(r, rb.ProjectID, "update", auditRobot, robotResource(rb, proj))
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -353,7 +353,7 @@ func (a *API) refreshRobotSecret(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.auditEvent(r, "refresh_secret", auditRobot, robotResource(rb, proj))
+	a.auditEvent(r, rb.ProjectID, "refresh_secret", auditRobot, robotResource(rb, proj))
 	w.Header().Set("Cache-Control", "no-store")
 	return writeJSON(w, http.StatusOK, robotSecJSON{Secret: secret})
 }
@@ -368,7 +368,7 @@ func (a *API) deleteRobot(w http.ResponseWriter, r *http.Request) error {
 	if err := a.d.Identity.DeleteRobot(r.Context(), &by, rb.ID); err != nil {
 		return err
 	}
-	a.auditEvent(r, "delete", auditRobot, robotResource(rb, proj))
+	a.auditEvent(r, rb.ProjectID, "delete", auditRobot, robotResource(rb, proj))
 	w.WriteHeader(http.StatusOK)
 	return nil
 }

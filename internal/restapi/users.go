@@ -200,7 +200,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.auditEvent(r, "create", auditUser, u.Username)
+	a.auditEvent(r, 0, "create", auditUser, u.Username)
 	w.Header().Set("Location", location("users", strconv.FormatInt(u.ID, 10)))
 	w.WriteHeader(http.StatusCreated)
 	return nil
@@ -310,7 +310,7 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request) error {
 	if _, err := a.d.Identity.UpdateProfile(r.Context(), id, email, realname); err != nil {
 		return err
 	}
-	a.auditEvent(r, "update", auditUser, u.Username)
+	a.auditEvent(r, 0, "update", auditUser, u.Username)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -338,7 +338,7 @@ func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) error {
 	if err := a.d.Identity.DeleteUser(r.Context(), id); err != nil {
 		return err
 	}
-	a.auditEvent(r, "delete", auditUser, u.Username)
+	a.auditEvent(r, 0, "delete", auditUser, u.Username)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -398,7 +398,7 @@ func (a *API) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.auditEvent(r, "change_password", auditUser, u.Username)
+	a.auditEvent(r, 0, "change_password", auditUser, u.Username)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -436,7 +436,7 @@ func (a *API) setSysadmin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.auditEvent(r, fmt.Sprintf("set_sysadmin_%t", *req.SysadminFlag), auditUser, u.Username)
+	a.auditEvent(r, 0, fmt.Sprintf("set_sysadmin_%t", *req.SysadminFlag), auditUser, u.Username)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -471,7 +471,7 @@ func (a *API) setDisabled(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.auditEvent(r, fmt.Sprintf("set_disabled_%t", *req.Disabled), auditUser, u.Username)
+	a.auditEvent(r, 0, fmt.Sprintf("set_disabled_%t", *req.Disabled), auditUser, u.Username)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
