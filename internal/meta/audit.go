@@ -24,7 +24,7 @@ type AuditLog struct {
 	// users, settings, system robots). A project's log filters on it.
 	ProjectID int64
 	ClientIP  string
-	Result       string // AuditSuccess or AuditFailure
+	Result    string // AuditSuccess or AuditFailure
 }
 
 // AddAuditLog appends a. A zero OpTime means now (the store's clock).
