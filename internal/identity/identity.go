@@ -92,6 +92,8 @@ type userStore interface {
 	SetPasswordHash(ctx context.Context, id int64, hash string) error
 	DeleteUser(ctx context.Context, id int64) error
 	RolesOf(ctx context.Context, v meta.Viewer) ([]meta.ProjectRole, error)
+	SessionGeneration(ctx context.Context, id int64) (int64, error)
+	BumpSessionGeneration(ctx context.Context, id int64) (int64, error)
 }
 
 type robotStore interface {

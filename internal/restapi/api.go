@@ -4,7 +4,8 @@
 // under /c/ (login, logout).
 //
 // Layout: api.go (Deps, routes, the handler adapter), errors.go (the one
-// error table), auth.go (Basic, session cookie, CSRF), paging.go (page,
+// error table), auth.go (authentication through internal/websession,
+// login, logout, audit), paging.go (page,
 // page_size, X-Total-Count, Link), then one file per resource. Each
 // resource file declares the small interface it consumes and embeds it in
 // Store or Identity below.
@@ -25,6 +26,7 @@ import (
 
 	"github.com/berth-registry/berth/internal/audit"
 	"github.com/berth-registry/berth/internal/httpx"
+	"github.com/berth-registry/berth/internal/websession"
 )
 
 // Prefix is where the API is mounted.
@@ -91,9 +93,10 @@ type SystemInfo struct {
 
 // API serves /api/v2.0/ and /c/.
 type API struct {
-	d   Deps
-	log *slog.Logger
-	mux *http.ServeMux
+	d        Deps
+	log      *slog.Logger
+	sessions *websession.Manager
+	mux      *http.ServeMux
 	// patterns are the registered ServeMux patterns, for the OpenAPI test.
 	patterns []string
 }
@@ -113,6 +116,8 @@ func New(deps Deps, log *slog.Logger) *API {
 		deps.Audit = audit.NewDirect(deps.Store, log)
 	}
 	a := &API{d: deps, log: log, mux: http.NewServeMux()}
+	a.sessions = websession.New(deps.Identity, websession.Options{Key: deps.SessionKey, TTL: deps.SessionTTL,
+		ExternalURL: deps.System.ExternalURL, ClientIP: deps.ClientIP, Audit: deps.Audit, Now: deps.Now})
 	a.routes(a.mux)
 	return a
 }
