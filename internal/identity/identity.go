@@ -203,7 +203,12 @@ func (s *Service) Authenticate(ctx context.Context, username, password, clientIP
 		return access.Principal{}, ErrInvalidCredentials
 	}
 	keys := throttleKeys(username, clientIP)
-	if err := s.checkThrottle(ctx, keys); err != nil {
+	check := keys
+	if id, ok := s.resolveAccount(ctx, username); ok {
+		keys = append(keys, accountKey(id))
+		check = append(keys, passwordKey(id))
+	}
+	if err := s.checkThrottle(ctx, check); err != nil {
 		return access.Principal{}, err
 	}
 	var (
@@ -222,7 +227,11 @@ func (s *Service) Authenticate(ctx context.Context, username, password, clientIP
 	if err != nil {
 		return access.Principal{}, err
 	}
-	s.clearFailures(ctx, keys[0])
+	if p.Kind == access.KindUser {
+		s.clearFailures(ctx, keys[0], accountKey(p.ID))
+	} else {
+		s.clearFailures(ctx, keys[0])
+	}
 	return p, nil
 }
 

@@ -270,13 +270,13 @@ func TestAccountChanges(t *testing.T) {
 		t.Errorf("CreateUser(taken) err = %v", err)
 	}
 
-	if err := s.ChangePassword(ctx, u.ID, "wrong", "Dave67890"); !errors.Is(err, ErrInvalidCredentials) {
+	if err := s.ChangePassword(ctx, u.ID, "wrong", "Dave67890", ""); !errors.Is(err, ErrInvalidCredentials) {
 		t.Errorf("ChangePassword(wrong old) err = %v", err)
 	}
-	if err := s.ChangePassword(ctx, u.ID, "Dave12345", "weak"); !errors.Is(err, ErrInvalid) {
+	if err := s.ChangePassword(ctx, u.ID, "Dave12345", "weak", ""); !errors.Is(err, ErrInvalid) {
 		t.Errorf("ChangePassword(weak) err = %v", err)
 	}
-	if err := s.ChangePassword(ctx, u.ID, "Dave12345", "Dave67890"); err != nil {
+	if err := s.ChangePassword(ctx, u.ID, "Dave12345", "Dave67890", ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Authenticate(ctx, "dave", "Dave12345", ""); !errors.Is(err, ErrInvalidCredentials) {
@@ -413,8 +413,8 @@ func TestThrottle(t *testing.T) {
 		want                 error
 	}{
 		{"fail 1", "alice", "x", "192.0.2.1", ErrInvalidCredentials},
-		{"fail 2", "alice", "x", "192.0.2.2", ErrInvalidCredentials},
-		{"fail 3", "alice", "x", "192.0.2.3", ErrInvalidCredentials},
+		{"fail 2, the name in capitals", "ALICE", "x", "192.0.2.2", ErrInvalidCredentials},
+		{"fail 3, the name with spaces", " alice ", "x", "192.0.2.3", ErrInvalidCredentials},
 		{"user limit reached: even the right password waits", "alice", "Alice1234", "192.0.2.4", ErrThrottled},
 		{"other users are not affected", "bob", "Bob12345", "192.0.2.4", nil},
 		{"ip fail 1", "u1", "x", "198.51.100.1", ErrInvalidCredentials},

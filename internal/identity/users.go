@@ -105,8 +105,11 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser) (meta.User, error)
 }
 
 // ChangePassword sets a local user's password after checking the old one
-// (ErrInvalidCredentials when it is wrong). LDAP users: ErrNotLocal.
-func (s *Service) ChangePassword(ctx context.Context, id int64, oldPassword, newPassword string) error {
+// (ErrInvalidCredentials when it is wrong), and ends the user's portal
+// sessions. A wrong old password counts as a failed login of the account
+// (from clientIP): past the limit, changes and logins get a
+// *ThrottledError. LDAP users: ErrNotLocal.
+func (s *Service) ChangePassword(ctx context.Context, id int64, oldPassword, newPassword, clientIP string) error {
 	u, err := s.store.GetUser(ctx, id)
 	if err != nil {
 		return err
@@ -114,10 +117,19 @@ func (s *Service) ChangePassword(ctx context.Context, id int64, oldPassword, new
 	if u.Source != meta.SourceLocal {
 		return fmt.Errorf("user %s: %w", u.Username, ErrNotLocal)
 	}
+	keys := append(throttleKeys(u.Username, clientIP), accountKey(id), passwordKey(id))
+	if err := s.checkThrottle(ctx, keys); err != nil {
+		return err
+	}
 	if !s.passwords.check(oldPassword, u.PasswordHash, s.dummyHash) {
+		s.recordFailure(ctx, keys)
 		return ErrInvalidCredentials
 	}
-	return s.ResetPassword(ctx, id, newPassword)
+	if err := s.ResetPassword(ctx, id, newPassword); err != nil {
+		return err
+	}
+	s.clearFailures(ctx, passwordKey(id))
+	return nil
 }
 
 // ResetPassword sets a local user's password without the old one (for a

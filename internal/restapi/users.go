@@ -42,7 +42,7 @@ type userStore interface {
 // userManager changes users (identity validates and hashes).
 type userManager interface {
 	CreateUser(ctx context.Context, nu identity.NewUser) (meta.User, error)
-	ChangePassword(ctx context.Context, id int64, oldPassword, newPassword string) error
+	ChangePassword(ctx context.Context, id int64, oldPassword, newPassword, clientIP string) error
 	ResetPassword(ctx context.Context, id int64, newPassword string) error
 	UpdateProfile(ctx context.Context, id int64, email, realname string) (meta.User, error)
 	SetSysadmin(ctx context.Context, id int64, sysadmin bool) (meta.User, error)
@@ -387,7 +387,7 @@ func (a *API) changePassword(w http.ResponseWriter, r *http.Request) error {
 		if req.OldPassword == req.NewPassword {
 			return errBadRequest("the new password must differ from the old one")
 		}
-		err = a.d.Identity.ChangePassword(r.Context(), id, req.OldPassword, req.NewPassword)
+		err = a.d.Identity.ChangePassword(r.Context(), id, req.OldPassword, req.NewPassword, a.d.ClientIP(r))
 		if errors.Is(err, identity.ErrInvalidCredentials) {
 			// Not 401: the caller is logged in; its old password is wrong.
 			return errForbidden("the old password is wrong")
