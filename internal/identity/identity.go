@@ -54,6 +54,9 @@ func (e *ThrottledError) Error() string {
 // Is makes errors.Is(err, ErrThrottled) true.
 func (e *ThrottledError) Is(target error) bool { return target == ErrThrottled }
 
+// RetryIn is when a retry can succeed (httpx.WriteError's Retry-After).
+func (e *ThrottledError) RetryIn() time.Duration { return e.RetryAfter }
+
 // InvalidError names the field of an account request that is wrong. It
 // matches ErrInvalid.
 type InvalidError struct {
