@@ -11,7 +11,7 @@ import (
 
 type waitErr struct{ d time.Duration }
 
-func (e waitErr) Error() string           { return "wait" }
+func (e waitErr) Error() string          { return "wait" }
 func (e waitErr) RetryIn() time.Duration { return e.d }
 
 func TestWriteErrorRetryAfter(t *testing.T) {
