@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-registry/berth/internal/audit"
 	"github.com/berth-registry/berth/internal/cache"
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/content"
@@ -116,7 +117,10 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		regCache = rc
 	}
 
-	auth, err := newAuth(ctx, cfg, store, log)
+	// One audit writer for every edge.
+	auditLog := audit.NewWriter(audit.Stores{Log: store.Audit, Projects: store.Projects}, log)
+	defer auditLog.Close() // after the server has stopped: writes what is queued
+	auth, err := newAuth(ctx, cfg, store, auditLog, log)
 	if err != nil {
 		return err
 	}
@@ -124,16 +128,14 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	blobs := content.New(content.Stores{Blobs: store.Blobs, Uploads: store.Uploads, Tx: store}, drv, log).WithLimits(content.Limits{
 		UploadsPerRepository: cfg.Uploads.MaxPerRepository, UploadsPerAccount: cfg.Uploads.MaxPerAccount,
 	})
-	audit := newAuditWriter(store.Audit, log)
-	defer audit.Close() // after the server has stopped: writes what is queued
 	reg := registry.New(registry.Stores{Repos: store.Repos, Manifests: store.Manifests, Tx: store}, regCache, log)
 	api := distapi.New(blobs, reg, log, distapi.Options{
 		OnUploadFinished: metrics.ObserveUpload, Auth: auth.gate, TokenRealm: auth.realm,
-		OnEvent: audit.OnEvent, ClientIP: auth.clientIP,
+		OnEvent: registryEvents(auditLog), ClientIP: auth.clientIP,
 		UploadTimeout: cfg.HTTP.ReadTimeout, DownloadTimeout: cfg.HTTP.WriteTimeout,
 	})
 
-	rest, err := newRESTAPI(cfg, store, reg, drv, auth, log)
+	rest, err := newRESTAPI(cfg, store, reg, drv, auth, auditLog, log)
 	if err != nil {
 		return err
 	}

@@ -12,8 +12,8 @@ import (
 )
 
 // TestRegistryAudit: pushes, pulls (GET, not HEAD) and deletes on /v2/
-// reach the audit log with the caller, the resource and the client
-// address; failed operations do not.
+// reach the audit log with the caller, the resource, the project's id
+// (issue 15, finding 4) and the client address; failed operations do not.
 func TestRegistryAudit(t *testing.T) {
 	e := newAuthEnv(t, nil)
 	pub := e.project("pub", true)
@@ -46,6 +46,9 @@ func TestRegistryAudit(t *testing.T) {
 		for i := len(logs) - 1; i >= 0; i-- {
 			l := logs[i]
 			got = append(got, l.Username+" "+l.Operation+" "+l.ResourceType+" "+l.Resource+" "+l.ClientIP)
+			if l.ProjectID != pub.ID {
+				t.Errorf("%s %s: project id %d, want %d", l.Operation, l.Resource, l.ProjectID, pub.ID)
+			}
 		}
 		if len(got) >= len(want) || time.Now().After(deadline) {
 			break

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/berth-registry/berth/internal/access"
+	"github.com/berth-registry/berth/internal/audit"
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/httpx"
 	"github.com/berth-registry/berth/internal/identity"
@@ -35,7 +36,7 @@ type authStack struct {
 // newAuth builds the authentication stack and creates the administrator
 // on the first start. A generated administrator password is logged here,
 // once, and kept in <data_dir>/admin-password.
-func newAuth(ctx context.Context, cfg config.Config, store *meta.Store, log *slog.Logger) (*authStack, error) {
+func newAuth(ctx context.Context, cfg config.Config, store *meta.Store, rec audit.Recorder, log *slog.Logger) (*authStack, error) {
 	clientIP, err := httpx.ClientIP(cfg.HTTP.TrustedProxies)
 	if err != nil {
 		return nil, err
@@ -77,7 +78,7 @@ func newAuth(ctx context.Context, cfg config.Config, store *meta.Store, log *slo
 		return nil, fmt.Errorf("token service: %w", err)
 	}
 	checker := access.NewChecker(store.Projects)
-	tc := tokenauth.Config{Issuer: issuer, Identity: ids, Access: checker, Audit: store.Audit, ClientIP: clientIP, Log: log}
+	tc := tokenauth.Config{Issuer: issuer, Identity: ids, Access: checker, Audit: tokenAudit{rec}, ClientIP: clientIP, Log: log}
 	gate, err := tokenauth.NewGate(tc)
 	if err != nil {
 		return nil, err

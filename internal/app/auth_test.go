@@ -266,7 +266,7 @@ func TestPermissionMatrix(t *testing.T) {
 	}
 	offRobot := e.robot(identity.NewRobot{Name: "off", Level: meta.RobotProject, ProjectID: priv.ID, Permissions: perms("priv", "pull")})
 	off, _ := e.store.Robots.GetRobotByName(ctx, offRobot.user)
-	if _, err := e.ids.UpdateRobot(ctx, off.ID, func(r *meta.Robot) { r.Disabled = true }); err != nil {
+	if _, err := e.ids.UpdateRobot(ctx, nil, off.ID, func(r *meta.Robot) { r.Disabled = true }); err != nil {
 		t.Fatal(err)
 	}
 

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/berth-registry/berth/internal/audit"
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/httpx"
 	"github.com/berth-registry/berth/internal/meta"
@@ -23,7 +24,7 @@ import (
 )
 
 // newRESTAPI builds the /api/v2.0/ and /c/ edge.
-func newRESTAPI(cfg config.Config, store *meta.Store, reg *registry.Service, drv storage.Driver, auth *authStack, log *slog.Logger) (*restapi.API, error) {
+func newRESTAPI(cfg config.Config, store *meta.Store, reg *registry.Service, drv storage.Driver, auth *authStack, rec audit.Recorder, log *slog.Logger) (*restapi.API, error) {
 	clientIP, err := httpx.ClientIP(cfg.HTTP.TrustedProxies)
 	if err != nil {
 		return nil, err
@@ -39,11 +40,12 @@ func newRESTAPI(cfg config.Config, store *meta.Store, reg *registry.Service, drv
 		Manifests:  store.Manifests,
 		Users:      store.Users,
 		Robots:     store.Robots,
-		Audit:      store.Audit,
+		AuditLog:   store.Audit,
 		Configs:    store.Settings,
 		Identity:   auth.identity,
 		Settings:   auth.settings,
 		Registry:   reg,
+		Audit:      rec,
 		Storage:    storageProbe{drv},
 		SessionKey: key,
 		ClientIP:   clientIP,

@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/berth-registry/berth/internal/access"
 	"github.com/berth-registry/berth/internal/content"
+	"github.com/berth-registry/berth/internal/httpx"
 	"github.com/berth-registry/berth/internal/identity"
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/oci"
@@ -72,15 +72,9 @@ var ociErrors = []struct {
 	{meta.ErrProjectNotFound, "NAME_UNKNOWN", http.StatusNotFound},
 }
 
-type errorItem struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Detail  any    `json:"detail,omitempty"`
-}
-
-type errorBody struct {
-	Errors []errorItem `json:"errors"`
-}
+// errorBody is the OCI error body, {"errors":[{"code","message"}]},
+// written by httpx.WriteError.
+type errorBody = httpx.ErrorBody
 
 // classify returns the OCI code, HTTP status and client-safe message for err.
 func classify(err error) (code string, status int, msg string) {
@@ -109,17 +103,7 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if status >= 500 {
 		a.log.ErrorContext(r.Context(), "request failed", "err", err, "method", r.Method, "path", r.URL.Path)
 	}
-	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "5")
-	}
-	if errors.Is(err, content.ErrTooManyUploads) {
-		w.Header().Set("Retry-After", "60")
-	}
-	var te *identity.ThrottledError
-	if errors.As(err, &te) {
-		w.Header().Set("Retry-After", strconv.Itoa(int((te.RetryAfter+time.Second-1)/time.Second)))
-	}
-	writeJSON(w, status, errorBody{Errors: []errorItem{{Code: code, Message: msg}}})
+	httpx.WriteError(w, status, code, msg, err) // with Retry-After on 429 and 503
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

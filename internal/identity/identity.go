@@ -54,6 +54,9 @@ func (e *ThrottledError) Error() string {
 // Is makes errors.Is(err, ErrThrottled) true.
 func (e *ThrottledError) Is(target error) bool { return target == ErrThrottled }
 
+// RetryIn is when a retry can succeed (httpx.WriteError's Retry-After).
+func (e *ThrottledError) RetryIn() time.Duration { return e.RetryAfter }
+
 // InvalidError names the field of an account request that is wrong. It
 // matches ErrInvalid.
 type InvalidError struct {
@@ -100,6 +103,8 @@ type userStore interface {
 	UpdateUser(ctx context.Context, u meta.User) (meta.User, error)
 	SetPasswordHash(ctx context.Context, id int64, hash string) error
 	DeleteUser(ctx context.Context, id int64) error
+	SessionGeneration(ctx context.Context, id int64) (int64, error)
+	BumpSessionGeneration(ctx context.Context, id int64) (int64, error)
 	throttleStore
 }
 
@@ -122,6 +127,7 @@ type robotStore interface {
 // projectStore is meta.Projects as the Service uses it.
 type projectStore interface {
 	GetProject(ctx context.Context, id int64) (meta.Project, error)
+	GetProjectByName(ctx context.Context, name string) (meta.Project, error)
 	RolesOf(ctx context.Context, v meta.Viewer) ([]meta.ProjectRole, error)
 }
 
@@ -208,7 +214,12 @@ func (s *Service) Authenticate(ctx context.Context, username, password, clientIP
 		return access.Principal{}, ErrInvalidCredentials
 	}
 	keys := throttleKeys(username, clientIP)
-	if err := s.checkThrottle(ctx, keys); err != nil {
+	check := keys
+	if id, ok := s.resolveAccount(ctx, username); ok {
+		keys = append(keys, accountKey(id))
+		check = append(keys, passwordKey(id))
+	}
+	if err := s.checkThrottle(ctx, check); err != nil {
 		return access.Principal{}, err
 	}
 	var (
@@ -227,7 +238,11 @@ func (s *Service) Authenticate(ctx context.Context, username, password, clientIP
 	if err != nil {
 		return access.Principal{}, err
 	}
-	s.clearFailures(ctx, keys[0])
+	if p.Kind == access.KindUser {
+		s.clearFailures(ctx, keys[0], accountKey(p.ID))
+	} else {
+		s.clearFailures(ctx, keys[0])
+	}
 	return p, nil
 }
 

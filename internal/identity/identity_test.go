@@ -155,7 +155,7 @@ func TestAuthenticate(t *testing.T) {
 	}
 	_, offSecret := must2(t)(s.CreateRobot(ctx, NewRobot{Name: "off", Level: meta.RobotProject, ProjectID: team.ID, Permissions: pushPull}))
 	off := must[meta.Robot](t)(st.Robots.GetRobotByName(ctx, "robot$team+off"))
-	must[meta.Robot](t)(s.UpdateRobot(ctx, off.ID, func(r *meta.Robot) { r.Disabled = true }))
+	must[meta.Robot](t)(s.UpdateRobot(ctx, nil, off.ID, func(r *meta.Robot) { r.Disabled = true }))
 	_, oldSecret := must2(t)(s.CreateRobot(ctx, NewRobot{Name: "old", Level: meta.RobotProject, ProjectID: team.ID, Permissions: pushPull, ExpiresAt: time.Now().Add(-time.Minute)}))
 	mirror, mirrorSecret := must2(t)(s.CreateRobot(ctx, NewRobot{Name: "mirror", Level: meta.RobotSystem, Permissions: []meta.RobotPermission{
 		{Kind: "project", Namespace: "*", Access: []meta.RobotAccess{{Resource: "repository", Action: "pull"}}},
@@ -270,13 +270,13 @@ func TestAccountChanges(t *testing.T) {
 		t.Errorf("CreateUser(taken) err = %v", err)
 	}
 
-	if err := s.ChangePassword(ctx, u.ID, "wrong", "Dave67890"); !errors.Is(err, ErrInvalidCredentials) {
+	if err := s.ChangePassword(ctx, u.ID, "wrong", "Dave67890", ""); !errors.Is(err, ErrInvalidCredentials) {
 		t.Errorf("ChangePassword(wrong old) err = %v", err)
 	}
-	if err := s.ChangePassword(ctx, u.ID, "Dave12345", "weak"); !errors.Is(err, ErrInvalid) {
+	if err := s.ChangePassword(ctx, u.ID, "Dave12345", "weak", ""); !errors.Is(err, ErrInvalid) {
 		t.Errorf("ChangePassword(weak) err = %v", err)
 	}
-	if err := s.ChangePassword(ctx, u.ID, "Dave12345", "Dave67890"); err != nil {
+	if err := s.ChangePassword(ctx, u.ID, "Dave12345", "Dave67890", ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Authenticate(ctx, "dave", "Dave12345", ""); !errors.Is(err, ErrInvalidCredentials) {
@@ -337,7 +337,7 @@ func TestAccountChanges(t *testing.T) {
 	if _, _, err := s.CreateRobot(ctx, NewRobot{Name: "ci", Level: meta.RobotProject, ProjectID: team.ID}); !errors.Is(err, meta.ErrRobotExists) {
 		t.Errorf("CreateRobot(taken) err = %v", err)
 	}
-	fresh := must[string](t)(s.RefreshRobotSecret(ctx, r.ID, ""))
+	fresh := must[string](t)(s.RefreshRobotSecret(ctx, nil, r.ID, ""))
 	if fresh == secret || len(fresh) != robotSecretLen {
 		t.Errorf("refreshed secret %q", fresh)
 	}
@@ -345,7 +345,7 @@ func TestAccountChanges(t *testing.T) {
 		t.Errorf("old robot secret still works: %v", err)
 	}
 	must[access.Principal](t)(s.Authenticate(ctx, r.Name, fresh, ""))
-	if err := s.DeleteRobot(ctx, r.ID); err != nil {
+	if err := s.DeleteRobot(ctx, nil, r.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Authenticate(ctx, r.Name, fresh, ""); !errors.Is(err, ErrInvalidCredentials) {
@@ -413,8 +413,8 @@ func TestThrottle(t *testing.T) {
 		want                 error
 	}{
 		{"fail 1", "alice", "x", "192.0.2.1", ErrInvalidCredentials},
-		{"fail 2", "alice", "x", "192.0.2.2", ErrInvalidCredentials},
-		{"fail 3", "alice", "x", "192.0.2.3", ErrInvalidCredentials},
+		{"fail 2, the name in capitals", "ALICE", "x", "192.0.2.2", ErrInvalidCredentials},
+		{"fail 3, the name with spaces", " alice ", "x", "192.0.2.3", ErrInvalidCredentials},
 		{"user limit reached: even the right password waits", "alice", "Alice1234", "192.0.2.4", ErrThrottled},
 		{"other users are not affected", "bob", "Bob12345", "192.0.2.4", nil},
 		{"ip fail 1", "u1", "x", "198.51.100.1", ErrInvalidCredentials},

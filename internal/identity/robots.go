@@ -40,6 +40,10 @@ type NewRobot struct {
 	// Secret, when not empty, is used instead of a generated one (it must
 	// satisfy the password policy).
 	Secret string
+	// Grantor, when set, is the caller creating the robot: the robot's
+	// permissions must be a subset of what it holds (access.CanGrant). Nil
+	// for Berth's own callers (tests, tools), which are trusted.
+	Grantor *access.Principal
 }
 
 // Robot secrets are random and long, so a salted SHA-256 is enough to
@@ -96,6 +100,9 @@ func (s *Service) CreateRobot(ctx context.Context, nr NewRobot) (meta.Robot, str
 	if err := s.validatePermissions(ctx, r); err != nil {
 		return meta.Robot{}, "", err
 	}
+	if err := s.checkGrant(ctx, nr.Grantor, 0, r); err != nil {
+		return meta.Robot{}, "", err
+	}
 	secret := nr.Secret
 	if secret == "" {
 		secret = randomSecret(robotSecretLen)
@@ -139,9 +146,27 @@ func (s *Service) validatePermissions(ctx context.Context, r meta.Robot) error {
 	return nil
 }
 
+// checkGrant applies the grant rule when by is set (a caller, not Berth
+// itself): a robot never changes itself (id is the robot changed; 0 for a
+// new one), and the robot's permissions, after the change, must be a
+// subset of what by holds: changing, re-enabling or refreshing a robot
+// hands its permissions to whoever does it. Errors match access.ErrDenied.
+func (s *Service) checkGrant(ctx context.Context, by *access.Principal, id int64, r meta.Robot) error {
+	if by == nil {
+		return nil
+	}
+	if err := access.CanChangeRobot(*by, id); err != nil {
+		return err
+	}
+	return access.NewGrantChecker(s.store.Projects).CanGrant(ctx, *by, access.Grant{Scopes: access.ScopesOf(r.Permissions)})
+}
+
 // UpdateRobot applies fn to robot id (its Description, Permissions,
 // ExpiresAt and Disabled; other fields are kept) and stores the result.
-func (s *Service) UpdateRobot(ctx context.Context, id int64, fn func(*meta.Robot)) (meta.Robot, error) {
+// by, when set, is the caller: see NewRobot.Grantor; the robot's
+// permissions after the change must be held by by, and a robot cannot
+// update itself (access.ErrDenied).
+func (s *Service) UpdateRobot(ctx context.Context, by *access.Principal, id int64, fn func(*meta.Robot)) (meta.Robot, error) {
 	r, err := s.store.Robots.GetRobot(ctx, id)
 	if err != nil {
 		return meta.Robot{}, err
@@ -150,12 +175,26 @@ func (s *Service) UpdateRobot(ctx context.Context, id int64, fn func(*meta.Robot
 	if err := s.validatePermissions(ctx, r); err != nil {
 		return meta.Robot{}, err
 	}
+	if err := s.checkGrant(ctx, by, id, r); err != nil {
+		return meta.Robot{}, err
+	}
 	return s.store.Robots.UpdateRobot(ctx, r)
 }
 
 // RefreshRobotSecret replaces robot id's secret with secret, or with a
 // generated one when secret is empty, and returns it (shown this once).
-func (s *Service) RefreshRobotSecret(ctx context.Context, id int64, secret string) (string, error) {
+// by, when set, is the caller: it must hold the robot's permissions (the
+// new secret hands them over), and a robot cannot refresh itself.
+func (s *Service) RefreshRobotSecret(ctx context.Context, by *access.Principal, id int64, secret string) (string, error) {
+	if by != nil {
+		r, err := s.store.Robots.GetRobot(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		if err := s.checkGrant(ctx, by, id, r); err != nil {
+			return "", err
+		}
+	}
 	if secret == "" {
 		secret = randomSecret(robotSecretLen)
 	} else if err := ValidatePassword(secret); err != nil {
@@ -167,8 +206,14 @@ func (s *Service) RefreshRobotSecret(ctx context.Context, id int64, secret strin
 	return secret, nil
 }
 
-// DeleteRobot deletes robot id. Missing: meta.ErrRobotNotFound.
-func (s *Service) DeleteRobot(ctx context.Context, id int64) error {
+// DeleteRobot deletes robot id. Missing: meta.ErrRobotNotFound. by, when
+// set, is the caller; a robot cannot delete itself (access.ErrDenied).
+func (s *Service) DeleteRobot(ctx context.Context, by *access.Principal, id int64) error {
+	if by != nil {
+		if err := access.CanChangeRobot(*by, id); err != nil {
+			return err
+		}
+	}
 	return s.store.Robots.DeleteRobot(ctx, id)
 }
 

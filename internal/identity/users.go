@@ -105,8 +105,11 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser) (meta.User, error)
 }
 
 // ChangePassword sets a local user's password after checking the old one
-// (ErrInvalidCredentials when it is wrong). LDAP users: ErrNotLocal.
-func (s *Service) ChangePassword(ctx context.Context, id int64, oldPassword, newPassword string) error {
+// (ErrInvalidCredentials when it is wrong), and ends the user's portal
+// sessions. A wrong old password counts as a failed login of the account
+// (from clientIP): past the limit, changes and logins get a
+// *ThrottledError. LDAP users: ErrNotLocal.
+func (s *Service) ChangePassword(ctx context.Context, id int64, oldPassword, newPassword, clientIP string) error {
 	u, err := s.store.Users.GetUser(ctx, id)
 	if err != nil {
 		return err
@@ -114,15 +117,24 @@ func (s *Service) ChangePassword(ctx context.Context, id int64, oldPassword, new
 	if u.Source != meta.SourceLocal {
 		return fmt.Errorf("user %s: %w", u.Username, ErrNotLocal)
 	}
+	keys := append(throttleKeys(u.Username, clientIP), accountKey(id), passwordKey(id))
+	if err := s.checkThrottle(ctx, keys); err != nil {
+		return err
+	}
 	if !s.passwords.check(oldPassword, u.PasswordHash, s.dummyHash) {
+		s.recordFailure(ctx, keys)
 		return ErrInvalidCredentials
 	}
-	return s.ResetPassword(ctx, id, newPassword)
+	if err := s.ResetPassword(ctx, id, newPassword); err != nil {
+		return err
+	}
+	s.clearFailures(ctx, passwordKey(id))
+	return nil
 }
 
 // ResetPassword sets a local user's password without the old one (for a
-// system administrator). Errors: ErrInvalid, ErrNotLocal,
-// meta.ErrUserNotFound.
+// system administrator) and ends the user's portal sessions. Errors:
+// ErrInvalid, ErrNotLocal, meta.ErrUserNotFound.
 func (s *Service) ResetPassword(ctx context.Context, id int64, newPassword string) error {
 	if err := ValidatePassword(newPassword); err != nil {
 		return err
@@ -138,7 +150,26 @@ func (s *Service) ResetPassword(ctx context.Context, id int64, newPassword strin
 	if err != nil {
 		return err
 	}
-	return s.store.Users.SetPasswordHash(ctx, id, h)
+	if err := s.store.Users.SetPasswordHash(ctx, id, h); err != nil {
+		return err
+	}
+	return s.EndSessions(ctx, id)
+}
+
+// SessionGeneration returns user id's session generation; a portal
+// session issued under another one is over. Missing: meta.ErrUserNotFound.
+func (s *Service) SessionGeneration(ctx context.Context, id int64) (int64, error) {
+	return s.store.Users.SessionGeneration(ctx, id)
+}
+
+// EndSessions ends every portal session of user id (logout; done by
+// password changes and resets and by disabling). Missing:
+// meta.ErrUserNotFound.
+func (s *Service) EndSessions(ctx context.Context, id int64) error {
+	if _, err := s.store.Users.BumpSessionGeneration(ctx, id); err != nil {
+		return fmt.Errorf("end sessions of user %d: %w", id, err)
+	}
+	return nil
 }
 
 // UpdateProfile changes a user's e-mail and real name.
@@ -150,9 +181,14 @@ func (s *Service) UpdateProfile(ctx context.Context, id int64, email, realname s
 }
 
 // SetDisabled disables or re-enables a user; a disabled user cannot log
-// in, and tokens issued to it grant nothing more.
+// in, tokens issued to it grant nothing more, and disabling ends its
+// portal sessions for good (re-enabling does not revive them).
 func (s *Service) SetDisabled(ctx context.Context, id int64, disabled bool) (meta.User, error) {
-	return s.update(ctx, id, func(u *meta.User) { u.Disabled = disabled })
+	u, err := s.update(ctx, id, func(u *meta.User) { u.Disabled = disabled })
+	if err != nil || !disabled {
+		return u, err
+	}
+	return u, s.EndSessions(ctx, id)
 }
 
 // SetSysadmin grants or revokes system administration.

@@ -20,8 +20,11 @@ type AuditLog struct {
 	Operation    string // e.g. "login", "pull", "push", "delete", "create"
 	ResourceType string // e.g. "user", "repository", "artifact", "member", "robot"
 	Resource     string // e.g. "library/app:1.0", "alice"
-	ClientIP     string
-	Result       string // AuditSuccess or AuditFailure
+	// ProjectID is the project the entry is about; 0 for none (logins,
+	// users, settings, system robots). A project's log filters on it.
+	ProjectID int64
+	ClientIP  string
+	Result    string // AuditSuccess or AuditFailure
 }
 
 // Audit is the audit log.
@@ -37,9 +40,9 @@ func (s *Audit) AddAuditLog(ctx context.Context, a AuditLog) error {
 		a.Result = AuditSuccess
 	}
 	if _, err := s.q.ExecContext(ctx, `
-		INSERT INTO audit_logs (op_time, username, operation, resource_type, resource, client_ip, result)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		t, a.Username, a.Operation, a.ResourceType, a.Resource, a.ClientIP, a.Result); err != nil {
+		INSERT INTO audit_logs (op_time, username, operation, resource_type, resource, client_ip, result, project_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		t, a.Username, a.Operation, a.ResourceType, a.Resource, a.ClientIP, a.Result, a.ProjectID); err != nil {
 		return wrapErr(err, "meta: add audit log")
 	}
 	return nil
@@ -54,11 +57,10 @@ type AuditFilter struct {
 	Resource string
 	// From and To bound OpTime (inclusive) when not zero.
 	From, To time.Time
-	// Projects, when not nil, keeps the entries about these projects: a
-	// resource equal to a project's name or starting with it and "/"
-	// (project-scoped resources are written so). An empty, non-nil list
-	// matches nothing.
-	Projects []string
+	// ProjectIDs, when not nil, keeps the entries about these projects (by
+	// AuditLog.ProjectID, never by name). An empty, non-nil list matches
+	// nothing.
+	ProjectIDs []int64
 }
 
 // ListAuditLogs returns one page of the entries matching f, newest first,
@@ -81,14 +83,18 @@ func (s *Audit) ListAuditLogs(ctx context.Context, f AuditFilter, p Page) ([]Aud
 	if !f.To.IsZero() {
 		c.add("op_time <= " + c.arg(micro(f.To)))
 	}
-	if f.Projects != nil {
-		or := []string{"1 = 0"}
-		for _, p := range f.Projects {
-			prefix := p + "/"
-			// substr counts characters on both engines; project names are ASCII.
-			or = append(or, "resource = "+c.arg(p), "substr(resource, 1, "+c.arg(len(prefix))+") = "+c.arg(prefix))
+	if f.ProjectIDs != nil {
+		in := []string{}
+		for _, id := range f.ProjectIDs {
+			if id > 0 {
+				in = append(in, c.arg(id))
+			}
 		}
-		c.add("(" + strings.Join(or, " OR ") + ")")
+		if len(in) == 0 {
+			c.add("1 = 0")
+		} else {
+			c.add("project_id IN (" + strings.Join(in, ", ") + ")")
+		}
 	}
 	var total int
 	if err := s.q.QueryRowContext(ctx, `SELECT count(*) FROM audit_logs`+c.sql(), c.args...).Scan(&total); err != nil {
@@ -97,11 +103,11 @@ func (s *Audit) ListAuditLogs(ctx context.Context, f AuditFilter, p Page) ([]Aud
 	if p.Limit <= 0 {
 		return []AuditLog{}, total, nil
 	}
-	q := `SELECT id, op_time, username, operation, resource_type, resource, client_ip, result
+	q := `SELECT id, op_time, username, operation, resource_type, resource, client_ip, result, project_id
 		FROM audit_logs` + c.sql() + ` ORDER BY op_time DESC, id DESC LIMIT ` + c.arg(p.Limit) + ` OFFSET ` + c.arg(max(p.Offset, 0))
 	out, err := queryAll(ctx, s.q, func(row rowScanner) (AuditLog, error) {
 		var a AuditLog
-		if err := row.Scan(&a.ID, &a.OpTime, &a.Username, &a.Operation, &a.ResourceType, &a.Resource, &a.ClientIP, &a.Result); err != nil {
+		if err := row.Scan(&a.ID, &a.OpTime, &a.Username, &a.Operation, &a.ResourceType, &a.Resource, &a.ClientIP, &a.Result, &a.ProjectID); err != nil {
 			return AuditLog{}, err
 		}
 		a.OpTime = a.OpTime.UTC()

@@ -306,3 +306,33 @@ func (s *Users) PurgeLoginFailures(ctx context.Context, before time.Time) (int64
 	}
 	return n, nil
 }
+
+// SessionGeneration returns user id's session generation: portal sessions
+// issued under another generation are no longer valid. Missing:
+// ErrUserNotFound.
+func (s *Users) SessionGeneration(ctx context.Context, id int64) (int64, error) {
+	var gen int64
+	err := s.q.QueryRowContext(ctx, `SELECT session_gen FROM users WHERE id = $1`, id).Scan(&gen)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, fmt.Errorf("user %d: %w", id, ErrUserNotFound)
+	case err != nil:
+		return 0, wrapErr(err, "meta: session generation of user %d", id)
+	}
+	return gen, nil
+}
+
+// BumpSessionGeneration increments user id's session generation, ending
+// every portal session issued before, and returns the new one. Missing:
+// ErrUserNotFound.
+func (s *Users) BumpSessionGeneration(ctx context.Context, id int64) (int64, error) {
+	var gen int64
+	err := s.q.QueryRowContext(ctx, `UPDATE users SET session_gen = session_gen + 1 WHERE id = $1 RETURNING session_gen`, id).Scan(&gen)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, fmt.Errorf("user %d: %w", id, ErrUserNotFound)
+	case err != nil:
+		return 0, wrapErr(err, "meta: end sessions of user %d", id)
+	}
+	return gen, nil
+}

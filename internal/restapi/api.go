@@ -4,7 +4,8 @@
 // under /c/ (login, logout).
 //
 // Layout: api.go (Deps, routes, the handler adapter), errors.go (the one
-// error table), auth.go (Basic, session cookie, CSRF), paging.go (page,
+// error table), auth.go (authentication through internal/websession,
+// login, logout, audit), paging.go (page,
 // page_size, X-Total-Count, Link), then one file per resource. Each
 // resource file declares the small interface it consumes and embeds it in
 // the metadata aggregate that serves it (metaProjects, ...) or Identity below.
@@ -23,7 +24,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-registry/berth/internal/audit"
 	"github.com/berth-registry/berth/internal/httpx"
+	"github.com/berth-registry/berth/internal/websession"
 )
 
 // Prefix is where the API is mounted.
@@ -83,12 +86,15 @@ type Deps struct {
 	Manifests metaManifests // *meta.Manifests
 	Users     metaUsers     // *meta.Users
 	Robots    robotStore    // *meta.Robots (robots.go)
-	Audit     metaAudit     // *meta.Audit
+	AuditLog  metaAudit     // *meta.Audit
 	Configs   configStore   // *meta.Settings (projects.go, system.go)
 
 	Identity Identity
 	// Registry deletes manifests and tags (and drops their cache entries).
 	Registry manifestDeleter
+	// Audit records the audit log (the server's one shared writer); nil:
+	// entries are written to AuditLog synchronously.
+	Audit audit.Recorder
 	// Storage is probed by GET /health; nil leaves it out.
 	Storage storageProber
 	// Settings are the run-time system settings (configurations.go); nil:
@@ -118,9 +124,10 @@ type SystemInfo struct {
 
 // API serves /api/v2.0/ and /c/.
 type API struct {
-	d   Deps
-	log *slog.Logger
-	mux *http.ServeMux
+	d        Deps
+	log      *slog.Logger
+	sessions *websession.Manager
+	mux      *http.ServeMux
 	// patterns are the registered ServeMux patterns, for the OpenAPI test.
 	patterns []string
 }
@@ -136,7 +143,12 @@ func New(deps Deps, log *slog.Logger) *API {
 	if deps.ClientIP == nil {
 		deps.ClientIP = remoteHost
 	}
+	if deps.Audit == nil {
+		deps.Audit = audit.NewDirect(audit.Stores{Log: deps.AuditLog, Projects: deps.Projects}, log)
+	}
 	a := &API{d: deps, log: log, mux: http.NewServeMux()}
+	a.sessions = websession.New(deps.Identity, websession.Options{Key: deps.SessionKey, TTL: deps.SessionTTL,
+		ExternalURL: deps.System.ExternalURL, ClientIP: deps.ClientIP, Audit: deps.Audit, Now: deps.Now})
 	a.routes(a.mux)
 	return a
 }

@@ -190,14 +190,14 @@ func (a *API) getArtifact(w http.ResponseWriter, r *http.Request) error {
 // with every tag pointing at it (also when {reference} is a tag, as in
 // Harbor).
 func (a *API) deleteArtifact(w http.ResponseWriter, r *http.Request) error {
-	_, repo, m, err := a.artifact(r, access.ResourceArtifact, access.ActionDelete)
+	proj, repo, m, err := a.artifact(r, access.ResourceArtifact, access.ActionDelete)
 	if err != nil {
 		return err
 	}
 	if err := a.d.Registry.DeleteManifest(r.Context(), repo, m.Digest.String()); err != nil {
 		return err
 	}
-	a.auditEvent(r, "delete", "artifact", repo+"@"+m.Digest.String())
+	a.auditEvent(r, proj.ID, "delete", "artifact", repo+"@"+m.Digest.String())
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -225,7 +225,7 @@ func (a *API) listArtifactTags(w http.ResponseWriter, r *http.Request) error {
 // createTag is POST .../artifacts/{reference}/tags with {"name":"..."}:
 // 201, or 409 CONFLICT when the tag exists (on any artifact).
 func (a *API) createTag(w http.ResponseWriter, r *http.Request) error {
-	_, repo, m, err := a.artifact(r, access.ResourceTag, access.ActionCreate)
+	proj, repo, m, err := a.artifact(r, access.ResourceTag, access.ActionCreate)
 	if err != nil {
 		return err
 	}
@@ -241,7 +241,7 @@ func (a *API) createTag(w http.ResponseWriter, r *http.Request) error {
 	if err := a.d.Manifests.CreateTag(r.Context(), repo, body.Name, m.Digest); err != nil {
 		return err
 	}
-	a.auditEvent(r, "create", "tag", repo+":"+body.Name)
+	a.auditEvent(r, proj.ID, "create", "tag", repo+":"+body.Name)
 	w.Header().Set("Location", r.URL.EscapedPath()+"/"+url.PathEscape(body.Name))
 	w.WriteHeader(http.StatusCreated)
 	return nil
@@ -250,7 +250,7 @@ func (a *API) createTag(w http.ResponseWriter, r *http.Request) error {
 // deleteTag is DELETE .../artifacts/{reference}/tags/{tag_name}; the tag
 // must point at the artifact.
 func (a *API) deleteTag(w http.ResponseWriter, r *http.Request) error {
-	_, repo, m, err := a.artifact(r, access.ResourceTag, access.ActionDelete)
+	proj, repo, m, err := a.artifact(r, access.ResourceTag, access.ActionDelete)
 	if err != nil {
 		return err
 	}
@@ -268,7 +268,7 @@ func (a *API) deleteTag(w http.ResponseWriter, r *http.Request) error {
 	if err := a.d.Registry.DeleteManifest(r.Context(), repo, tag); err != nil {
 		return err
 	}
-	a.auditEvent(r, "delete", "tag", fmt.Sprintf("%s:%s", repo, tag))
+	a.auditEvent(r, proj.ID, "delete", "tag", fmt.Sprintf("%s:%s", repo, tag))
 	w.WriteHeader(http.StatusOK)
 	return nil
 }

@@ -23,10 +23,12 @@ type roleStore interface {
 }
 
 // Audit resource types and the resource naming rule: an entry about
-// something inside a project has a resource starting with "<project>/"
+// something inside a project carries the project's id (the project logs
+// filter on it, never on names) and a resource starting with "<project>/"
 // (repository "p/repo", artifact "p/repo:tag" or "p/repo@digest", member
-// "p/alice", project robot "p/robot$p+ci"), and one about the project
-// itself the project's name, so that GET /projects/{p}/logs finds them.
+// "p/alice", project robot "p/robot$p+ci"); one about the project itself
+// has the project's name. Entries about users, logins, settings and
+// system robots have no project.
 const (
 	auditUser          = "user"
 	auditMember        = "member"
@@ -67,10 +69,10 @@ func (a *API) listAuditLogs(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		f.Projects = []string{}
+		f.ProjectIDs = []int64{}
 		for _, role := range roles {
 			if access.Role(role.Role).Has(access.Permission{Resource: access.ResourceLog, Action: access.ActionList}) {
-				f.Projects = append(f.Projects, role.Project)
+				f.ProjectIDs = append(f.ProjectIDs, role.ProjectID)
 			}
 		}
 	}
@@ -88,7 +90,7 @@ func (a *API) listProjectLogs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	f.Projects = []string{proj.Name}
+	f.ProjectIDs = []int64{proj.ID}
 	return a.writeAuditLogs(w, r, f)
 }
 
@@ -97,7 +99,7 @@ func (a *API) writeAuditLogs(w http.ResponseWriter, r *http.Request, f meta.Audi
 	if err != nil {
 		return err
 	}
-	logs, total, err := a.d.Audit.ListAuditLogs(r.Context(), f, pg.meta())
+	logs, total, err := a.d.AuditLog.ListAuditLogs(r.Context(), f, pg.meta())
 	if err != nil {
 		return err
 	}

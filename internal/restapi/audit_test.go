@@ -1,6 +1,7 @@
 package restapi
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -13,17 +14,17 @@ import (
 func TestAuditLogEndpoints(t *testing.T) {
 	e := newAcctEnv(t)
 	p1 := e.project("p1", false)
-	e.project("p10", false)
+	p10 := e.project("p10", false)
 	guest, _ := e.user("guest", false, map[int64]access.Role{p1.ID: access.RoleGuest})
 	limited, _ := e.user("limited", false, map[int64]access.Role{p1.ID: access.RoleLimitedGuest})
 	outsider, _ := e.user("outsider", false, nil)
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	for i, a := range []meta.AuditLog{
-		{Username: "dev", Operation: "push", ResourceType: "artifact", Resource: "p1/app:1", ClientIP: "192.0.2.1"},
-		{Username: "guest", Operation: "pull", ResourceType: "artifact", Resource: "p1/app:1", ClientIP: "192.0.2.2"},
-		{Username: "dev", Operation: "push", ResourceType: "artifact", Resource: "p10/app:1", ClientIP: "192.0.2.1"},
+		{Username: "dev", Operation: "push", ResourceType: "artifact", Resource: "p1/app:1", ProjectID: p1.ID, ClientIP: "192.0.2.1"},
+		{Username: "guest", Operation: "pull", ResourceType: "artifact", Resource: "p1/app:1", ProjectID: p1.ID, ClientIP: "192.0.2.2"},
+		{Username: "dev", Operation: "push", ResourceType: "artifact", Resource: "p10/app:1", ProjectID: p10.ID, ClientIP: "192.0.2.1"},
 		{Username: "mallory", Operation: "login", ResourceType: "user", Resource: "mallory", ClientIP: "198.51.100.7", Result: meta.AuditFailure},
-		{Username: "admin", Operation: "create", ResourceType: "member", Resource: "p1/guest as guest", ClientIP: "192.0.2.3"},
+		{Username: "admin", Operation: "create", ResourceType: "member", Resource: "p1/guest as guest", ProjectID: p1.ID, ClientIP: "192.0.2.3"},
 	} {
 		a.OpTime = t0.Add(time.Duration(i) * time.Minute)
 		if err := e.store.Audit.AddAuditLog(t.Context(), a); err != nil {
@@ -85,5 +86,72 @@ func TestAuditLogEndpoints(t *testing.T) {
 		OpTime: t0.Add(3 * time.Minute), OperationResult: false, ClientIP: "198.51.100.7"}
 	if d := cmp.Diff([]auditLogJSON{want}, logs); d != "" || r.header.Get("X-Total-Count") != "1" {
 		t.Errorf("failed login entry (-want +got):\n%s", d)
+	}
+}
+
+// TestProjectLogsByID (issue 15, finding 4): a project's log holds the
+// entries stored with its id, never those whose resource merely starts
+// with its name: a project named admin does not show the admin's logins,
+// one named like a user does not show that user's events, and a project
+// re-created under an old name does not show its predecessor's history.
+func TestProjectLogsByID(t *testing.T) {
+	e := newAcctEnv(t)
+	list := func(path string) []string {
+		t.Helper()
+		var logs []auditLogJSON
+		e.decode(e.must(e.do(acctAdmin, "GET", path, nil), 200), &logs)
+		out := []string{}
+		for _, l := range logs {
+			out = append(out, l.Username+" "+l.Operation+" "+l.ResourceType+" "+l.Resource)
+		}
+		return out
+	}
+	// The admin's logins (one failed, one through Basic that fails) and a
+	// project named admin.
+	e.must(e.do(acctCred{"admin", "Wrong1234"}, "GET", "/users/current", nil), 401)
+	e.must(e.do(acctAdmin, "POST", "/projects", map[string]any{"project_name": "admin"}), 201)
+	// A user and a project both named carol; the user's events are no
+	// project's.
+	e.must(e.do(acctAdmin, "POST", "/projects", map[string]any{"project_name": "carol"}), 201)
+	e.must(e.do(acctAdmin, "POST", "/users", map[string]string{"username": "carol", "password": "CarolPass1"}), 201)
+	e.must(e.do(acctCred{"carol", "Wrong1234"}, "GET", "/users/current", nil), 401)
+	// A project deleted and created again.
+	e.must(e.do(acctAdmin, "POST", "/projects", map[string]any{"project_name": "again"}), 201)
+	e.must(e.do(acctAdmin, "POST", "/projects/again/members", map[string]any{"role_id": 3, "member_user": map[string]any{"username": "carol"}}), 201)
+	e.must(e.do(acctAdmin, "DELETE", "/projects/again", nil), 200)
+	e.must(e.do(acctAdmin, "POST", "/projects", map[string]any{"project_name": "again"}), 201)
+
+	tests := []struct {
+		path string
+		want []string
+	}{
+		{"/projects/admin/logs", []string{"admin create project admin"}},
+		{"/projects/carol/logs", []string{"admin create project carol"}},
+		{"/projects/again/logs", []string{"admin create project again"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			if d := cmp.Diff(tt.want, list(tt.path)); d != "" {
+				t.Errorf("GET %s (-want +got):\n%s", tt.path, d)
+			}
+		})
+	}
+	// Everything is still in the system-wide log.
+	all := list("/audit-logs?page_size=100")
+	for _, want := range []string{"admin login user admin", "carol login user carol", "admin create user carol",
+		"admin delete project again", "admin create member again/carol as guest"} {
+		if !slices.Contains(all, want) {
+			t.Errorf("GET /audit-logs has no %q: %q", want, all)
+		}
+	}
+	// Each entry about a project carries its id and resource type.
+	logs, _, err := e.store.Audit.ListAuditLogs(t.Context(), meta.AuditFilter{Resource: "again"}, meta.Page{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range logs {
+		if l.ProjectID == 0 || l.ResourceType == "" {
+			t.Errorf("entry %+v: want a project id and a resource type", l)
+		}
 	}
 }

@@ -125,7 +125,7 @@ func (a *API) updateConfigurations(w http.ResponseWriter, r *http.Request) error
 	}
 	if len(changed) > 0 {
 		// Key names only: values may be secret.
-		a.auditEvent(r, "update", auditConfiguration, strings.Join(changed, ","))
+		a.auditEvent(r, 0, "update", auditConfiguration, strings.Join(changed, ","))
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil

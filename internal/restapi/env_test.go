@@ -102,7 +102,7 @@ func newEnv(t *testing.T, opts ...envOptions) *env {
 // withStore sets the metadata fields of d from store, as internal/app does.
 func withStore(d restapi.Deps, store *meta.Store) restapi.Deps {
 	d.DB, d.Projects, d.Repos, d.Manifests = store, store.Projects, store.Repos, store.Manifests
-	d.Users, d.Robots, d.Audit, d.Configs = store.Users, store.Robots, store.Audit, store.Settings
+	d.Users, d.Robots, d.AuditLog, d.Configs = store.Users, store.Robots, store.Audit, store.Settings
 	return d
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/berth-registry/berth/internal/access"
 	"github.com/berth-registry/berth/internal/httpx"
@@ -105,16 +104,10 @@ var apiErrors = []struct {
 	{ldap.ErrGroupNotFound, codeNotFound, http.StatusNotFound},
 }
 
-// errorItem and errorBody are Harbor's error body:
-// {"errors":[{"code":"NOT_FOUND","message":"..."}]}.
-type errorItem struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-type errorBody struct {
-	Errors []errorItem `json:"errors"`
-}
+// errorBody is Harbor's error body,
+// {"errors":[{"code":"NOT_FOUND","message":"..."}]}, written by
+// httpx.WriteError (which also sets Retry-After on 429 and 503).
+type errorBody = httpx.ErrorBody
 
 // classify returns the code, status and client-safe message for err.
 func classify(err error) (code string, status int, msg string) {
@@ -150,16 +143,5 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			msg += " (request ID " + id + ")"
 		}
 	}
-	switch {
-	case status == http.StatusServiceUnavailable:
-		w.Header().Set("Retry-After", "5")
-	case status == http.StatusTooManyRequests:
-		retry := time.Minute
-		var te *identity.ThrottledError
-		if errors.As(err, &te) {
-			retry = te.RetryAfter
-		}
-		w.Header().Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
-	}
-	_ = writeJSON(w, status, errorBody{Errors: []errorItem{{Code: code, Message: msg}}})
+	httpx.WriteError(w, status, code, msg, err)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/berth-registry/berth/internal/access"
 	"github.com/berth-registry/berth/internal/identity/ldap"
@@ -20,8 +21,10 @@ import (
 const resourceLDAPUser access.Resource = "ldap-user"
 
 // ldapConfReq is Harbor's LdapConf, plus the group settings: the settings
-// to test. Fields left out keep the value in force; an empty or missing
-// ldap_search_password keeps the stored one (the portal never has it).
+// to test. Fields left out keep the value in force. An empty or missing
+// ldap_search_password keeps the stored one (the portal never has it),
+// but only while the password would go where it always goes: see
+// movesPassword.
 type ldapConfReq struct {
 	URL                      *string `json:"ldap_url"`
 	SearchDN                 *string `json:"ldap_search_dn"`
@@ -42,8 +45,23 @@ type ldapConfReq struct {
 	GroupScope               *int    `json:"ldap_group_search_scope"`
 }
 
-// apply overrides c with the fields given.
+// movesPassword reports whether q would send the search password of c
+// somewhere else or less safely: another server, another search DN, or
+// StartTLS or certificate checks turned off. The stored password then
+// stays home; the body must bring one.
+func (q ldapConfReq) movesPassword(c ldap.Config) bool {
+	return (q.URL != nil && strings.TrimSpace(*q.URL) != strings.TrimSpace(c.URL)) ||
+		(q.SearchDN != nil && strings.TrimSpace(*q.SearchDN) != strings.TrimSpace(c.SearchDN)) ||
+		(q.StartTLS != nil && !*q.StartTLS && c.StartTLS) ||
+		(q.VerifyCert != nil && !*q.VerifyCert && c.VerifyCert)
+}
+
+// apply overrides c with the fields given; the stored search password is
+// dropped when q moves it (movesPassword).
 func (q ldapConfReq) apply(c *ldap.Config) {
+	if q.movesPassword(*c) {
+		c.SearchPassword = ""
+	}
 	setS := func(dst *string, v *string) {
 		if v != nil {
 			*dst = *v
@@ -91,9 +109,12 @@ type ldapPingJSON struct {
 // pingLDAP is POST /ldap/ping (system administrators): it connects, binds
 // with the search DN and reads the base DNs, with the settings in the
 // body over those in force (or those in force alone when the body is
-// empty). It answers {"success": true}, or 400 with what went wrong (the
-// server refused the search password, a base DN is missing, the server
-// cannot be reached ...): the test's result, not a failure of Berth.
+// empty). As in Harbor, the answer is 200 {"success": true} or 200
+// {"success": false, "message": what went wrong} (the server refused the
+// search password, a base DN is missing, the server cannot be reached
+// ...): the test's result, not a failure of Berth. A body that is not
+// JSON is a 400. The stored search password is only used to bind as the
+// stored search DN at the stored server (movesPassword).
 func (a *API) pingLDAP(w http.ResponseWriter, r *http.Request) error {
 	if err := requireSystem(r, access.ResourceConfiguration, access.ActionUpdate); err != nil {
 		return err
@@ -113,15 +134,27 @@ func (a *API) pingLDAP(w http.ResponseWriter, r *http.Request) error {
 			return errBadRequest("request body is not a valid LDAP configuration: %v", err)
 		}
 		req.apply(&cfg)
+		if req.movesPassword(cur.LDAP) && cfg.SearchPassword == "" && cfg.SearchDN != "" {
+			return writeJSON(w, http.StatusOK, ldapPingJSON{Message: "ldap_search_password is required: the stored one is " +
+				"only sent to the stored ldap_url as the stored ldap_search_dn, with TLS as stored"})
+		}
 	}
 	if err := cfg.Validate(); err != nil {
-		return errBadRequest("ldap ping failed: %v", err)
+		return writeJSON(w, http.StatusOK, ldapPingJSON{Message: "ldap ping failed: " + err.Error()})
 	}
 	if err := ldap.Ping(r.Context(), cfg); err != nil {
 		a.log.InfoContext(r.Context(), "ldap ping failed", "err", err, "ldap", cfg)
-		return errBadRequest("ldap ping failed: %v", err)
+		return writeJSON(w, http.StatusOK, ldapPingJSON{Message: "ldap ping failed: " + err.Error()})
 	}
 	return writeJSON(w, http.StatusOK, ldapPingJSON{Success: true})
+}
+
+// errLDAPNotConfigured answers the directory searches while no LDAP
+// server is set, with Harbor's status for it (its searches fail to
+// connect: 500).
+func errLDAPNotConfigured() error {
+	return newError(codeInternal, http.StatusInternalServerError,
+		"LDAP is not configured: ldap_url is empty; set the LDAP settings with PUT %s/configurations", Prefix)
 }
 
 // ldapUserJSON is Harbor's LdapUser.
@@ -141,6 +174,9 @@ func (a *API) searchLDAPUsers(w http.ResponseWriter, r *http.Request) error {
 	cur, err := a.currentSettings(r.Context())
 	if err != nil {
 		return err
+	}
+	if strings.TrimSpace(cur.LDAP.URL) == "" {
+		return errLDAPNotConfigured()
 	}
 	users, err := ldap.SearchUsers(r.Context(), cur.LDAP, r.URL.Query().Get("username"), 0)
 	if err != nil {
@@ -176,6 +212,9 @@ func (a *API) searchLDAPGroups(w http.ResponseWriter, r *http.Request) error {
 	cur, err := a.currentSettings(r.Context())
 	if err != nil {
 		return err
+	}
+	if strings.TrimSpace(cur.LDAP.URL) == "" {
+		return errLDAPNotConfigured()
 	}
 	var groups []ldap.Group
 	if dn := r.URL.Query().Get("groupdn"); dn != "" {

@@ -1,8 +1,12 @@
 package restapi
 
 import (
+	"bytes"
+	"io"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/testenv"
@@ -32,6 +36,22 @@ func slapdSettings(t *testing.T) map[string]any {
 	}
 }
 
+// ping posts body to /ldap/ping as the administrator and returns Harbor's
+// LdapPingResult; the status must be 200 whatever the outcome.
+func (e *acctEnv) ping(t *testing.T, body any) ldapPingJSON {
+	t.Helper()
+	var res ldapPingJSON
+	r := e.do(acctAdmin, "POST", "/ldap/ping", body)
+	if r.status != 200 {
+		t.Fatalf("ping: %d %s %q, want 200 with success true or false", r.status, r.code, r.msg)
+	}
+	e.decode(r, &res)
+	return res
+}
+
+// TestLDAPPing: the ping answers 200 with Harbor's {"success": ...,
+// "message": ...} whether the directory answers or not (Harbor's portal
+// reads success), 400 only for a body that is not JSON.
 func TestLDAPPing(t *testing.T) {
 	body := slapdSettings(t)
 	e := newAcctEnv(t)
@@ -40,40 +60,124 @@ func TestLDAPPing(t *testing.T) {
 	e.run(t, []acctCase{
 		{"ping anonymous", acctAnon, "POST", "/ldap/ping", body, 401},
 		{"ping user", alice, "POST", "/ldap/ping", body, 403},
-		{"ping unconfigured", acctAdmin, "POST", "/ldap/ping", nil, 400},
-		{"ping given settings", acctAdmin, "POST", "/ldap/ping", body, 200},
+		{"ping not JSON", acctAdmin, "POST", "/ldap/ping", []byte("{"), 400},
 	})
-	var res ldapPingJSON
-	e.decode(e.do(acctAdmin, "POST", "/ldap/ping", body), &res)
-	if !res.Success {
-		t.Errorf("ping = %+v", res)
+	if res := e.ping(t, nil); res.Success || !strings.Contains(res.Message, "ldap_url") {
+		t.Errorf("ping unconfigured = %+v, want success false naming ldap_url", res)
+	}
+	if res := e.ping(t, body); !res.Success {
+		t.Errorf("ping given settings = %+v", res)
 	}
 
 	e.must(e.do(acctAdmin, "PUT", "/configurations", body), 200)
 	for _, tc := range []struct {
 		name string
 		body any
-		want int
+		ok   bool
 		msg  string
 	}{
-		{"current settings, no body", nil, 200, ""},
-		{"current settings, empty object", map[string]any{}, 200, ""},
-		{"empty password keeps the stored one", map[string]any{"ldap_search_password": ""}, 200, ""},
-		{"wrong password", map[string]any{"ldap_search_password": "wrong"}, 400, "ldap"},
-		{"wrong search dn", map[string]any{"ldap_search_dn": "cn=nobody,dc=berth,dc=test"}, 400, "ldap"},
-		{"missing base dn", map[string]any{"ldap_base_dn": "ou=nowhere,dc=berth,dc=test"}, 400, "ldap_base_dn"},
-		{"unreachable", map[string]any{"ldap_url": "ldap://127.0.0.1:1", "ldap_connection_timeout": 2}, 400, "unavailable"},
-		{"bad url", map[string]any{"ldap_url": "http://x"}, 400, "ldap_url"},
+		{"current settings, no body", nil, true, ""},
+		{"current settings, empty object", map[string]any{}, true, ""},
+		{"empty password keeps the stored one", map[string]any{"ldap_search_password": ""}, true, ""},
+		{"wrong password", map[string]any{"ldap_search_password": "wrong"}, false, "ldap"},
+		{"wrong search dn and password", map[string]any{"ldap_search_dn": "cn=nobody,dc=berth,dc=test", "ldap_search_password": "x"}, false, "ldap"},
+		{"missing base dn", map[string]any{"ldap_base_dn": "ou=nowhere,dc=berth,dc=test"}, false, "ldap_base_dn"},
+		{"unreachable", map[string]any{"ldap_url": "ldap://127.0.0.1:1", "ldap_search_password": "search-secret", "ldap_connection_timeout": 2}, false, "unavailable"},
+		{"bad url", map[string]any{"ldap_url": "http://x"}, false, "ldap_url"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := e.do(acctAdmin, "POST", "/ldap/ping", tc.body)
-			if r.status != tc.want || !strings.Contains(r.msg, tc.msg) {
-				t.Errorf("status %d %q, want %d mentioning %q", r.status, r.msg, tc.want, tc.msg)
+			res := e.ping(t, tc.body)
+			if res.Success != tc.ok || !strings.Contains(res.Message, tc.msg) {
+				t.Errorf("ping = %+v, want success %t mentioning %q", res, tc.ok, tc.msg)
 			}
-			if strings.Contains(r.msg, "search-secret") || strings.Contains(r.msg, "wrong") && tc.name == "wrong password" {
-				t.Errorf("message %q holds a password", r.msg)
+			if strings.Contains(res.Message, "search-secret") || strings.Contains(res.Message, "wrong") && tc.name == "wrong password" {
+				t.Errorf("message %q holds a password", res.Message)
 			}
 		})
+	}
+}
+
+// TestLDAPPingKeepsTheStoredPasswordHome (issue 15, finding 5): when the
+// body names another server or another search DN (or weakens TLS), the
+// stored search password is not sent: the body must bring the password.
+func TestLDAPPingKeepsTheStoredPasswordHome(t *testing.T) {
+	body := slapdSettings(t)
+	e := newAcctEnv(t)
+	e.must(e.do(acctAdmin, "PUT", "/configurations", body), 200)
+
+	// A listener standing for a server the administrator's browser (or
+	// whoever forged the request) points the ping at: it records what
+	// arrives.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	got := make(chan []byte, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			b, _ := io.ReadAll(io.LimitReader(c, 4096))
+			c.Close()
+			got <- b
+		}
+	}()
+	elsewhere := "ldap://" + ln.Addr().String()
+	for _, tc := range []struct {
+		name string
+		body map[string]any
+	}{
+		{"another server", map[string]any{"ldap_url": elsewhere, "ldap_connection_timeout": 1, "ldap_timeout": 1}},
+		{"another server, empty password", map[string]any{"ldap_url": elsewhere, "ldap_search_password": "", "ldap_connection_timeout": 1, "ldap_timeout": 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := e.ping(t, tc.body)
+			if res.Success || !strings.Contains(res.Message, "ldap_search_password") {
+				t.Errorf("ping = %+v, want success false asking for ldap_search_password", res)
+			}
+			select {
+			case b := <-got:
+				if bytes.Contains(b, []byte("search-secret")) {
+					t.Errorf("the stored search password was sent to %s", elsewhere)
+				}
+			case <-time.After(500 * time.Millisecond): // nothing connected
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name string
+		body map[string]any
+		ok   bool
+	}{
+		{"another search DN", map[string]any{"ldap_search_dn": "uid=alice,ou=people,dc=berth,dc=test"}, false},
+		{"another search DN with its password", map[string]any{"ldap_search_dn": "uid=alice,ou=people,dc=berth,dc=test", "ldap_search_password": "alice-secret"}, true},
+		{"another spelling of the server with the password", map[string]any{"ldap_url": strings.Replace(body["ldap_url"].(string), "127.0.0.1", "localhost", 1), "ldap_search_password": "search-secret"}, true},
+		{"certificate checks off", map[string]any{"ldap_verify_cert": false}, false},
+		{"certificate checks off with the password", map[string]any{"ldap_verify_cert": false, "ldap_search_password": "search-secret"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := e.ping(t, tc.body)
+			if res.Success != tc.ok || (!tc.ok && !strings.Contains(res.Message, "ldap_search_password")) {
+				t.Errorf("ping = %+v, want success %t", res, tc.ok)
+			}
+		})
+	}
+}
+
+// TestLDAPSearchUnconfigured: with no LDAP settings the search endpoints
+// answer as Harbor's do (500 INTERNAL_SERVER_ERROR), with a message
+// saying what is missing.
+func TestLDAPSearchUnconfigured(t *testing.T) {
+	e := newAcctEnv(t)
+	for _, path := range []string{"/ldap/users/search?username=a", "/ldap/groups/search?groupname=a"} {
+		r := e.do(acctAdmin, "GET", path, nil)
+		if r.status != 500 || r.code != "INTERNAL_SERVER_ERROR" || !strings.Contains(r.msg, "ldap_url") {
+			t.Errorf("GET %s: %d %s %q, want 500 INTERNAL_SERVER_ERROR naming ldap_url", path, r.status, r.code, r.msg)
+		}
 	}
 }
 

@@ -155,6 +155,9 @@ func (a *API) addMember(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := a.canGrantRole(r, proj, role); err != nil {
+		return err
+	}
 	m := meta.Member{ProjectID: proj.ID, Role: int(role)}
 	switch {
 	case req.MemberUser != nil && req.MemberGroup != nil:
@@ -182,7 +185,7 @@ func (a *API) addMember(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.auditEvent(r, "create", auditMember, memberResource(proj.Name, got))
+	a.auditEvent(r, proj.ID, "create", auditMember, memberResource(proj.Name, got))
 	w.Header().Set("Location", location("projects", strconv.FormatInt(proj.ID, 10), "members", strconv.FormatInt(got.ID, 10)))
 	w.WriteHeader(http.StatusCreated)
 	return nil
@@ -294,11 +297,19 @@ func (a *API) updateMember(w http.ResponseWriter, r *http.Request) error {
 	if err := notSelf(r, m); err != nil {
 		return err
 	}
+	// The caller must hold the new role, and the member's current one:
+	// nobody changes a member more powerful than themselves.
+	if err := a.canGrantRole(r, proj, access.Role(m.Role)); err != nil {
+		return err
+	}
+	if err := a.canGrantRole(r, proj, role); err != nil {
+		return err
+	}
 	if err := a.d.Projects.UpdateMemberRole(r.Context(), proj.ID, id, int(role)); err != nil {
 		return err
 	}
 	m.Role = int(role)
-	a.auditEvent(r, "update", auditMember, memberResource(proj.Name, m))
+	a.auditEvent(r, proj.ID, "update", auditMember, memberResource(proj.Name, m))
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -313,12 +324,21 @@ func (a *API) removeMember(w http.ResponseWriter, r *http.Request) error {
 	if err := notSelf(r, m); err != nil {
 		return err
 	}
+	if err := a.canGrantRole(r, proj, access.Role(m.Role)); err != nil {
+		return err
+	}
 	if err := a.d.Projects.RemoveMember(r.Context(), proj.ID, m.ID); err != nil {
 		return err
 	}
-	a.auditEvent(r, "delete", auditMember, memberResource(proj.Name, m))
+	a.auditEvent(r, proj.ID, "delete", auditMember, memberResource(proj.Name, m))
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// canGrantRole applies the grant rule to a project role: the caller must
+// hold every permission of role in proj (access.CanGrant).
+func (a *API) canGrantRole(r *http.Request, proj meta.Project, role access.Role) error {
+	return access.CanGrant(caller(r), access.Grant{Role: role, RoleProject: access.ProjectOf(proj)}, nil)
 }
 
 // notSelf refuses a project admin changing or removing its own direct

@@ -256,7 +256,7 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.auditEvent(r, "create", "project", proj.Name)
+	a.auditEvent(r, proj.ID, "create", "project", proj.Name)
 	loc := Prefix + "/projects/" + strconv.FormatInt(proj.ID, 10)
 	if strings.EqualFold(r.Header.Get("X-Resource-Name-In-Location"), "true") {
 		loc = Prefix + "/projects/" + url.PathEscape(proj.Name)
@@ -352,7 +352,7 @@ func (a *API) updateProject(w http.ResponseWriter, r *http.Request) error {
 		if _, err := a.d.Projects.UpdateProject(r.Context(), proj); err != nil {
 			return err
 		}
-		a.auditEvent(r, "update", "project", proj.Name)
+		a.auditEvent(r, proj.ID, "update", "project", proj.Name)
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil
@@ -371,7 +371,7 @@ func (a *API) deleteProject(w http.ResponseWriter, r *http.Request) error {
 	if err := a.d.Projects.DeleteProject(r.Context(), proj.ID); err != nil {
 		return err
 	}
-	a.auditEvent(r, "delete", "project", proj.Name)
+	a.auditEvent(r, proj.ID, "delete", "project", proj.Name)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -493,7 +493,7 @@ func (a *API) updateProjectMetadata(w http.ResponseWriter, r *http.Request) erro
 		if _, err := a.d.Projects.UpdateProject(r.Context(), proj); err != nil {
 			return err
 		}
-		a.auditEvent(r, "update", "project", proj.Name)
+		a.auditEvent(r, proj.ID, "update", "project", proj.Name)
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil

@@ -178,7 +178,7 @@ func (a *API) deleteManifestsPass(ctx context.Context, name string) (deleted int
 // every manifest and tag goes, then the repository. Blobs stay until
 // garbage collection.
 func (a *API) deleteRepository(w http.ResponseWriter, r *http.Request) error {
-	_, name, err := a.authorizeRepository(r, access.ResourceRepository, access.ActionDelete)
+	proj, name, err := a.authorizeRepository(r, access.ResourceRepository, access.ActionDelete)
 	if err != nil {
 		return err
 	}
@@ -206,7 +206,7 @@ func (a *API) deleteRepository(w http.ResponseWriter, r *http.Request) error {
 	if err := a.d.Repos.DeleteRepository(ctx, name); err != nil {
 		return err
 	}
-	a.auditEvent(r, "delete", "repository", name)
+	a.auditEvent(r, proj.ID, "delete", "repository", name)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }

@@ -23,9 +23,9 @@ type robotStore interface {
 // secrets and checks names and permissions).
 type robotManager interface {
 	CreateRobot(ctx context.Context, nr identity.NewRobot) (meta.Robot, string, error)
-	UpdateRobot(ctx context.Context, id int64, fn func(*meta.Robot)) (meta.Robot, error)
-	RefreshRobotSecret(ctx context.Context, id int64, secret string) (string, error)
-	DeleteRobot(ctx context.Context, id int64) error
+	UpdateRobot(ctx context.Context, by *access.Principal, id int64, fn func(*meta.Robot)) (meta.Robot, error)
+	RefreshRobotSecret(ctx context.Context, by *access.Principal, id int64, secret string) (string, error)
+	DeleteRobot(ctx context.Context, by *access.Principal, id int64) error
 }
 
 // robotJSON is Harbor's Robot (never with its secret).
@@ -204,7 +204,8 @@ func (a *API) listRobots(w http.ResponseWriter, r *http.Request) error {
 // createRobot is POST /robots. A system robot needs system robot:create
 // (system administrators); a project robot names its project as the
 // namespace of its permissions and needs robot:create there (ProjectAdmin).
-// The secret is in this answer only.
+// Its permissions must be held by the caller (identity applies
+// access.CanGrant). The secret is in this answer only.
 func (a *API) createRobot(w http.ResponseWriter, r *http.Request) error {
 	if err := requireAuthenticated(r); err != nil {
 		return err
@@ -213,8 +214,9 @@ func (a *API) createRobot(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
+	by := caller(r)
 	nr := identity.NewRobot{Name: req.Name, Description: req.Description, Level: req.Level,
-		Permissions: req.Permissions, Secret: req.Secret}
+		Permissions: req.Permissions, Secret: req.Secret, Grantor: &by}
 	var proj meta.Project
 	switch req.Level {
 	case meta.RobotSystem:
@@ -246,11 +248,11 @@ func (a *API) createRobot(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if req.Disable {
-		if rb, err = a.d.Identity.UpdateRobot(r.Context(), rb.ID, func(x *meta.Robot) { x.Disabled = true }); err != nil {
+		if rb, err = a.d.Identity.UpdateRobot(r.Context(), &by, rb.ID, func(x *meta.Robot) { x.Disabled = true }); err != nil {
 			return err
 		}
 	}
-	a.auditEvent(r, "create", auditRobot, robotResource(rb, proj))
+	a.auditEvent(r, rb.ProjectID, "create", auditRobot, robotResource(rb, proj))
 	out := robotCreatedJSON{ID: rb.ID, Name: rb.Name, Secret: secret, CreationTime: rb.CreatedAt, ExpiresAt: -1}
 	if !rb.ExpiresAt.IsZero() {
 		out.ExpiresAt = rb.ExpiresAt.Unix()
@@ -282,7 +284,8 @@ type robotUpdateReq struct {
 
 // updateRobot is PUT /robots/{robot_id}: description, disable, duration
 // (from the creation time, as Harbor counts it) and permissions; fields
-// left out keep their value.
+// left out keep their value. The robot's permissions afterwards must be
+// held by the caller, and a robot never updates itself.
 func (a *API) updateRobot(w http.ResponseWriter, r *http.Request) error {
 	rb, proj, err := a.loadRobot(r, access.ActionUpdate)
 	if err != nil {
@@ -306,7 +309,8 @@ func (a *API) updateRobot(w http.ResponseWriter, r *http.Request) error {
 		}
 		exp = &t
 	}
-	rb, err = a.d.Identity.UpdateRobot(r.Context(), rb.ID, func(x *meta.Robot) {
+	by := caller(r)
+	rb, err = a.d.Identity.UpdateRobot(r.Context(), &by, rb.ID, func(x *meta.Robot) {
 		if req.Description != nil {
 			x.Description = *req.Description
 		}
@@ -323,14 +327,16 @@ func (a *API) updateRobot(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.auditEvent(r, "update", auditRobot, robotResource(rb, proj))
+	a.auditEvent(r, rb.ProjectID, "update", auditRobot, robotResource(rb, proj))
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
 
 // refreshRobotSecret is PATCH /robots/{robot_id} with {"secret": "..."}:
 // the given secret (it must meet the password policy) or, when empty, a
-// generated one, returned in this answer only.
+// generated one, returned in this answer only. The caller must hold the
+// robot's permissions (the secret hands them over); a robot never
+// refreshes itself.
 func (a *API) refreshRobotSecret(w http.ResponseWriter, r *http.Request) error {
 	rb, proj, err := a.loadRobot(r, access.ActionUpdate)
 	if err != nil {
@@ -340,25 +346,27 @@ func (a *API) refreshRobotSecret(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	secret, err := a.d.Identity.RefreshRobotSecret(r.Context(), rb.ID, req.Secret)
+	by := caller(r)
+	secret, err := a.d.Identity.RefreshRobotSecret(r.Context(), &by, rb.ID, req.Secret)
 	if err != nil {
 		return err
 	}
-	a.auditEvent(r, "refresh_secret", auditRobot, robotResource(rb, proj))
+	a.auditEvent(r, rb.ProjectID, "refresh_secret", auditRobot, robotResource(rb, proj))
 	w.Header().Set("Cache-Control", "no-store")
 	return writeJSON(w, http.StatusOK, robotSecJSON{Secret: secret})
 }
 
-// deleteRobot is DELETE /robots/{robot_id}.
+// deleteRobot is DELETE /robots/{robot_id}; a robot never deletes itself.
 func (a *API) deleteRobot(w http.ResponseWriter, r *http.Request) error {
 	rb, proj, err := a.loadRobot(r, access.ActionDelete)
 	if err != nil {
 		return err
 	}
-	if err := a.d.Identity.DeleteRobot(r.Context(), rb.ID); err != nil {
+	by := caller(r)
+	if err := a.d.Identity.DeleteRobot(r.Context(), &by, rb.ID); err != nil {
 		return err
 	}
-	a.auditEvent(r, "delete", auditRobot, robotResource(rb, proj))
+	a.auditEvent(r, rb.ProjectID, "delete", auditRobot, robotResource(rb, proj))
 	w.WriteHeader(http.StatusOK)
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/berth-registry/berth/docs"
@@ -113,7 +114,7 @@ func (a *API) externalURL(r *http.Request) string {
 		return a.d.System.ExternalURL
 	}
 	scheme := "http"
-	if a.secure(r) {
+	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host

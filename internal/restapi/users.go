@@ -33,7 +33,7 @@ type userStore interface {
 // userManager changes users (identity validates and hashes).
 type userManager interface {
 	CreateUser(ctx context.Context, nu identity.NewUser) (meta.User, error)
-	ChangePassword(ctx context.Context, id int64, oldPassword, newPassword string) error
+	ChangePassword(ctx context.Context, id int64, oldPassword, newPassword, clientIP string) error
 	ResetPassword(ctx context.Context, id int64, newPassword string) error
 	UpdateProfile(ctx context.Context, id int64, email, realname string) (meta.User, error)
 	SetSysadmin(ctx context.Context, id int64, sysadmin bool) (meta.User, error)
@@ -191,7 +191,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.auditEvent(r, "create", auditUser, u.Username)
+	a.auditEvent(r, 0, "create", auditUser, u.Username)
 	w.Header().Set("Location", location("users", strconv.FormatInt(u.ID, 10)))
 	w.WriteHeader(http.StatusCreated)
 	return nil
@@ -301,7 +301,7 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request) error {
 	if _, err := a.d.Identity.UpdateProfile(r.Context(), id, email, realname); err != nil {
 		return err
 	}
-	a.auditEvent(r, "update", auditUser, u.Username)
+	a.auditEvent(r, 0, "update", auditUser, u.Username)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -329,7 +329,7 @@ func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) error {
 	if err := a.d.Identity.DeleteUser(r.Context(), id); err != nil {
 		return err
 	}
-	a.auditEvent(r, "delete", auditUser, u.Username)
+	a.auditEvent(r, 0, "delete", auditUser, u.Username)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -341,8 +341,9 @@ type passwordReq struct {
 }
 
 // changePassword is PUT /users/{user_id}/password. Users change their own
-// password with the old one; system administrators set other users'
-// passwords without it. Directory users have no password here (403).
+// password with the old one; only human system administrators set other
+// users' passwords (robots never: access.CanSetPassword). Directory users
+// have no password here (403).
 func (a *API) changePassword(w http.ResponseWriter, r *http.Request) error {
 	id, err := userID(r)
 	if err != nil {
@@ -364,6 +365,11 @@ func (a *API) changePassword(w http.ResponseWriter, r *http.Request) error {
 	}
 	p := caller(r)
 	self := p.Kind == access.KindUser && p.ID == id
+	if !self {
+		if err := access.CanSetPassword(p); err != nil {
+			return err
+		}
+	}
 	switch {
 	case self || req.OldPassword != "":
 		if req.OldPassword == "" {
@@ -372,7 +378,7 @@ func (a *API) changePassword(w http.ResponseWriter, r *http.Request) error {
 		if req.OldPassword == req.NewPassword {
 			return errBadRequest("the new password must differ from the old one")
 		}
-		err = a.d.Identity.ChangePassword(r.Context(), id, req.OldPassword, req.NewPassword)
+		err = a.d.Identity.ChangePassword(r.Context(), id, req.OldPassword, req.NewPassword, a.d.ClientIP(r))
 		if errors.Is(err, identity.ErrInvalidCredentials) {
 			// Not 401: the caller is logged in; its old password is wrong.
 			return errForbidden("the old password is wrong")
@@ -383,7 +389,7 @@ func (a *API) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.auditEvent(r, "change_password", auditUser, u.Username)
+	a.auditEvent(r, 0, "change_password", auditUser, u.Username)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -393,7 +399,8 @@ type sysadminReq struct {
 	SysadminFlag *bool `json:"sysadmin_flag"`
 }
 
-// setSysadmin is PUT /users/{user_id}/sysadmin (system administrators).
+// setSysadmin is PUT /users/{user_id}/sysadmin: human system
+// administrators only (access.CanGrant; robots never, whatever they hold).
 // Nobody revokes their own flag, so the system never locks itself out.
 func (a *API) setSysadmin(w http.ResponseWriter, r *http.Request) error {
 	id, err := userID(r)
@@ -410,6 +417,9 @@ func (a *API) setSysadmin(w http.ResponseWriter, r *http.Request) error {
 	if req.SysadminFlag == nil {
 		return errBadRequest("sysadmin_flag is required")
 	}
+	if err := access.CanGrant(caller(r), access.Grant{Sysadmin: true}, nil); err != nil {
+		return err
+	}
 	if p := caller(r); p.Kind == access.KindUser && p.ID == id && !*req.SysadminFlag {
 		return errForbidden("you cannot revoke your own system administration")
 	}
@@ -417,7 +427,7 @@ func (a *API) setSysadmin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.auditEvent(r, fmt.Sprintf("set_sysadmin_%t", *req.SysadminFlag), auditUser, u.Username)
+	a.auditEvent(r, 0, fmt.Sprintf("set_sysadmin_%t", *req.SysadminFlag), auditUser, u.Username)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -452,7 +462,7 @@ func (a *API) setDisabled(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.auditEvent(r, fmt.Sprintf("set_disabled_%t", *req.Disabled), auditUser, u.Username)
+	a.auditEvent(r, 0, fmt.Sprintf("set_disabled_%t", *req.Disabled), auditUser, u.Username)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }

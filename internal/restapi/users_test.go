@@ -51,7 +51,7 @@ func newAcctEnv(t *testing.T) *acctEnv {
 
 // newAcctEnvOn starts an API over store, as one replica; several may share
 // a store. Settings are cached for 50 ms.
-func newAcctEnvOn(t *testing.T, store *meta.Store) *acctEnv {
+func newAcctEnvOn(t *testing.T, store *meta.Store, throttle ...identity.Throttle) *acctEnv {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	sets := settings.New(store.Settings, log, settings.Options{TTL: 50 * time.Millisecond})
@@ -60,7 +60,11 @@ func newAcctEnvOn(t *testing.T, store *meta.Store) *acctEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids, err := identity.New(identity.Stores{Users: store.Users, Robots: store.Robots, Projects: store.Projects}, log, identity.Options{External: dir, Hash: cheap})
+	opts := identity.Options{External: dir, Hash: cheap}
+	if len(throttle) > 0 {
+		opts.Throttle = throttle[0]
+	}
+	ids, err := identity.New(identity.Stores{Users: store.Users, Robots: store.Robots, Projects: store.Projects}, log, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +73,7 @@ func newAcctEnvOn(t *testing.T, store *meta.Store) *acctEnv {
 	}
 	api := New(Deps{
 		DB: store, Projects: store.Projects, Repos: store.Repos, Manifests: store.Manifests,
-		Users: store.Users, Robots: store.Robots, Audit: store.Audit, Configs: store.Settings,
+		Users: store.Users, Robots: store.Robots, AuditLog: store.Audit, Configs: store.Settings,
 		Identity: ids, Settings: sets, SessionKey: []byte("test session key"),
 	}, log)
 	srv := httptest.NewServer(api)
