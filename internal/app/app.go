@@ -126,7 +126,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		OnEvent: audit.OnEvent, ClientIP: auth.clientIP,
 	})
 
-	rest, err := newRESTAPI(cfg, store, reg, drv, auth, log)
+	rest, err := newRESTAPI(cfg, store, reg, blobs, drv, auth, log)
 	if err != nil {
 		return err
 	}

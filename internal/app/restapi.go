@@ -12,18 +12,23 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"time"
 
 	"github.com/berth-registry/berth/internal/config"
+	"github.com/berth-registry/berth/internal/content"
 	"github.com/berth-registry/berth/internal/httpx"
 	"github.com/berth-registry/berth/internal/meta"
+	"github.com/berth-registry/berth/internal/project"
 	"github.com/berth-registry/berth/internal/registry"
+	"github.com/berth-registry/berth/internal/repository"
 	"github.com/berth-registry/berth/internal/restapi"
 	"github.com/berth-registry/berth/internal/storage"
 	"github.com/berth-registry/berth/internal/tokenauth"
 )
 
-// newRESTAPI builds the /api/v2.0/ and /c/ edge.
-func newRESTAPI(cfg config.Config, store *meta.Store, reg *registry.Service, drv storage.Driver, auth *authStack, log *slog.Logger) (*restapi.API, error) {
+// newRESTAPI builds the /api/v2.0/ and /c/ edge over the project and
+// repository services.
+func newRESTAPI(cfg config.Config, store *meta.Store, reg *registry.Service, blobs *content.Service, drv storage.Driver, auth *authStack, log *slog.Logger) (*restapi.API, error) {
 	clientIP, err := httpx.ClientIP(cfg.HTTP.TrustedProxies)
 	if err != nil {
 		return nil, err
@@ -32,24 +37,47 @@ func newRESTAPI(cfg config.Config, store *meta.Store, reg *registry.Service, drv
 	if err != nil {
 		return nil, err
 	}
+	rec := syncAudit{store: store.Audit, log: log}
+	projects := project.New(project.Stores{Projects: store.Projects, Repos: store.Repos}, auth.settings, rec, log)
+	repos := repository.New(repository.Stores{Repos: store.Repos, Manifests: store.Manifests}, reg, blobs, rec, log)
 	return restapi.New(restapi.Deps{
-		DB:         store,
-		Projects:   store.Projects,
-		Repos:      store.Repos,
-		Manifests:  store.Manifests,
-		Users:      store.Users,
-		Robots:     store.Robots,
-		Audit:      store.Audit,
-		Configs:    store.Settings,
-		Identity:   auth.identity,
-		Settings:   auth.settings,
-		Registry:   reg,
-		Storage:    storageProbe{drv},
-		SessionKey: key,
-		ClientIP:   clientIP,
+		DB:             store,
+		Projects:       store.Projects,
+		Repos:          store.Repos,
+		Manifests:      store.Manifests,
+		Users:          store.Users,
+		Robots:         store.Robots,
+		Audit:          store.Audit,
+		Configs:        store.Settings,
+		Identity:       auth.identity,
+		Settings:       auth.settings,
+		ProjectService: projects,
+		Repositories:   repos,
+		Storage:        storageProbe{drv},
+		SessionKey:     key,
+		ClientIP:       clientIP,
 		System: restapi.SystemInfo{Version: version(), ExternalURL: cfg.ExternalURL,
 			StorageProvider: storageProvider(cfg.Storage.Type)},
 	}, log), nil
+}
+
+// syncAudit records the REST API's changes in the audit log before the
+// response is written, as the API always has (the /v2/ events go through
+// the queued auditWriter). A failure is logged, never returned.
+type syncAudit struct {
+	store interface {
+		AddAuditLog(ctx context.Context, a meta.AuditLog) error
+	}
+	log *slog.Logger
+}
+
+// Record writes e.
+func (a syncAudit) Record(e meta.AuditLog) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.store.AddAuditLog(ctx, e); err != nil {
+		a.log.Warn("audit log", "err", err, "operation", e.Operation, "resource_type", e.ResourceType)
+	}
 }
 
 // storageProbe checks that the storage driver answers (as /readyz does).

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alexedwards/argon2id"
 	"github.com/opencontainers/go-digest"
@@ -21,8 +22,11 @@ import (
 	"github.com/berth-registry/berth/internal/identity"
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/meta/metatest"
+	"github.com/berth-registry/berth/internal/project"
 	"github.com/berth-registry/berth/internal/registry"
+	"github.com/berth-registry/berth/internal/repository"
 	"github.com/berth-registry/berth/internal/restapi"
+	"github.com/berth-registry/berth/internal/settings"
 	"github.com/berth-registry/berth/internal/storage/filesystem"
 	"github.com/berth-registry/berth/internal/tokenauth"
 )
@@ -82,10 +86,15 @@ func newEnv(t *testing.T, opts ...envOptions) *env {
 		t.Fatal(err)
 	}
 	reg := registry.New(registry.Stores{Repos: store.Repos, Manifests: store.Manifests, Tx: store}, nil, log)
-	dist := distapi.New(content.New(content.Stores{Blobs: store.Blobs, Uploads: store.Uploads, Tx: store}, drv, log), reg, log, distapi.Options{Auth: gate})
+	blobs := content.New(content.Stores{Blobs: store.Blobs, Uploads: store.Uploads, Tx: store}, drv, log)
+	dist := distapi.New(blobs, reg, log, distapi.Options{Auth: gate})
+	sets := settings.New(store.Settings, log, settings.Options{TTL: time.Nanosecond})
+	rec := syncAudit{t: t, store: store.Audit}
 	api := restapi.New(withStore(restapi.Deps{
-		Identity:   ids,
-		Registry:   reg,
+		Identity:       ids,
+		Settings:       sets,
+		ProjectService: project.New(project.Stores{Projects: store.Projects, Repos: store.Repos}, sets, rec, log),
+		Repositories:   repository.New(repository.Stores{Repos: store.Repos, Manifests: store.Manifests}, reg, blobs, rec, log),
 		Storage:    probe{},
 		SessionKey: []byte("test session key, 32 bytes long."),
 		System:     restapi.SystemInfo{Version: "v-test"},
@@ -104,6 +113,21 @@ func withStore(d restapi.Deps, store *meta.Store) restapi.Deps {
 	d.DB, d.Projects, d.Repos, d.Manifests = store, store.Projects, store.Repos, store.Manifests
 	d.Users, d.Robots, d.Audit, d.Configs = store.Users, store.Robots, store.Audit, store.Settings
 	return d
+}
+
+// syncAudit writes audit entries at once, as internal/app does for the
+// REST API.
+type syncAudit struct {
+	t     *testing.T
+	store interface {
+		AddAuditLog(ctx context.Context, a meta.AuditLog) error
+	}
+}
+
+func (a syncAudit) Record(e meta.AuditLog) {
+	if err := a.store.AddAuditLog(context.Background(), e); err != nil {
+		a.t.Errorf("audit log: %v", err)
+	}
 }
 
 type probe struct{}
