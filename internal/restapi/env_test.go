@@ -95,9 +95,9 @@ func newEnv(t *testing.T, opts ...envOptions) *env {
 		Settings:       sets,
 		ProjectService: project.New(project.Stores{Projects: store.Projects, Repos: store.Repos}, sets, rec, log),
 		Repositories:   repository.New(repository.Stores{Repos: store.Repos, Manifests: store.Manifests}, reg, blobs, rec, log),
-		Storage:    probe{},
-		SessionKey: []byte("test session key, 32 bytes long."),
-		System:     restapi.SystemInfo{Version: "v-test"},
+		Storage:        probe{},
+		SessionKey:     []byte("test session key, 32 bytes long."),
+		System:         restapi.SystemInfo{Version: "v-test"},
 	}, store), log)
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", dist)
