@@ -135,7 +135,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		UploadTimeout: cfg.HTTP.ReadTimeout, DownloadTimeout: cfg.HTTP.WriteTimeout,
 	})
 
-	rest, err := newRESTAPI(cfg, store, reg, drv, auth, auditLog, log)
+	rest, err := newRESTAPI(cfg, store, reg, blobs, drv, auth, auditLog, log)
 	if err != nil {
 		return err
 	}

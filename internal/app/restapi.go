@@ -14,17 +14,21 @@ import (
 
 	"github.com/berth-registry/berth/internal/audit"
 	"github.com/berth-registry/berth/internal/config"
+	"github.com/berth-registry/berth/internal/content"
 	"github.com/berth-registry/berth/internal/httpx"
 	"github.com/berth-registry/berth/internal/meta"
+	"github.com/berth-registry/berth/internal/project"
 	"github.com/berth-registry/berth/internal/registry"
+	"github.com/berth-registry/berth/internal/repository"
 	"github.com/berth-registry/berth/internal/restapi"
 	"github.com/berth-registry/berth/internal/storage"
 	"github.com/berth-registry/berth/internal/tokenauth"
 	"github.com/berth-registry/berth/internal/version"
 )
 
-// newRESTAPI builds the /api/v2.0/ and /c/ edge.
-func newRESTAPI(cfg config.Config, store *meta.Store, reg *registry.Service, drv storage.Driver, auth *authStack, rec audit.Recorder, log *slog.Logger) (*restapi.API, error) {
+// newRESTAPI builds the /api/v2.0/ and /c/ edge over the project and
+// repository services; rec is the server's one audit writer.
+func newRESTAPI(cfg config.Config, store *meta.Store, reg *registry.Service, blobs *content.Service, drv storage.Driver, auth *authStack, rec audit.Recorder, log *slog.Logger) (*restapi.API, error) {
 	clientIP, err := httpx.ClientIP(cfg.HTTP.TrustedProxies)
 	if err != nil {
 		return nil, err
@@ -33,22 +37,25 @@ func newRESTAPI(cfg config.Config, store *meta.Store, reg *registry.Service, drv
 	if err != nil {
 		return nil, err
 	}
+	projects := project.New(project.Stores{Projects: store.Projects, Repos: store.Repos}, auth.settings, rec, log)
+	repos := repository.New(repository.Stores{Repos: store.Repos, Manifests: store.Manifests}, reg, blobs, rec, log)
 	return restapi.New(restapi.Deps{
-		DB:         store,
-		Projects:   store.Projects,
-		Repos:      store.Repos,
-		Manifests:  store.Manifests,
-		Users:      store.Users,
-		Robots:     store.Robots,
-		AuditLog:   store.Audit,
-		Configs:    store.Settings,
-		Identity:   auth.identity,
-		Settings:   auth.settings,
-		Registry:   reg,
-		Audit:      rec,
-		Storage:    storageProbe{drv},
-		SessionKey: key,
-		ClientIP:   clientIP,
+		DB:             store,
+		Projects:       store.Projects,
+		Repos:          store.Repos,
+		Manifests:      store.Manifests,
+		Users:          store.Users,
+		Robots:         store.Robots,
+		AuditLog:       store.Audit,
+		Audit:          rec,
+		Configs:        store.Settings,
+		Identity:       auth.identity,
+		Settings:       auth.settings,
+		ProjectService: projects,
+		Repositories:   repos,
+		Storage:        storageProbe{drv},
+		SessionKey:     key,
+		ClientIP:       clientIP,
 		System: restapi.SystemInfo{Version: version.String(), ExternalURL: cfg.ExternalURL,
 			StorageProvider: storageProvider(cfg.Storage.Type)},
 	}, log), nil

@@ -64,7 +64,7 @@ func TestDependencyRules(t *testing.T) {
 			}
 		}
 		// (2) meta and the domain packages never import net/http.
-		if name == "internal/meta" || name == "internal/content" || name == "internal/registry" || name == "internal/audit" {
+		if name == "internal/meta" || name == "internal/content" || name == "internal/registry" || name == "internal/audit" || name == "internal/project" || name == "internal/repository" {
 			for _, imp := range p.imports {
 				if imp == "net/http" {
 					t.Errorf("%s imports net/http", name)

@@ -240,6 +240,7 @@ type Artifact struct {
 
 // TagInfo is a tag with the time it was last pointed at its manifest.
 type TagInfo struct {
+	ID       int64
 	Name     string
 	Digest   digest.Digest
 	PushedAt time.Time
@@ -336,7 +337,7 @@ func (s *Manifests) fillArtifacts(ctx context.Context, repoID int64, arts []Arti
 		dph[i] = c.arg(string(a.Digest))
 	}
 	rows, err := s.q.QueryContext(ctx, `
-		SELECT name, manifest_digest, updated_at FROM tags
+		SELECT id, name, manifest_digest, updated_at FROM tags
 		WHERE repository_id = $1 AND manifest_digest IN (`+strings.Join(dph, ", ")+`)
 		ORDER BY name`, c.args...)
 	if err != nil {
@@ -345,7 +346,7 @@ func (s *Manifests) fillArtifacts(ctx context.Context, repoID int64, arts []Arti
 	defer rows.Close()
 	for rows.Next() {
 		var t TagInfo
-		if err := rows.Scan(&t.Name, &t.Digest, &t.PushedAt); err != nil {
+		if err := rows.Scan(&t.ID, &t.Name, &t.Digest, &t.PushedAt); err != nil {
 			return wrapErr(err, "meta: tags of artifacts")
 		}
 		t.PushedAt = t.PushedAt.UTC()

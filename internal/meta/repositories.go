@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -78,6 +79,7 @@ func (s *Repositories) CountProjectRepositories(ctx context.Context, name string
 type RepositoryInfo struct {
 	ID            int64
 	Name          string
+	Description   string
 	ArtifactCount int
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
@@ -92,7 +94,7 @@ const topLevel = `((m.subject_digest IS NULL AND NOT EXISTS (
 		WHERE pm.repository_id = m.repository_id AND mr.child_digest = m.digest))
 	OR EXISTS (SELECT 1 FROM tags AS tt WHERE tt.repository_id = m.repository_id AND tt.manifest_digest = m.digest))`
 
-const repositoryInfoColumns = `r.id, r.name, r.created_at,
+const repositoryInfoColumns = `r.id, r.name, r.description, r.created_at,
 	(SELECT count(*) FROM manifests AS m WHERE m.repository_id = r.id AND ` + topLevel + `),
 	(SELECT max(m.created_at) FROM manifests AS m WHERE m.repository_id = r.id),
 	(SELECT max(t.updated_at) FROM tags AS t WHERE t.repository_id = r.id)`
@@ -102,7 +104,7 @@ func scanRepositoryInfo(row interface{ Scan(...any) error }) (RepositoryInfo, er
 		ri             RepositoryInfo
 		pushed, tagged flexTime
 	)
-	if err := row.Scan(&ri.ID, &ri.Name, &ri.CreatedAt, &ri.ArtifactCount, &pushed, &tagged); err != nil {
+	if err := row.Scan(&ri.ID, &ri.Name, &ri.Description, &ri.CreatedAt, &ri.ArtifactCount, &pushed, &tagged); err != nil {
 		return RepositoryInfo{}, err
 	}
 	ri.CreatedAt = ri.CreatedAt.UTC()
@@ -179,8 +181,8 @@ func (s *Repositories) DeleteRepository(ctx context.Context, name string) error 
 	})
 }
 
-// RepositoryHit is a repository found by SearchRepositories, with its
-// project.
+// RepositoryHit is a repository found by SearchRepositories or
+// ListRepositoryHits, with its project.
 type RepositoryHit struct {
 	RepositoryInfo
 	ProjectID     int64
@@ -188,40 +190,118 @@ type RepositoryHit struct {
 	ProjectPublic bool
 }
 
+func scanRepositoryHit(row rowScanner) (RepositoryHit, error) {
+	var (
+		h              RepositoryHit
+		pushed, tagged flexTime
+	)
+	if err := row.Scan(&h.ID, &h.Name, &h.Description, &h.CreatedAt, &h.ArtifactCount, &pushed, &tagged,
+		&h.ProjectID, &h.ProjectName, &h.ProjectPublic); err != nil {
+		return RepositoryHit{}, err
+	}
+	h.CreatedAt = h.CreatedAt.UTC()
+	h.UpdatedAt = h.CreatedAt
+	for _, t := range []flexTime{pushed, tagged} {
+		if t.Valid && t.Time.After(h.UpdatedAt) {
+			h.UpdatedAt = t.Time
+		}
+	}
+	return h, nil
+}
+
+// repositoryHitFrom joins every repository to its project (the project
+// named by its first path component).
+const repositoryHitFrom = `
+	FROM repositories AS r JOIN projects AS p
+		ON r.name = p.name OR substr(r.name, 1, length(p.name) + 1) = p.name || '/'`
+
 // SearchRepositories returns up to limit repositories whose name contains
 // q (case-insensitively for ASCII) in projects visible under v, ordered
 // by name.
 func (s *Repositories) SearchRepositories(ctx context.Context, q string, v Visibility, limit int) ([]RepositoryHit, error) {
-	if limit <= 0 {
-		return []RepositoryHit{}, nil
-	}
-	var c conds
-	c.add(`lower(r.name) LIKE ` + c.arg(likePattern(q)) + ` ESCAPE '\'`)
-	c.add(c.visible("p.id", "p.name", "p.public", v))
-	out, err := queryAll(ctx, s.q, func(row rowScanner) (RepositoryHit, error) {
-		var (
-			h              RepositoryHit
-			pushed, tagged flexTime
-		)
-		if err := row.Scan(&h.ID, &h.Name, &h.CreatedAt, &h.ArtifactCount, &pushed, &tagged,
-			&h.ProjectID, &h.ProjectName, &h.ProjectPublic); err != nil {
-			return RepositoryHit{}, err
-		}
-		h.CreatedAt = h.CreatedAt.UTC()
-		h.UpdatedAt = h.CreatedAt
-		for _, t := range []flexTime{pushed, tagged} {
-			if t.Valid && t.Time.After(h.UpdatedAt) {
-				h.UpdatedAt = t.Time
-			}
-		}
-		return h, nil
-	}, `
-		SELECT `+repositoryInfoColumns+`, p.id, p.name, p.public
-		FROM repositories AS r JOIN projects AS p
-			ON r.name = p.name OR substr(r.name, 1, length(p.name) + 1) = p.name || '/'`+c.sql()+`
-		ORDER BY r.name LIMIT `+c.arg(limit), c.args...)
+	hits, _, err := s.ListRepositoryHits(ctx, RepositoryQuery{Name: q, Visible: v}, Page{Limit: limit})
 	if err != nil {
-		return nil, wrapErr(err, "meta: search repositories")
+		return nil, fmt.Errorf("meta: search repositories: %w", err)
 	}
-	return out, nil
+	return hits, nil
+}
+
+// RepositorySort is a column ListRepositoryHits can order by.
+type RepositorySort string
+
+// Sort columns.
+const (
+	SortRepositoryName    RepositorySort = "name"
+	SortRepositoryCreated RepositorySort = "creation_time"
+	SortRepositoryID      RepositorySort = "id"
+)
+
+var repositorySortColumns = map[RepositorySort]string{
+	SortRepositoryName:    "r.name",
+	SortRepositoryCreated: "r.created_at",
+	SortRepositoryID:      "r.id",
+}
+
+// RepositoryOrder is one sort key.
+type RepositoryOrder struct {
+	By   RepositorySort
+	Desc bool
+}
+
+// RepositoryQuery narrows ListRepositoryHits.
+type RepositoryQuery struct {
+	// Name matches a substring of the full name, case-insensitively for
+	// ASCII; "" matches every repository.
+	Name string
+	// Visible keeps the repositories of the projects visible under it.
+	Visible Visibility
+	// Sort orders the page (default: by name); unknown columns are an
+	// error.
+	Sort []RepositoryOrder
+}
+
+// ListRepositoryHits returns one page of the repositories matching q,
+// across projects, and how many match in all. Ties are broken by name.
+func (s *Repositories) ListRepositoryHits(ctx context.Context, q RepositoryQuery, pg Page) ([]RepositoryHit, int, error) {
+	var c conds
+	if q.Name != "" {
+		c.add(`lower(r.name) LIKE ` + c.arg(likePattern(q.Name)) + ` ESCAPE '\'`)
+	}
+	c.add(c.visible("p.id", "p.name", "p.public", q.Visible))
+	order := make([]string, 0, len(q.Sort)+1)
+	for _, o := range q.Sort {
+		col, ok := repositorySortColumns[o.By]
+		if !ok {
+			return nil, 0, fmt.Errorf("meta: list repositories: cannot sort by %q", o.By)
+		}
+		if o.Desc {
+			col += " DESC"
+		}
+		order = append(order, col)
+	}
+	order = append(order, "r.name")
+	var total int
+	if err := s.q.QueryRowContext(ctx, `SELECT count(*)`+repositoryHitFrom+c.sql(), c.args...).Scan(&total); err != nil {
+		return nil, 0, wrapErr(err, "meta: list repositories")
+	}
+	if pg.Limit <= 0 {
+		return []RepositoryHit{}, total, nil
+	}
+	out, err := queryAll(ctx, s.q, scanRepositoryHit, `SELECT `+repositoryInfoColumns+`, p.id, p.name, p.public`+
+		repositoryHitFrom+c.sql()+` ORDER BY `+strings.Join(order, ", ")+
+		` LIMIT `+c.arg(pg.Limit)+` OFFSET `+c.arg(max(pg.Offset, 0)), c.args...)
+	if err != nil {
+		return nil, 0, wrapErr(err, "meta: list repositories")
+	}
+	return out, total, nil
+}
+
+// UpdateRepositoryDescription sets the description of repository name.
+// Missing: ErrRepositoryNotFound.
+func (s *Repositories) UpdateRepositoryDescription(ctx context.Context, name, description string) error {
+	res, err := s.q.ExecContext(ctx, `UPDATE repositories SET description = $2 WHERE name = $1`, name, description)
+	if err != nil {
+		return wrapErr(err, "meta: update repository %s", name)
+	}
+	return expectOne(res, fmt.Errorf("repository %s: %w", name, ErrRepositoryNotFound), "meta: update repository %s", name)
 }

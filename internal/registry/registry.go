@@ -83,6 +83,7 @@ type manifestStore interface {
 	GetTag(ctx context.Context, repo, tag string) (digest.Digest, error)
 	ListTags(ctx context.Context, repo, after string, limit int) ([]string, error)
 	DeleteTag(ctx context.Context, repo, tag string) error
+	CreateTag(ctx context.Context, repo, tag string, d digest.Digest) error // tags.go
 }
 
 // transactor runs fn in one metadata transaction (*meta.Store.InTx).

@@ -53,8 +53,7 @@ type (
 	}
 	// metaManifests is meta.Manifests as the API uses it.
 	metaManifests interface {
-		artifactStore  // artifacts.go
-		manifestLister // repositories.go
+		artifactStore // artifacts.go
 	}
 	// metaUsers is meta.Users as the API uses it.
 	metaUsers interface {
@@ -87,14 +86,21 @@ type Deps struct {
 	Users     metaUsers     // *meta.Users
 	Robots    robotStore    // *meta.Robots (robots.go)
 	AuditLog  metaAudit     // *meta.Audit
-	Configs   configStore   // *meta.Settings (projects.go, system.go)
+	Configs   configStore   // *meta.Settings (system.go)
 
 	Identity Identity
-	// Registry deletes manifests and tags (and drops their cache entries).
-	Registry manifestDeleter
 	// Audit records the audit log (the server's one shared writer); nil:
 	// entries are written to AuditLog synchronously.
 	Audit audit.Recorder
+	// ProjectService changes projects under their rules (*project.Service).
+	ProjectService projectService
+	// Repositories changes repositories, artifacts and tags under their
+	// rules, through the registry so that the shared cache forgets them,
+	// and lists repositories across projects (*repository.Service).
+	Repositories interface {
+		repositoryService // repositories.go
+		artifactService   // artifacts.go
+	}
 	// Storage is probed by GET /health; nil leaves it out.
 	Storage storageProber
 	// Settings are the run-time system settings (configurations.go); nil:
@@ -184,15 +190,19 @@ func (a *API) routes(mux *http.ServeMux) {
 
 	// Repositories (repositories.go) and artifacts (artifacts.go).
 	const repo = Prefix + "/projects/{project_name}/repositories/{repository_name}"
+	a.handle(mux, "GET "+Prefix+"/repositories", a.listAllRepositories)
 	a.handle(mux, "GET "+Prefix+"/projects/{project_name}/repositories", a.listRepositories)
 	a.handle(mux, "GET "+repo, a.getRepository)
+	a.handle(mux, "PUT "+repo, a.updateRepository)
 	a.handle(mux, "DELETE "+repo, a.deleteRepository)
 	a.handle(mux, "GET "+repo+"/artifacts", a.listArtifacts)
+	a.handle(mux, "POST "+repo+"/artifacts", a.copyArtifact)
 	a.handle(mux, "GET "+repo+"/artifacts/{reference}", a.getArtifact)
 	a.handle(mux, "DELETE "+repo+"/artifacts/{reference}", a.deleteArtifact)
 	a.handle(mux, "GET "+repo+"/artifacts/{reference}/tags", a.listArtifactTags)
 	a.handle(mux, "POST "+repo+"/artifacts/{reference}/tags", a.createTag)
 	a.handle(mux, "DELETE "+repo+"/artifacts/{reference}/tags/{tag_name}", a.deleteTag)
+	a.handle(mux, "GET "+repo+"/artifacts/{reference}/additions/{addition}", a.artifactAddition)
 
 	// Users, members, robots, configurations, LDAP and audit logs: add their
 	// routes below, one a.handle line each (users.go, members.go, robots.go,

@@ -2,7 +2,6 @@ package restapi
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -13,14 +12,25 @@ import (
 	"github.com/berth-registry/berth/internal/access"
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/oci"
+	"github.com/berth-registry/berth/internal/project"
+	"github.com/berth-registry/berth/internal/repository"
 )
 
-// artifactStore is the metadata the artifact endpoints use.
+// artifactStore is the metadata the artifact endpoints read. Changes go
+// through artifactService.
 type artifactStore interface {
 	ListArtifacts(ctx context.Context, repo string, p meta.Page) ([]meta.Artifact, int, error)
 	GetArtifact(ctx context.Context, repo string, d digest.Digest) (meta.Artifact, error)
-	GetTag(ctx context.Context, repo, tag string) (digest.Digest, error)
-	CreateTag(ctx context.Context, repo, tag string, d digest.Digest) error
+}
+
+// artifactService is repository.Service as the artifact endpoints use it.
+type artifactService interface {
+	Resolve(ctx context.Context, repo, ref string) (digest.Digest, error)
+	DeleteArtifact(ctx context.Context, a project.Actor, projectID int64, repo string, d digest.Digest) error
+	CreateTag(ctx context.Context, a project.Actor, projectID int64, repo, tag string, d digest.Digest) error
+	DeleteTag(ctx context.Context, a project.Actor, projectID int64, repo, tag string, d digest.Digest) error
+	CopyArtifact(ctx context.Context, a project.Actor, dstProjectID int64, src repository.Source, dst string) (digest.Digest, error)
+	BuildHistory(ctx context.Context, repo string, d digest.Digest) ([]byte, error)
 }
 
 // artifactJSON is Harbor's Artifact, for the fields Berth has.
@@ -50,6 +60,7 @@ type referenceJSON struct {
 
 // tagJSON is Harbor's Tag.
 type tagJSON struct {
+	ID           int64     `json:"id"`
 	RepositoryID int64     `json:"repository_id"`
 	ArtifactID   int64     `json:"artifact_id"`
 	Name         string    `json:"name"`
@@ -97,7 +108,7 @@ func artifactOf(projectID int64, repo string, m meta.Artifact, withTags bool) ar
 }
 
 func tagOf(m meta.Artifact, t meta.TagInfo) tagJSON {
-	return tagJSON{RepositoryID: m.RepositoryID, ArtifactID: m.ID, Name: t.Name, PushTime: t.PushedAt}
+	return tagJSON{ID: t.ID, RepositoryID: m.RepositoryID, ArtifactID: m.ID, Name: t.Name, PushTime: t.PushedAt}
 }
 
 // listArtifacts is GET .../repositories/{repository_name}/artifacts with
@@ -140,18 +151,6 @@ func boolParam(r *http.Request, name string, def bool) (bool, error) {
 	return b, nil
 }
 
-// resolveArtifact returns the digest {reference} (a tag or a digest) names
-// in repo. A tag that does not exist: meta.ErrTagNotFound.
-func (a *API) resolveArtifact(ctx context.Context, repo, ref string) (digest.Digest, error) {
-	if oci.IsDigest(ref) {
-		return oci.ParseDigest(ref)
-	}
-	if err := oci.ValidateTag(ref); err != nil {
-		return "", err
-	}
-	return a.d.Manifests.GetTag(ctx, repo, ref)
-}
-
 // artifact loads the artifact {reference} names after checking act on res.
 func (a *API) artifact(r *http.Request, res access.Resource, act access.Action) (meta.Project, string, meta.Artifact, error) {
 	proj, repo, err := a.authorizeRepository(r, res, act)
@@ -162,7 +161,7 @@ func (a *API) artifact(r *http.Request, res access.Resource, act access.Action) 
 	if err != nil {
 		return meta.Project{}, "", meta.Artifact{}, errBadRequest("reference is badly escaped")
 	}
-	d, err := a.resolveArtifact(r.Context(), repo, ref)
+	d, err := a.d.Repositories.Resolve(r.Context(), repo, ref)
 	if err != nil {
 		return meta.Project{}, "", meta.Artifact{}, err
 	}
@@ -194,10 +193,9 @@ func (a *API) deleteArtifact(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.d.Registry.DeleteManifest(r.Context(), repo, m.Digest.String()); err != nil {
+	if err := a.d.Repositories.DeleteArtifact(r.Context(), a.actor(r), proj.ID, repo, m.Digest); err != nil {
 		return err
 	}
-	a.auditEvent(r, proj.ID, "delete", "artifact", repo+"@"+m.Digest.String())
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -238,10 +236,9 @@ func (a *API) createTag(w http.ResponseWriter, r *http.Request) error {
 	if err := oci.ValidateTag(body.Name); err != nil {
 		return err
 	}
-	if err := a.d.Manifests.CreateTag(r.Context(), repo, body.Name, m.Digest); err != nil {
+	if err := a.d.Repositories.CreateTag(r.Context(), a.actor(r), proj.ID, repo, body.Name, m.Digest); err != nil {
 		return err
 	}
-	a.auditEvent(r, proj.ID, "create", "tag", repo+":"+body.Name)
 	w.Header().Set("Location", r.URL.EscapedPath()+"/"+url.PathEscape(body.Name))
 	w.WriteHeader(http.StatusCreated)
 	return nil
@@ -254,21 +251,61 @@ func (a *API) deleteTag(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	tag := r.PathValue("tag_name")
-	if err := oci.ValidateTag(tag); err != nil {
+	if err := a.d.Repositories.DeleteTag(r.Context(), a.actor(r), proj.ID, repo, r.PathValue("tag_name"), m.Digest); err != nil {
 		return err
 	}
-	d, err := a.d.Manifests.GetTag(r.Context(), repo, tag)
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// copyArtifact is POST .../repositories/{repository_name}/artifacts?from=
+// project/repository:tag or project/repository@digest: 201 with the copy's
+// Location. The caller needs push on the destination and pull on the
+// source; a source project it may not pull from answers exactly as a
+// missing one (no existence oracle). Blobs are linked, never copied.
+func (a *API) copyArtifact(w http.ResponseWriter, r *http.Request) error {
+	proj, dst, err := a.authorizeRepository(r, access.ResourceRepository, access.ActionPush)
 	if err != nil {
 		return err
 	}
-	if d != m.Digest {
-		return errNotFound("tag %s is not attached to %s", tag, m.Digest)
+	from := r.URL.Query().Get("from")
+	if from == "" {
+		return errBadRequest("from is required: project/repository:tag or project/repository@digest")
 	}
-	if err := a.d.Registry.DeleteManifest(r.Context(), repo, tag); err != nil {
+	src, err := repository.ParseSource(from)
+	if err != nil {
 		return err
 	}
-	a.auditEvent(r, proj.ID, "delete", "tag", fmt.Sprintf("%s:%s", repo, tag))
+	if _, err := a.authorizeProjectName(r, src.Project(), access.ResourceRepository, access.ActionPull); err != nil {
+		return err
+	}
+	d, err := a.d.Repositories.CopyArtifact(r.Context(), a.actor(r), proj.ID, src, dst)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", r.URL.EscapedPath()+"/"+url.PathEscape(d.String()))
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+// artifactAddition is GET .../artifacts/{reference}/additions/{addition}.
+// Berth has build_history (an image's configuration history, JSON); every
+// other addition, and build_history of what is no image, is 404.
+func (a *API) artifactAddition(w http.ResponseWriter, r *http.Request) error {
+	_, repo, m, err := a.artifact(r, access.ResourceArtifactAddition, access.ActionRead)
+	if err != nil {
+		return err
+	}
+	if add := r.PathValue("addition"); add != "build_history" {
+		return errNotFound("addition %q is not available; Berth has build_history", truncate(add, 50))
+	}
+	b, err := a.d.Repositories.BuildHistory(r.Context(), repo, m.Digest)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
 	return nil
 }

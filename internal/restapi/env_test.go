@@ -11,18 +11,23 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alexedwards/argon2id"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/internal/access"
+	"github.com/berth-registry/berth/internal/audit"
 	"github.com/berth-registry/berth/internal/content"
 	"github.com/berth-registry/berth/internal/distapi"
 	"github.com/berth-registry/berth/internal/identity"
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/meta/metatest"
+	"github.com/berth-registry/berth/internal/project"
 	"github.com/berth-registry/berth/internal/registry"
+	"github.com/berth-registry/berth/internal/repository"
 	"github.com/berth-registry/berth/internal/restapi"
+	"github.com/berth-registry/berth/internal/settings"
 	"github.com/berth-registry/berth/internal/storage/filesystem"
 	"github.com/berth-registry/berth/internal/tokenauth"
 )
@@ -82,13 +87,18 @@ func newEnv(t *testing.T, opts ...envOptions) *env {
 		t.Fatal(err)
 	}
 	reg := registry.New(registry.Stores{Repos: store.Repos, Manifests: store.Manifests, Tx: store}, nil, log)
-	dist := distapi.New(content.New(content.Stores{Blobs: store.Blobs, Uploads: store.Uploads, Tx: store}, drv, log), reg, log, distapi.Options{Auth: gate})
+	blobs := content.New(content.Stores{Blobs: store.Blobs, Uploads: store.Uploads, Tx: store}, drv, log)
+	dist := distapi.New(blobs, reg, log, distapi.Options{Auth: gate})
+	sets := settings.New(store.Settings, log, settings.Options{TTL: time.Nanosecond})
+	rec := audit.NewDirect(audit.Stores{Log: store.Audit, Projects: store.Projects}, log)
 	api := restapi.New(withStore(restapi.Deps{
-		Identity:   ids,
-		Registry:   reg,
-		Storage:    probe{},
-		SessionKey: []byte("test session key, 32 bytes long."),
-		System:     restapi.SystemInfo{Version: "v-test"},
+		Identity:       ids,
+		Settings:       sets,
+		ProjectService: project.New(project.Stores{Projects: store.Projects, Repos: store.Repos}, sets, rec, log),
+		Repositories:   repository.New(repository.Stores{Repos: store.Repos, Manifests: store.Manifests}, reg, blobs, rec, log),
+		Storage:        probe{},
+		SessionKey:     []byte("test session key, 32 bytes long."),
+		System:         restapi.SystemInfo{Version: "v-test"},
 	}, store), log)
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", dist)

@@ -12,7 +12,9 @@ import (
 	"github.com/berth-registry/berth/internal/identity/ldap"
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/oci"
+	"github.com/berth-registry/berth/internal/project"
 	"github.com/berth-registry/berth/internal/registry"
+	"github.com/berth-registry/berth/internal/repository"
 	"github.com/berth-registry/berth/internal/settings"
 )
 
@@ -83,6 +85,17 @@ var apiErrors = []struct {
 	// Harbor refuses to delete an artifact an index or a referrer still
 	// needs with 412 PRECONDITION.
 	{registry.ErrManifestReferenced, codePrecondition, http.StatusPreconditionFailed},
+	{project.ErrNameInvalid, codeBadRequest, http.StatusBadRequest},
+	{project.ErrCreationRestricted, codeForbidden, http.StatusForbidden},
+	{project.ErrExists, codeConflict, http.StatusConflict},
+	{project.ErrNotEmpty, codePrecondition, http.StatusPreconditionFailed},
+	{repository.ErrInvalid, codeBadRequest, http.StatusBadRequest},
+	{repository.ErrTagNotAttached, codeNotFound, http.StatusNotFound},
+	{repository.ErrArtifactExists, codeConflict, http.StatusConflict},
+	{repository.ErrNotImage, codeNotFound, http.StatusNotFound},
+	// Berth's own bounds on what one request may read or copy.
+	{repository.ErrTooLarge, codePrecondition, http.StatusPreconditionFailed},
+	{registry.ErrCopyTooLarge, codePrecondition, http.StatusPreconditionFailed},
 	{meta.ErrProjectExists, codeConflict, http.StatusConflict},
 	{meta.ErrUserExists, codeConflict, http.StatusConflict},
 	{meta.ErrMemberExists, codeConflict, http.StatusConflict},

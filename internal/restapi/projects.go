@@ -3,7 +3,6 @@ package restapi
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -12,30 +11,38 @@ import (
 
 	"github.com/berth-registry/berth/internal/access"
 	"github.com/berth-registry/berth/internal/meta"
-	"github.com/berth-registry/berth/internal/oci"
+	"github.com/berth-registry/berth/internal/project"
 )
 
-// projectStore is the metadata the project endpoints use.
+// projectStore is the metadata the project endpoints read. Changes go
+// through projectService.
 type projectStore interface {
 	GetProject(ctx context.Context, id int64) (meta.Project, error)
 	GetProjectByName(ctx context.Context, name string) (meta.Project, error)
 	ListProjectInfos(ctx context.Context, q meta.ProjectQuery, p meta.Page) ([]meta.ProjectInfo, int, error)
-	CreateProjectWithAdmin(ctx context.Context, p meta.Project, adminUserID int64) (meta.Project, error)
-	UpdateProject(ctx context.Context, p meta.Project) (meta.Project, error)
-	DeleteProject(ctx context.Context, id int64) error
 	CountMembersByRole(ctx context.Context, projectID int64) (map[int]int, error)
+}
+
+// projectService is project.Service as the API uses it: every project
+// change and its rules (naming, creation restriction, owner as admin,
+// delete only when empty, visibility, audit).
+type projectService interface {
+	Create(ctx context.Context, a project.Actor, name string, public bool) (meta.Project, error)
+	SetPublic(ctx context.Context, a project.Actor, proj meta.Project, public bool) (meta.Project, error)
+	Delete(ctx context.Context, a project.Actor, proj meta.Project) error
+	Deletable(ctx context.Context, proj meta.Project) error
+	CreationRestriction(ctx context.Context) (string, error)
+}
+
+// actor is the caller of r, as the domain services record it.
+func (a *API) actor(r *http.Request) project.Actor {
+	return project.Actor{Principal: caller(r), ClientIP: a.d.ClientIP(r)}
 }
 
 // projectRepoCounter counts a project's repositories (meta.Repositories).
 type projectRepoCounter interface {
 	CountProjectRepositories(ctx context.Context, name string) (int, error)
 }
-
-// Project creation restrictions (Harbor's project_creation_restriction).
-const (
-	creationEveryone  = "everyone"
-	creationAdminOnly = "adminonly"
-)
 
 // projectJSON is Harbor's Project.
 type projectJSON struct {
@@ -51,6 +58,24 @@ type projectJSON struct {
 	CurrentUserRoleIDs []int           `json:"current_user_role_ids"`
 	RepoCount          int             `json:"repo_count"`
 	Metadata           projectMetadata `json:"metadata"`
+	CVEAllowlist       cveAllowlist    `json:"cve_allowlist"`
+}
+
+// cveAllowlist is Harbor's CVEAllowlist, which Harbor always returns with
+// a project. Berth has no vulnerability scanning yet, so it is always
+// empty: no id, no expiry, no items.
+type cveAllowlist struct {
+	ID           int64     `json:"id"`
+	ProjectID    int64     `json:"project_id"`
+	ExpiresAt    *int64    `json:"expires_at"`
+	Items        []cveItem `json:"items"`
+	CreationTime time.Time `json:"creation_time"`
+	UpdateTime   time.Time `json:"update_time"`
+}
+
+// cveItem is Harbor's CVEAllowlistItem.
+type cveItem struct {
+	CVEID string `json:"cve_id"`
 }
 
 // projectMetadata is Harbor's ProjectMetadata, for the keys Berth has.
@@ -62,33 +87,14 @@ func (a *API) projectJSON(p access.Principal, pi meta.ProjectInfo) projectJSON {
 	out := projectJSON{
 		ProjectID: pi.ID, OwnerID: pi.OwnerID, Name: pi.Name, CreationTime: pi.CreatedAt, UpdateTime: pi.UpdatedAt,
 		OwnerName: pi.OwnerName, RepoCount: pi.RepoCount, CurrentUserRoleIDs: []int{},
-		Togglable: access.Can(p, access.ProjectOf(pi.Project), access.ResourceProject, access.ActionUpdate),
-		Metadata:  projectMetadata{Public: strconv.FormatBool(pi.Public)},
+		Togglable:    access.Can(p, access.ProjectOf(pi.Project), access.ResourceProject, access.ActionUpdate),
+		Metadata:     projectMetadata{Public: strconv.FormatBool(pi.Public)},
+		CVEAllowlist: cveAllowlist{ProjectID: pi.ID, Items: []cveItem{}, CreationTime: pi.CreatedAt, UpdateTime: pi.UpdatedAt},
 	}
 	if role, ok := p.Roles[pi.ID]; ok && p.Kind == access.KindUser {
 		out.CurrentUserRoleID, out.CurrentUserRoleIDs = int(role), []int{int(role)}
 	}
 	return out
-}
-
-// visibility is what p may see of the project list: nil for everything.
-func visibility(p access.Principal) *meta.Visibility {
-	switch {
-	case p.Kind == access.KindUser && p.Sysadmin:
-		return nil
-	case p.Kind == access.KindUser:
-		return &meta.Visibility{Viewer: meta.Viewer{UserID: p.ID, GroupDNs: p.GroupDNs}}
-	case p.Kind == access.KindRobot:
-		v := &meta.Visibility{}
-		for _, s := range p.Scopes {
-			if s.Project == "*" {
-				return nil
-			}
-			v.Projects = append(v.Projects, s.Project)
-		}
-		return v
-	}
-	return &meta.Visibility{} // public only
 }
 
 // resolveProject finds {project_name_or_id}: a name when the header
@@ -146,7 +152,7 @@ func (a *API) listProjects(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	qv := r.URL.Query()
-	q := meta.ProjectQuery{Name: qv.Get("name"), Owner: qv.Get("owner"), Visible: visibility(caller(r))}
+	q := meta.ProjectQuery{Name: qv.Get("name"), Owner: qv.Get("owner"), Visible: project.VisibleTo(caller(r))}
 	if v := qv.Get("public"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -206,57 +212,29 @@ func (q projectReq) public() (*bool, error) {
 	return q.Public, nil
 }
 
-// validateProjectName checks a project name: one path component of the
-// OCI repository name grammar, not all digits (it would read as an id).
-func validateProjectName(name string) error {
-	if name == "" {
-		return errBadRequest("project_name is required")
-	}
-	if strings.Contains(name, "/") {
-		return fmt.Errorf("%w: project name %q must be a single path component", oci.ErrNameInvalid, truncate(name, 300))
-	}
-	if err := oci.ValidateName(name); err != nil {
-		return err
-	}
-	if strings.Trim(name, "0123456789") == "" {
-		return fmt.Errorf("%w: project name %q must not be all digits", oci.ErrNameInvalid, name)
-	}
-	return nil
-}
-
 // createProject is POST /projects. Who may create projects is the system
 // setting project_creation_restriction (everyone, the default, or
 // adminonly); robots need a system-level project:create scope. The
 // creating user becomes the owner and a ProjectAdmin member.
 func (a *API) createProject(w http.ResponseWriter, r *http.Request) error {
-	p := caller(r)
-	if !p.Authenticated() {
+	if !caller(r).Authenticated() {
 		return access.ErrUnauthorized
 	}
 	var req projectReq
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	if err := validateProjectName(req.ProjectName); err != nil {
+	if err := project.ValidateName(req.ProjectName); err != nil {
 		return err
 	}
 	public, err := req.public()
 	if err != nil {
 		return err
 	}
-	if err := a.mayCreateProject(r.Context(), p); err != nil {
-		return err
-	}
-	proj := meta.Project{Name: req.ProjectName, Public: public != nil && *public}
-	var admin int64
-	if p.Kind == access.KindUser {
-		proj.OwnerID, admin = p.ID, p.ID
-	}
-	proj, err = a.d.Projects.CreateProjectWithAdmin(r.Context(), proj, admin)
+	proj, err := a.d.ProjectService.Create(r.Context(), a.actor(r), req.ProjectName, public != nil && *public)
 	if err != nil {
 		return err
 	}
-	a.auditEvent(r, proj.ID, "create", "project", proj.Name)
 	loc := Prefix + "/projects/" + strconv.FormatInt(proj.ID, 10)
 	if strings.EqualFold(r.Header.Get("X-Resource-Name-In-Location"), "true") {
 		loc = Prefix + "/projects/" + url.PathEscape(proj.Name)
@@ -264,36 +242,6 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Location", loc)
 	w.WriteHeader(http.StatusCreated)
 	return nil
-}
-
-func (a *API) mayCreateProject(ctx context.Context, p access.Principal) error {
-	switch p.Kind {
-	case access.KindRobot:
-		if access.CanSystem(p, access.ResourceProject, access.ActionCreate) {
-			return nil
-		}
-		return fmt.Errorf("%w: robot accounts need a system-level project:create permission", access.ErrDenied)
-	case access.KindUser:
-		if p.Sysadmin {
-			return nil
-		}
-		settings, err := a.d.Configs.GetConfigurations(ctx)
-		if err != nil {
-			return err
-		}
-		if projectCreationRestriction(settings) == creationAdminOnly {
-			return fmt.Errorf("%w: only system administrators may create projects (project_creation_restriction is adminonly)", access.ErrDenied)
-		}
-		return nil
-	}
-	return access.ErrUnauthorized
-}
-
-func projectCreationRestriction(settings map[string]string) string {
-	if settings["project_creation_restriction"] == creationAdminOnly {
-		return creationAdminOnly
-	}
-	return creationEveryone
 }
 
 // getProject is GET /projects/{project_name_or_id}.
@@ -347,12 +295,10 @@ func (a *API) updateProject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if public != nil && *public != proj.Public {
-		proj.Public = *public
-		if _, err := a.d.Projects.UpdateProject(r.Context(), proj); err != nil {
+	if public != nil {
+		if _, err := a.d.ProjectService.SetPublic(r.Context(), a.actor(r), proj, *public); err != nil {
 			return err
 		}
-		a.auditEvent(r, proj.ID, "update", "project", proj.Name)
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil
@@ -365,28 +311,10 @@ func (a *API) deleteProject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.deletable(r.Context(), proj); err != nil {
+	if err := a.d.ProjectService.Delete(r.Context(), a.actor(r), proj); err != nil {
 		return err
 	}
-	if err := a.d.Projects.DeleteProject(r.Context(), proj.ID); err != nil {
-		return err
-	}
-	a.auditEvent(r, proj.ID, "delete", "project", proj.Name)
 	w.WriteHeader(http.StatusOK)
-	return nil
-}
-
-// deletable returns a PRECONDITION error when proj cannot be deleted.
-// A push racing the check can still land a repository in a deleted
-// project's name; it stays unreachable until the project is created again.
-func (a *API) deletable(ctx context.Context, proj meta.Project) error {
-	n, err := a.d.Repos.CountProjectRepositories(ctx, proj.Name)
-	if err != nil {
-		return err
-	}
-	if n > 0 {
-		return errPrecondition("project %s still holds %d repositories; delete them first", proj.Name, n)
-	}
 	return nil
 }
 
@@ -400,12 +328,11 @@ func (a *API) projectDeletable(w http.ResponseWriter, r *http.Request) error {
 		Deletable bool   `json:"deletable"`
 		Message   string `json:"message,omitempty"`
 	}{Deletable: true}
-	if err := a.deletable(r.Context(), proj); err != nil {
-		var ae *apiError
-		if !errors.As(err, &ae) {
+	if err := a.d.ProjectService.Deletable(r.Context(), proj); err != nil {
+		if !errors.Is(err, project.ErrNotEmpty) {
 			return err
 		}
-		out.Deletable, out.Message = false, ae.msg
+		out.Deletable, out.Message = false, err.Error()
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -488,12 +415,8 @@ func (a *API) updateProjectMetadata(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return errBadRequest(`public must be "true" or "false", got %q`, truncate(v, 20))
 	}
-	if public != proj.Public {
-		proj.Public = public
-		if _, err := a.d.Projects.UpdateProject(r.Context(), proj); err != nil {
-			return err
-		}
-		a.auditEvent(r, proj.ID, "update", "project", proj.Name)
+	if _, err := a.d.ProjectService.SetPublic(r.Context(), a.actor(r), proj, public); err != nil {
+		return err
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil

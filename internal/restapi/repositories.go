@@ -2,40 +2,32 @@ package restapi
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
-	"github.com/opencontainers/go-digest"
-
 	"github.com/berth-registry/berth/internal/access"
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/oci"
-	"github.com/berth-registry/berth/internal/registry"
+	"github.com/berth-registry/berth/internal/project"
+	"github.com/berth-registry/berth/internal/repository"
 )
 
-// repositoryStore is the metadata the repository endpoints use.
+// repositoryStore is the metadata the repository endpoints read.
+// Changes go through repositoryService.
 type repositoryStore interface {
 	ListProjectRepositories(ctx context.Context, project, name string, p meta.Page) ([]meta.RepositoryInfo, int, error)
 	GetRepositoryInfo(ctx context.Context, name string) (meta.RepositoryInfo, error)
-	DeleteRepository(ctx context.Context, name string) error
 }
 
-// manifestLister lists a repository's manifests (meta.Manifests), to
-// delete them one by one.
-type manifestLister interface {
-	ListManifestDigests(ctx context.Context, repo string, after digest.Digest, limit int) ([]digest.Digest, error)
-}
-
-// manifestDeleter is registry.Service as the API uses it: deleting
-// through it also drops the shared cache's entries.
-type manifestDeleter interface {
-	// DeleteManifest deletes the manifest (a digest) with its tags, or
-	// only the tag (a tag name).
-	DeleteManifest(ctx context.Context, repo, ref string) error
+// repositoryService is repository.Service as the repository endpoints
+// use it.
+type repositoryService interface {
+	List(ctx context.Context, p access.Principal, q repository.ListQuery, pg meta.Page) ([]meta.RepositoryHit, int, error)
+	SetDescription(ctx context.Context, a project.Actor, projectID int64, name, description string) error
+	Delete(ctx context.Context, a project.Actor, projectID int64, name string) error
 }
 
 // repositoryJSON is Harbor's Repository.
@@ -51,8 +43,8 @@ type repositoryJSON struct {
 }
 
 func repositoryOf(projectID int64, ri meta.RepositoryInfo) repositoryJSON {
-	return repositoryJSON{ID: ri.ID, ProjectID: projectID, Name: ri.Name, ArtifactCount: ri.ArtifactCount,
-		CreationTime: ri.CreatedAt, UpdateTime: ri.UpdatedAt}
+	return repositoryJSON{ID: ri.ID, ProjectID: projectID, Name: ri.Name, Description: ri.Description,
+		ArtifactCount: ri.ArtifactCount, CreationTime: ri.CreatedAt, UpdateTime: ri.UpdatedAt}
 }
 
 // repositoryName returns the full repository name for {repository_name}
@@ -146,32 +138,82 @@ func (a *API) getRepository(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, repositoryOf(proj.ID, ri))
 }
 
-// deleteManifestsPass tries to delete every manifest of repository name
-// once and returns how many went and the last ErrManifestReferenced
-// refusal, if any.
-func (a *API) deleteManifestsPass(ctx context.Context, name string) (deleted int, referenced, err error) {
-	var after digest.Digest
-	for {
-		ds, err := a.d.Manifests.ListManifestDigests(ctx, name, after, 100)
-		if err != nil {
-			return deleted, referenced, err
-		}
-		if len(ds) == 0 {
-			return deleted, referenced, nil
-		}
-		for _, d := range ds {
-			err := a.d.Registry.DeleteManifest(ctx, name, d.String())
-			switch {
-			case err == nil:
-				deleted++
-			case errors.Is(err, registry.ErrManifestReferenced):
-				referenced = err
-			case !errors.Is(err, meta.ErrManifestNotFound): // a concurrent delete got there first
-				return deleted, referenced, err
-			}
-		}
-		after = ds[len(ds)-1]
+// listAllRepositories is GET /repositories: the repositories of every
+// project the caller may see, with page, page_size, q=name=~<substring>
+// and sort (name, creation_time or id, "-" first for descending; default
+// name). A private project's repositories never show, not even in
+// X-Total-Count, to a caller who may not see it.
+func (a *API) listAllRepositories(w http.ResponseWriter, r *http.Request) error {
+	pg, err := parsePaging(r)
+	if err != nil {
+		return err
 	}
+	name, err := nameQuery(r.URL.Query().Get("q"))
+	if err != nil {
+		return err
+	}
+	order, err := repositorySort(r.URL.Query().Get("sort"))
+	if err != nil {
+		return err
+	}
+	hits, total, err := a.d.Repositories.List(r.Context(), caller(r), repository.ListQuery{Name: name, Sort: order}, pg.meta())
+	if err != nil {
+		return err
+	}
+	out := make([]repositoryJSON, len(hits))
+	for i, h := range hits {
+		out[i] = repositoryOf(h.ProjectID, h.RepositoryInfo)
+	}
+	setPagingHeaders(w, r, pg, total)
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// repositorySort reads Harbor's sort parameter ("name,-creation_time")
+// for the columns Berth sorts repositories by.
+func repositorySort(v string) ([]meta.RepositoryOrder, error) {
+	if v == "" {
+		return nil, nil
+	}
+	keys := strings.Split(v, ",")
+	if len(keys) > 3 {
+		return nil, errBadRequest("sort takes at most 3 keys")
+	}
+	var out []meta.RepositoryOrder
+	for _, k := range keys {
+		o := meta.RepositoryOrder{}
+		k, o.Desc = strings.CutPrefix(strings.TrimSpace(k), "-")
+		switch col := meta.RepositorySort(k); col {
+		case meta.SortRepositoryName, meta.SortRepositoryCreated, meta.SortRepositoryID:
+			o.By = col
+		default:
+			return nil, errBadRequest("cannot sort repositories by %q; use name, creation_time or id", truncate(k, 40))
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+// updateRepository is PUT /projects/{project_name}/repositories/{repository_name}
+// with Harbor's Repository body, of which only description is changed.
+func (a *API) updateRepository(w http.ResponseWriter, r *http.Request) error {
+	proj, name, err := a.authorizeRepository(r, access.ResourceRepository, access.ActionUpdate)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Description *string `json:"description"`
+	}
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	if body.Description == nil {
+		return errBadRequest(`want {"description":"..."}`)
+	}
+	if err := a.d.Repositories.SetDescription(r.Context(), a.actor(r), proj.ID, name, *body.Description); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
 }
 
 // deleteRepository is DELETE /projects/{project_name}/repositories/{repository_name}:
@@ -182,31 +224,9 @@ func (a *API) deleteRepository(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
-	if _, err := a.d.Repos.GetRepositoryInfo(ctx, name); err != nil {
+	if err := a.d.Repositories.Delete(r.Context(), a.actor(r), proj.ID, name); err != nil {
 		return err
 	}
-	// Manifests go through the registry so the shared cache forgets them;
-	// an interrupted delete leaves a smaller repository that a retry
-	// finishes. A manifest that an index or a referrer still needs is
-	// refused until they are gone, so each pass deletes what it can and
-	// the next pass the rest (the references form no cycle).
-	for {
-		deleted, referenced, err := a.deleteManifestsPass(ctx, name)
-		if err != nil {
-			return err
-		}
-		if referenced == nil {
-			break
-		}
-		if deleted == 0 {
-			return referenced // cannot happen unless written concurrently
-		}
-	}
-	if err := a.d.Repos.DeleteRepository(ctx, name); err != nil {
-		return err
-	}
-	a.auditEvent(r, proj.ID, "delete", "repository", name)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }

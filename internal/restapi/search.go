@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/berth-registry/berth/internal/meta"
+	"github.com/berth-registry/berth/internal/project"
 )
 
 // searchStore is the metadata GET /search uses.
@@ -35,7 +36,7 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) error {
 		return errBadRequest("q is required")
 	}
 	p := caller(r)
-	vis := visibility(p)
+	vis := project.VisibleTo(p)
 	projects, _, err := a.d.Projects.ListProjectInfos(r.Context(), meta.ProjectQuery{Name: q, Visible: vis},
 		meta.Page{Limit: maxSearchResults})
 	if err != nil {

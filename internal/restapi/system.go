@@ -100,7 +100,9 @@ func (a *API) systemInfo(w http.ResponseWriter, r *http.Request) error {
 		if u, err := url.Parse(ext); err == nil {
 			out.RegistryURL = u.Host
 		}
-		out.ProjectCreationRestriction = projectCreationRestriction(settings)
+		if out.ProjectCreationRestriction, err = a.d.ProjectService.CreationRestriction(r.Context()); err != nil {
+			return err
+		}
 		out.StorageProvider = a.d.System.StorageProvider
 		out.HasCARoot, out.ReadOnly, out.WithNotary, out.NotificationEnable = &no, &no, &no, &no
 	}

@@ -15,9 +15,11 @@ import (
 	"github.com/alexedwards/argon2id"
 
 	"github.com/berth-registry/berth/internal/access"
+	"github.com/berth-registry/berth/internal/audit"
 	"github.com/berth-registry/berth/internal/identity"
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/meta/metatest"
+	"github.com/berth-registry/berth/internal/project"
 	"github.com/berth-registry/berth/internal/settings"
 )
 
@@ -75,6 +77,8 @@ func newAcctEnvOn(t *testing.T, store *meta.Store, throttle ...identity.Throttle
 		DB: store, Projects: store.Projects, Repos: store.Repos, Manifests: store.Manifests,
 		Users: store.Users, Robots: store.Robots, AuditLog: store.Audit, Configs: store.Settings,
 		Identity: ids, Settings: sets, SessionKey: []byte("test session key"),
+		ProjectService: project.New(project.Stores{Projects: store.Projects, Repos: store.Repos}, sets,
+			audit.NewDirect(audit.Stores{Log: store.Audit, Projects: store.Projects}, log), log),
 	}, log)
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
