@@ -123,7 +123,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	reg := registry.New(registry.Stores{Repos: store.Repos, Manifests: store.Manifests, Tx: store}, regCache, log)
 	api := distapi.New(blobs, reg, log, distapi.Options{
 		OnUploadFinished: metrics.ObserveUpload, Auth: auth.gate, TokenRealm: auth.realm,
-		OnEvent: audit.OnEvent, ClientIP: auth.clientIP,
+		OnEvent: audit.OnEvent, ClientIP: auth.clientIP, ReadOnly: auth.settings,
 	})
 
 	rest, err := newRESTAPI(cfg, store, reg, drv, auth, log)

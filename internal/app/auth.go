@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/berth-registry/berth/internal/access"
 	"github.com/berth-registry/berth/internal/config"
@@ -77,7 +78,7 @@ func newAuth(ctx context.Context, cfg config.Config, store *meta.Store, log *slo
 		return nil, fmt.Errorf("token service: %w", err)
 	}
 	checker := access.NewChecker(store.Projects)
-	tc := tokenauth.Config{Issuer: issuer, Identity: ids, Access: checker, Audit: store.Audit, ClientIP: clientIP, Log: log}
+	tc := tokenauth.Config{Issuer: issuer, Lifetime: sets, Identity: ids, Access: checker, Audit: store.Audit, ClientIP: clientIP, Log: log}
 	gate, err := tokenauth.NewGate(tc)
 	if err != nil {
 		return nil, err
@@ -94,11 +95,13 @@ func newAuth(ctx context.Context, cfg config.Config, store *meta.Store, log *slo
 // (the first start); afterwards the database wins.
 func newSettings(ctx context.Context, cfg config.Config, store *meta.Store, log *slog.Logger) (*settings.Service, error) {
 	sets := settings.New(store.Settings, log, settings.Options{})
-	written, err := sets.Seed(ctx, settings.Settings{
-		AuthMode:                   cfg.Auth.AuthMode,
-		LDAP:                       cfg.LDAP,
-		ProjectCreationRestriction: cfg.Auth.ProjectCreationRestriction,
-	})
+	initial := settings.Defaults() // read_only, robot_token_duration: no file key
+	initial.AuthMode = cfg.Auth.AuthMode
+	initial.LDAP = cfg.LDAP
+	initial.ProjectCreationRestriction = cfg.Auth.ProjectCreationRestriction
+	// token_expiration is in whole minutes; the file's duration rounds up.
+	initial.TokenExpiration = int((cfg.Auth.TokenExpiration + time.Minute - 1) / time.Minute)
+	written, err := sets.Seed(ctx, initial)
 	if err != nil {
 		return nil, err
 	}

@@ -40,6 +40,10 @@ type NewRobot struct {
 	// Secret, when not empty, is used instead of a generated one (it must
 	// satisfy the password policy).
 	Secret string
+	// CreatorType and CreatorRef record who creates the robot
+	// (meta.RobotCreatorUser or meta.RobotCreatorRobot, and its id).
+	CreatorType string
+	CreatorRef  int64
 }
 
 // Robot secrets are random and long, so a salted SHA-256 is enough to
@@ -76,6 +80,7 @@ func (s *Service) CreateRobot(ctx context.Context, nr NewRobot) (meta.Robot, str
 	}
 	r := meta.Robot{
 		Description: nr.Description, Level: nr.Level, Permissions: nr.Permissions, ExpiresAt: nr.ExpiresAt,
+		CreatorType: nr.CreatorType, CreatorRef: nr.CreatorRef,
 	}
 	switch nr.Level {
 	case meta.RobotSystem:

@@ -206,14 +206,22 @@ func routeName(pattern string) string {
 	return "api " + method + " " + strings.TrimPrefix(path, Prefix)
 }
 
-// wrap is the one adapter: it bounds the body, authenticates the caller
-// (principal in the context), enforces CSRF on cookie sessions, runs h
-// and maps its error.
+// wrap is the one adapter: it bounds the body, refuses changes in
+// read-only mode (readonly.go), authenticates the caller (principal in
+// the context), enforces CSRF on cookie sessions, runs h and maps its
+// error.
 func (a *API) wrap(route string, h handlerFunc) http.Handler {
+	exempt := readOnlyExempt(route)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.SetRoute(r.Context(), route)
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		}
+		if !exempt {
+			if err := a.checkWritable(r); err != nil {
+				a.writeError(w, r, err)
+				return
+			}
 		}
 		err := a.authenticate(w, r, func(r *http.Request) error { return h(w, r) })
 		if err != nil {
