@@ -155,6 +155,7 @@ func (a *API) routes(mux *http.ServeMux) {
 	a.handle(mux, "GET "+Prefix+"/systeminfo", a.systemInfo)
 	a.handle(mux, "GET "+Prefix+"/openapi.yaml", a.openAPI)
 	a.handle(mux, "GET "+Prefix+"/search", a.search)
+	a.handle(mux, "GET "+Prefix+"/users/current/permissions", a.currentPermissions) // permissions.go
 
 	// Projects (projects.go).
 	const project = Prefix + "/projects/{project_name_or_id}"
