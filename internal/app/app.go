@@ -131,7 +131,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	reg := registry.New(registry.Stores{Repos: store.Repos, Manifests: store.Manifests, Tx: store}, regCache, log)
 	api := distapi.New(blobs, reg, log, distapi.Options{
 		OnUploadFinished: metrics.ObserveUpload, Auth: auth.gate, TokenRealm: auth.realm,
-		OnEvent: registryEvents(auditLog), ClientIP: auth.clientIP,
+		OnEvent: registryEvents(auditLog), ClientIP: auth.clientIP, ReadOnly: auth.settings,
 		UploadTimeout: cfg.HTTP.ReadTimeout, DownloadTimeout: cfg.HTTP.WriteTimeout,
 	})
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/berth-registry/berth/internal/access"
 	"github.com/berth-registry/berth/internal/audit"
@@ -78,7 +79,7 @@ func newAuth(ctx context.Context, cfg config.Config, store *meta.Store, rec audi
 		return nil, fmt.Errorf("token service: %w", err)
 	}
 	checker := access.NewChecker(store.Projects)
-	tc := tokenauth.Config{Issuer: issuer, Identity: ids, Access: checker, Audit: tokenAudit{rec}, ClientIP: clientIP, Log: log}
+	tc := tokenauth.Config{Issuer: issuer, Lifetime: sets, Identity: ids, Access: checker, Audit: tokenAudit{rec}, ClientIP: clientIP, Log: log}
 	gate, err := tokenauth.NewGate(tc)
 	if err != nil {
 		return nil, err
@@ -95,11 +96,13 @@ func newAuth(ctx context.Context, cfg config.Config, store *meta.Store, rec audi
 // (the first start); afterwards the database wins.
 func newSettings(ctx context.Context, cfg config.Config, store *meta.Store, log *slog.Logger) (*settings.Service, error) {
 	sets := settings.New(store.Settings, log, settings.Options{})
-	written, err := sets.Seed(ctx, settings.Settings{
-		AuthMode:                   cfg.Auth.AuthMode,
-		LDAP:                       cfg.LDAP,
-		ProjectCreationRestriction: cfg.Auth.ProjectCreationRestriction,
-	})
+	initial := settings.Defaults() // read_only, robot_token_duration: no file key
+	initial.AuthMode = cfg.Auth.AuthMode
+	initial.LDAP = cfg.LDAP
+	initial.ProjectCreationRestriction = cfg.Auth.ProjectCreationRestriction
+	// token_expiration is in whole minutes; the file's duration rounds up.
+	initial.TokenExpiration = int((cfg.Auth.TokenExpiration + time.Minute - 1) / time.Minute)
+	written, err := sets.Seed(ctx, initial)
 	if err != nil {
 		return nil, err
 	}

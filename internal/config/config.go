@@ -72,7 +72,9 @@ type Auth struct {
 	// sessions; every replica must use the same one. Empty: the session
 	// key is derived from the token signing key, which replicas share.
 	SecretKeyFile string `yaml:"secret_key_file"`
-	// TokenExpiration is the lifetime of registry tokens.
+	// TokenExpiration is the initial lifetime of registry tokens (the
+	// token_expiration system setting, in minutes, rounded up). Written to
+	// the database at the first start only.
 	TokenExpiration time.Duration `yaml:"token_expiration"`
 	// LoginThrottle limits failed logins.
 	LoginThrottle LoginThrottle `yaml:"login_throttle"`
@@ -511,8 +513,8 @@ func (c Config) Validate() error {
 			}
 		}
 	}
-	if c.Auth.TokenExpiration < 30*time.Second || c.Auth.TokenExpiration > 24*time.Hour {
-		errs = append(errs, errors.New("auth.token_expiration must be between 30s and 24h"))
+	if c.Auth.TokenExpiration < time.Minute || c.Auth.TokenExpiration > 24*time.Hour {
+		errs = append(errs, errors.New("auth.token_expiration must be between 1m and 24h"))
 	}
 	if c.Auth.LoginThrottle.FailuresPerUser < 1 || c.Auth.LoginThrottle.FailuresPerIP < 1 {
 		errs = append(errs, errors.New("auth.login_throttle failures_per_user and failures_per_ip must be at least 1"))

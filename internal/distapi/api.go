@@ -49,6 +49,9 @@ type Options struct {
 	// ahead (the server's read and write timeouts would otherwise cut long
 	// streams). Zero: blob streams lift the deadline.
 	UploadTimeout, DownloadTimeout time.Duration
+	// ReadOnly, when set, is asked before each request that changes
+	// something (see readonly.go); nil: never read-only.
+	ReadOnly readOnlyMode
 }
 
 // Event is a registry operation that succeeded, for the audit log.
@@ -187,6 +190,10 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := a.handler(t.route, t.ref, r.Method)
 	if h == nil {
 		a.writeError(w, r, newError("UNSUPPORTED", http.StatusMethodNotAllowed, "%s is not supported on %s", r.Method, t.route))
+		return
+	}
+	if err := a.checkWritable(r); err != nil {
+		a.writeError(w, r, err)
 		return
 	}
 	actions := actionsFor(t, r.Method)

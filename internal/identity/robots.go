@@ -44,6 +44,10 @@ type NewRobot struct {
 	// permissions must be a subset of what it holds (access.CanGrant). Nil
 	// for Berth's own callers (tests, tools), which are trusted.
 	Grantor *access.Principal
+	// CreatorType and CreatorRef record who creates the robot
+	// (meta.RobotCreatorUser or meta.RobotCreatorRobot, and its id).
+	CreatorType string
+	CreatorRef  int64
 }
 
 // Robot secrets are random and long, so a salted SHA-256 is enough to
@@ -80,6 +84,7 @@ func (s *Service) CreateRobot(ctx context.Context, nr NewRobot) (meta.Robot, str
 	}
 	r := meta.Robot{
 		Description: nr.Description, Level: nr.Level, Permissions: nr.Permissions, ExpiresAt: nr.ExpiresAt,
+		CreatorType: nr.CreatorType, CreatorRef: nr.CreatorRef,
 	}
 	switch nr.Level {
 	case meta.RobotSystem:

@@ -49,12 +49,23 @@ type Robot struct {
 	// ExpiresAt is when the robot stops working; zero: never.
 	ExpiresAt time.Time
 	Disabled  bool
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	// CreatorType is who created the robot, in Harbor's terms: "local" (a
+	// user) or "robot"; "" for robots created before Berth recorded it.
+	CreatorType string
+	// CreatorRef is the creating user's or robot's id (0: unknown).
+	CreatorRef int64
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
+// Robot creator types (Robot.CreatorType), Harbor's security context names.
+const (
+	RobotCreatorUser  = "local"
+	RobotCreatorRobot = "robot"
+)
+
 const robotColumns = `id, name, description, secret_hash, level, project_id, permissions, expires_at,
-	disabled, created_at, updated_at`
+	disabled, creator_type, creator_ref, created_at, updated_at`
 
 func scanRobot(row interface{ Scan(...any) error }) (Robot, error) {
 	var (
@@ -64,7 +75,7 @@ func scanRobot(row interface{ Scan(...any) error }) (Robot, error) {
 		expires sql.NullTime
 	)
 	err := row.Scan(&r.ID, &r.Name, &r.Description, &r.SecretHash, &r.Level, &project, &perms, &expires,
-		&r.Disabled, &r.CreatedAt, &r.UpdatedAt)
+		&r.Disabled, &r.CreatorType, &r.CreatorRef, &r.CreatedAt, &r.UpdatedAt)
 	if err != nil {
 		return Robot{}, err
 	}
@@ -96,8 +107,8 @@ func robotArgs(r Robot) (project sql.NullInt64, perms string, expires sql.NullTi
 // Robots holds robot (machine) accounts.
 type Robots struct{ *handle }
 
-// CreateRobot inserts r and returns the stored row (ID, CreatedAt and
-// UpdatedAt are ignored). Taken name: ErrRobotExists; a project robot
+// CreateRobot inserts r (its creator included) and returns the stored row
+// (ID, CreatedAt and UpdatedAt are ignored). Taken name: ErrRobotExists; a project robot
 // whose project is missing: ErrProjectNotFound.
 func (s *Robots) CreateRobot(ctx context.Context, r Robot) (Robot, error) {
 	project, perms, expires, err := robotArgs(r)
@@ -114,11 +125,11 @@ func (s *Robots) CreateRobot(ctx context.Context, r Robot) (Robot, error) {
 		now := tx.timestamp()
 		got, err = scanRobot(tx.q.QueryRowContext(ctx, `
 			INSERT INTO robots (name, description, secret_hash, level, project_id, permissions, expires_at,
-				disabled, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+				disabled, creator_type, creator_ref, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
 			ON CONFLICT DO NOTHING
 			RETURNING `+robotColumns,
-			r.Name, r.Description, r.SecretHash, r.Level, project, perms, expires, r.Disabled, now))
+			r.Name, r.Description, r.SecretHash, r.Level, project, perms, expires, r.Disabled, r.CreatorType, r.CreatorRef, now))
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("robot %s: %w", r.Name, ErrRobotExists)

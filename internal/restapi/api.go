@@ -173,6 +173,7 @@ func (a *API) routes(mux *http.ServeMux) {
 	a.handle(mux, "GET "+Prefix+"/systeminfo", a.systemInfo)
 	a.handle(mux, "GET "+Prefix+"/openapi.yaml", a.openAPI)
 	a.handle(mux, "GET "+Prefix+"/search", a.search)
+	a.handle(mux, "GET "+Prefix+"/users/current/permissions", a.currentPermissions) // permissions.go
 
 	// Projects (projects.go).
 	const project = Prefix + "/projects/{project_name_or_id}"
@@ -228,14 +229,22 @@ func routeName(pattern string) string {
 	return "api " + method + " " + strings.TrimPrefix(path, Prefix)
 }
 
-// wrap is the one adapter: it bounds the body, authenticates the caller
-// (principal in the context), enforces CSRF on cookie sessions, runs h
-// and maps its error.
+// wrap is the one adapter: it bounds the body, refuses changes in
+// read-only mode (readonly.go), authenticates the caller (principal in
+// the context), enforces CSRF on cookie sessions, runs h and maps its
+// error.
 func (a *API) wrap(route string, h handlerFunc) http.Handler {
+	exempt := readOnlyExempt(route)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.SetRoute(r.Context(), route)
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		}
+		if !exempt {
+			if err := a.checkWritable(r); err != nil {
+				a.writeError(w, r, err)
+				return
+			}
 		}
 		err := a.authenticate(w, r, func(r *http.Request) error { return h(w, r) })
 		if err != nil {

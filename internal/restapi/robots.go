@@ -41,6 +41,8 @@ type robotJSON struct {
 	// ExpiresAt in Unix seconds; -1: never.
 	ExpiresAt    int64                  `json:"expires_at"`
 	Permissions  []meta.RobotPermission `json:"permissions"`
+	CreatorType  string                 `json:"creator_type"` // "local" (a user) or "robot"
+	CreatorRef   int64                  `json:"creator_ref"`  // the creator's user or robot id
 	CreationTime time.Time              `json:"creation_time"`
 	UpdateTime   time.Time              `json:"update_time"`
 }
@@ -48,6 +50,7 @@ type robotJSON struct {
 func toRobotJSON(rb meta.Robot) robotJSON {
 	out := robotJSON{ID: rb.ID, Name: rb.Name, Description: rb.Description, Level: rb.Level, Duration: -1,
 		Editable: true, Disable: rb.Disabled, ExpiresAt: -1, Permissions: rb.Permissions,
+		CreatorType: rb.CreatorType, CreatorRef: rb.CreatorRef,
 		CreationTime: rb.CreatedAt, UpdateTime: rb.UpdatedAt}
 	if out.Permissions == nil {
 		out.Permissions = []meta.RobotPermission{}
@@ -217,6 +220,7 @@ func (a *API) createRobot(w http.ResponseWriter, r *http.Request) error {
 	by := caller(r)
 	nr := identity.NewRobot{Name: req.Name, Description: req.Description, Level: req.Level,
 		Permissions: req.Permissions, Secret: req.Secret, Grantor: &by}
+	nr.CreatorType, nr.CreatorRef = robotCreator(by)
 	var proj meta.Project
 	switch req.Level {
 	case meta.RobotSystem:
@@ -238,7 +242,11 @@ func (a *API) createRobot(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return errBadRequest("level must be system or project")
 	}
-	exp, err := expiry(req.Duration, a.d.Now())
+	duration, err := a.robotDuration(r.Context(), req.Duration)
+	if err != nil {
+		return err
+	}
+	exp, err := expiry(duration, a.d.Now())
 	if err != nil {
 		return err
 	}

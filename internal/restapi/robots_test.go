@@ -41,7 +41,7 @@ func TestRobotEndpoints(t *testing.T) {
 				{"kind": "project", "namespace": "p2", "access": []map[string]string{{"resource": "repository", "action": "pull"}}},
 			}}, 400},
 		{"bad level", acctAdmin, "POST", "/robots", map[string]any{"name": "x", "level": "galaxy"}, 400},
-		{"bad duration", acctAdmin, "POST", "/robots", map[string]any{"name": "x", "level": "system", "duration": 0}, 400},
+		{"bad duration", acctAdmin, "POST", "/robots", map[string]any{"name": "x", "level": "system", "duration": -2}, 400},
 		{"bad name", owner, "POST", "/robots", projectRobotReq("Bad Name", "p1", "pull"), 400},
 	})
 

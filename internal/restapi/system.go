@@ -67,7 +67,8 @@ func (a *API) health(w http.ResponseWriter, r *http.Request) error {
 
 // systemInfo is GET /systeminfo: Harbor's GeneralInfo. Anonymous callers
 // get only what the login page needs (auth mode, registration, time);
-// logged-in callers also get the version, URLs and settings.
+// logged-in callers also get the version, URLs and settings (read_only
+// included).
 func (a *API) systemInfo(w http.ResponseWriter, r *http.Request) error {
 	settings, err := a.d.Configs.GetConfigurations(r.Context())
 	if err != nil {
@@ -104,7 +105,8 @@ func (a *API) systemInfo(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		out.StorageProvider = a.d.System.StorageProvider
-		out.HasCARoot, out.ReadOnly, out.WithNotary, out.NotificationEnable = &no, &no, &no, &no
+		readOnly := settings["read_only"] == "true" // the read_only setting, as stored
+		out.HasCARoot, out.ReadOnly, out.WithNotary, out.NotificationEnable = &no, &readOnly, &no, &no
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

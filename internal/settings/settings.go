@@ -1,7 +1,9 @@
 // Package settings owns Berth's run-time system settings: the
-// authentication mode, the LDAP settings and who may create projects,
-// under Harbor's configuration key names (auth_mode, ldap_url, ...,
-// project_creation_restriction). They live in the metadata store's
+// authentication mode, the LDAP settings, who may create projects,
+// read-only mode and the token and robot lifetimes, under Harbor's
+// configuration key names (auth_mode, ldap_url, ...,
+// project_creation_restriction, read_only, token_expiration,
+// robot_token_duration). They live in the metadata store's
 // configurations rows, so every replica sees a change; each replica reads
 // them through a short cache (Options.TTL, 5 s by default), so a change
 // made on one replica is seen by all within that time.
@@ -41,6 +43,10 @@ const (
 	ProjectCreationAdminOnly = "adminonly"
 )
 
+// ReadOnlyMessage is what the edges answer (403 DENIED) to a change
+// refused because read_only is on: Harbor's words.
+const ReadOnlyMessage = "The system is in read only mode. Any modification is prohibited."
+
 // DefaultTTL is how long a replica trusts the settings it read.
 const DefaultTTL = 5 * time.Second
 
@@ -68,12 +74,36 @@ type Settings struct {
 	// ProjectCreationRestriction is ProjectCreationEveryone or
 	// ProjectCreationAdminOnly.
 	ProjectCreationRestriction string
+	// ReadOnly (read_only) refuses every change on every replica: pushes,
+	// deletes and uploads on /v2/, and REST writes other than the one that
+	// changes the settings. Pulls and reads go on.
+	ReadOnly bool
+	// TokenExpiration (token_expiration) is the lifetime of registry
+	// tokens, in minutes (1 to MaxTokenExpiration).
+	TokenExpiration int
+	// RobotTokenDuration (robot_token_duration) is the lifetime, in days,
+	// of robot accounts created without a duration (1 to
+	// MaxRobotTokenDuration).
+	RobotTokenDuration int
 }
 
+// Bounds of the lifetimes.
+const (
+	// MaxTokenExpiration is the longest registry token lifetime, in
+	// minutes (24 hours, as for auth.token_expiration).
+	MaxTokenExpiration = 24 * 60
+	// MaxRobotTokenDuration is the longest default robot lifetime, in days
+	// (the longest duration a robot may be given).
+	MaxRobotTokenDuration = 365 * 100
+)
+
 // Defaults are the settings of a database that holds none: local
-// accounts, Harbor's LDAP defaults, everyone may create projects.
+// accounts, Harbor's LDAP defaults, everyone may create projects, not
+// read-only, 5-minute registry tokens (auth.token_expiration's default)
+// and robots that expire after 30 days (Harbor's default).
 func Defaults() Settings {
-	return Settings{AuthMode: AuthModeDB, LDAP: ldap.DefaultConfig(), ProjectCreationRestriction: ProjectCreationEveryone}
+	return Settings{AuthMode: AuthModeDB, LDAP: ldap.DefaultConfig(), ProjectCreationRestriction: ProjectCreationEveryone,
+		TokenExpiration: 5, RobotTokenDuration: 30}
 }
 
 // Kind is the JSON type of a setting's value.
@@ -161,6 +191,9 @@ var keys = []Key{
 	stringKey("ldap_group_membership_attribute", func(s *Settings) *string { return &s.LDAP.GroupMembershipAttribute }),
 	scopeKey("ldap_group_search_scope", func(s *Settings) *ldap.Scope { return &s.LDAP.GroupScope }),
 	stringKey("project_creation_restriction", func(s *Settings) *string { return &s.ProjectCreationRestriction }),
+	boolKey("read_only", func(s *Settings) *bool { return &s.ReadOnly }),
+	intKey("token_expiration", func(s *Settings) *int { return &s.TokenExpiration }),
+	intKey("robot_token_duration", func(s *Settings) *int { return &s.RobotTokenDuration }),
 	{Name: "self_registration", Kind: KindBool, ReadOnly: true,
 		get: func(Settings) string { return "false" },
 		set: func(_ *Settings, v string) error {
@@ -245,6 +278,12 @@ func (s Settings) Validate() error {
 	}
 	if s.LDAP.Timeout < 0 {
 		errs = append(errs, &InvalidError{"ldap_timeout", "want seconds >= 0"})
+	}
+	if s.TokenExpiration < 1 || s.TokenExpiration > MaxTokenExpiration {
+		errs = append(errs, &InvalidError{"token_expiration", fmt.Sprintf("%d: want minutes from 1 to %d", s.TokenExpiration, MaxTokenExpiration)})
+	}
+	if s.RobotTokenDuration < 1 || s.RobotTokenDuration > MaxRobotTokenDuration {
+		errs = append(errs, &InvalidError{"robot_token_duration", fmt.Sprintf("%d: want days from 1 to %d", s.RobotTokenDuration, MaxRobotTokenDuration)})
 	}
 	if s.AuthMode == AuthModeLDAP {
 		if err := s.LDAP.Validate(); err != nil {
@@ -381,6 +420,24 @@ func (s *Service) LDAP(ctx context.Context) (ldap.Config, bool, error) {
 		return ldap.Config{}, false, err
 	}
 	return cur.LDAP, cur.AuthMode == AuthModeLDAP, nil
+}
+
+// ReadOnly reports whether read_only is on (the edges refuse changes).
+func (s *Service) ReadOnly(ctx context.Context) (bool, error) {
+	cur, err := s.Get(ctx)
+	if err != nil {
+		return false, err
+	}
+	return cur.ReadOnly, nil
+}
+
+// TokenExpiration returns the lifetime of registry tokens in force.
+func (s *Service) TokenExpiration(ctx context.Context) (time.Duration, error) {
+	cur, err := s.Get(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(cur.TokenExpiration) * time.Minute, nil
 }
 
 // Update applies changes (key name to value in stored form; see Key.Kind)

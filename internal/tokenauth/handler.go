@@ -33,9 +33,19 @@ type auditor interface {
 	AddAuditLog(ctx context.Context, a meta.AuditLog) error
 }
 
+// lifetime is settings.Service as the token service uses it: the
+// token_expiration setting in force.
+type lifetime interface {
+	TokenExpiration(ctx context.Context) (time.Duration, error)
+}
+
 // Config holds what the token service and the Gate need.
 type Config struct {
-	Issuer   *Issuer
+	Issuer *Issuer
+	// Lifetime, when set, gives the lifetime of each token issued (the
+	// token_expiration setting, read at every request); nil: the Issuer's
+	// TTL.
+	Lifetime lifetime
 	Identity authenticator
 	Access   granter
 	// Audit, when set, records logins (credentialed token requests) and
@@ -135,7 +145,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.authError(w, r, err)
 		return
 	}
-	t, err := h.c.Issuer.Issue(p.Name, granted)
+	var ttl time.Duration // 0: the Issuer's TTL
+	if h.c.Lifetime != nil {
+		if ttl, err = h.c.Lifetime.TokenExpiration(ctx); err != nil {
+			h.authError(w, r, err)
+			return
+		}
+	}
+	t, err := h.c.Issuer.IssueFor(p.Name, granted, ttl)
 	if err != nil {
 		h.authError(w, r, err)
 		return

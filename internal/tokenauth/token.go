@@ -111,8 +111,17 @@ type Token struct {
 	ExpiresIn time.Duration
 }
 
-// Issue signs a token for subject ("" for anonymous) granting access.
+// Issue signs a token for subject ("" for anonymous) granting access,
+// valid for Options.TTL.
 func (i *Issuer) Issue(subject string, access []ResourceActions) (Token, error) {
+	return i.IssueFor(subject, access, i.opts.TTL)
+}
+
+// IssueFor is Issue with a lifetime of ttl (Options.TTL when ttl <= 0).
+func (i *Issuer) IssueFor(subject string, access []ResourceActions, ttl time.Duration) (Token, error) {
+	if ttl <= 0 {
+		ttl = i.opts.TTL
+	}
 	now := i.opts.Now().UTC().Truncate(time.Second)
 	jti := make([]byte, 16)
 	_, _ = rand.Read(jti) // never fails (crypto/rand)
@@ -124,7 +133,7 @@ func (i *Issuer) Issue(subject string, access []ResourceActions) (Token, error) 
 			Issuer:    i.opts.Issuer,
 			Subject:   subject,
 			Audience:  jwt.ClaimStrings{i.opts.Service},
-			ExpiresAt: jwt.NewNumericDate(now.Add(i.opts.TTL)),
+			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
 			NotBefore: jwt.NewNumericDate(now.Add(-time.Second)),
 			IssuedAt:  jwt.NewNumericDate(now),
 			ID:        hex.EncodeToString(jti),
@@ -137,7 +146,7 @@ func (i *Issuer) Issue(subject string, access []ResourceActions) (Token, error) 
 	if err != nil {
 		return Token{}, fmt.Errorf("sign token: %w", err)
 	}
-	return Token{Raw: raw, IssuedAt: now, ExpiresIn: i.opts.TTL}, nil
+	return Token{Raw: raw, IssuedAt: now, ExpiresIn: ttl}, nil
 }
 
 // ErrInvalidToken: a Bearer token that is malformed, signed by another
