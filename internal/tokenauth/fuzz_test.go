@@ -257,3 +257,15 @@ func FuzzBasicAuth(f *testing.F) {
 		}
 	})
 }
+
+// TestParseScopesInvalidUTF8: a token's claims are JSON, which turns bytes
+// that are not UTF-8 into U+FFFD, so a scope naming "lib/\x9e" would be
+// checked for one repository and signed for another. Such scopes are
+// refused. Found by FuzzParseScopes.
+func TestParseScopesInvalidUTF8(t *testing.T) {
+	for _, s := range []string{"repository:lib/\x9e:pull", "repository\xff:a:pull", "repository:a:pu\xc3ll"} {
+		if got, err := ParseScopes([]string{s}); err == nil {
+			t.Errorf("ParseScopes(%q) = %+v", s, got)
+		}
+	}
+}

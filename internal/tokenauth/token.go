@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -176,6 +177,11 @@ func ParseScopes(values []string) ([]Scope, error) {
 	var out []Scope
 	for _, v := range values {
 		for _, s := range strings.Fields(v) {
+			// The token's JSON would turn invalid bytes into U+FFFD:
+			// another name than the one checked.
+			if !utf8.ValidString(s) {
+				return nil, fmt.Errorf("scope %q is not UTF-8", truncate(s, 100))
+			}
 			typ, rest, ok1 := strings.Cut(s, ":")
 			i := strings.LastIndexByte(rest, ':')
 			if !ok1 || i <= 0 || typ == "" {
