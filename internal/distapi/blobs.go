@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/textproto"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/berth-registry/berth/internal/content"
@@ -46,6 +48,9 @@ func (a *API) getBlob(w http.ResponseWriter, r *http.Request, t target) error {
 	}
 	// A blob of many GiB streams for longer than the server's write
 	// timeout allows a small response: the deadline follows progress.
+	if v := r.Header.Get("Range"); v != "" {
+		r.Header.Set("Range", withoutEmptySuffixes(v, b.Size))
+	}
 	rs := &blobSeeker{ctx: r.Context(), svc: a.content, blob: b}
 	defer rs.Close()
 	http.ServeContent(a.streamResponse(w), r, "", time.Time{}, rs)
@@ -53,6 +58,40 @@ func (a *API) getBlob(w http.ResponseWriter, r *http.Request, t target) error {
 		a.log.WarnContext(r.Context(), "blob stream failed", "digest", b.Digest.String(), "err", rs.err)
 	}
 	return nil
+}
+
+// withoutEmptySuffixes drops the zero-length suffix ranges ("-0") from a
+// Range header. They select nothing (RFC 9110, 14.1.2), but
+// http.ServeContent answers them with 206 and the invalid Content-Range
+// "bytes N-(N-1)/N" (Go issue 81262). A header of nothing else becomes a
+// range past the end, which ServeContent answers with 416 and
+// "Content-Range: bytes */N", If-Range still honoured.
+func withoutEmptySuffixes(h string, size int64) string {
+	spec, ok := strings.CutPrefix(h, "bytes=")
+	if !ok {
+		return h
+	}
+	var keep []string
+	dropped, rest := false, false
+	for _, ra := range strings.Split(spec, ",") {
+		start, end, _ := strings.Cut(ra, "-")
+		end = textproto.TrimString(end)
+		if textproto.TrimString(start) == "" && end != "" && end[0] != '-' {
+			if n, err := strconv.ParseInt(end, 10, 64); err == nil && n == 0 {
+				dropped = true
+				continue
+			}
+		}
+		keep = append(keep, ra)
+		rest = rest || textproto.TrimString(ra) != ""
+	}
+	switch {
+	case !dropped:
+		return h
+	case !rest:
+		return "bytes=" + strconv.FormatInt(size, 10) + "-"
+	}
+	return "bytes=" + strings.Join(keep, ",")
 }
 
 // blobSeeker adapts a storage reader that opens at an offset to the

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -187,7 +188,8 @@ func parseContentRange(s string) (start, end int64, err error) {
 	}
 	start, err1 := strconv.ParseInt(a, 10, 64)
 	end, err2 := strconv.ParseInt(b, 10, 64)
-	if err1 != nil || err2 != nil || start < 0 || end < start {
+	// end = MaxInt64 would make the length, end-start+1, overflow.
+	if err1 != nil || err2 != nil || start < 0 || end < start || end == math.MaxInt64 {
 		return 0, 0, fmt.Errorf("invalid Content-Range %q: want start-end", truncate(s, 60))
 	}
 	return start, end, nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 
 	"github.com/opencontainers/go-digest"
@@ -89,10 +90,16 @@ func ParseManifest(contentType string, payload []byte) (ParsedManifest, error) {
 	var f manifestFields
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	if err := dec.Decode(&f); err != nil {
-		return ParsedManifest{}, invalid("not valid JSON: %v", err)
+		// encoding/json quotes a number it cannot store in full: bound it.
+		return ParsedManifest{}, invalid("not valid JSON: %s", truncate(err.Error(), 200))
 	}
-	if dec.More() {
+	// Only white space may follow the document. (dec.More is not enough:
+	// it reports false before a stray '}' or ']'.)
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return ParsedManifest{}, invalid("trailing data after the JSON document")
+	}
+	if err := checkKeys(payload); err != nil {
+		return ParsedManifest{}, err
 	}
 	if f.SchemaVersion == nil {
 		return ParsedManifest{}, invalid("schemaVersion is missing")

@@ -30,7 +30,7 @@ func ValidateName(name string) error {
 		return fmt.Errorf("%w: longer than %d characters", ErrNameInvalid, MaxNameLength)
 	}
 	if !nameRE.MatchString(name) {
-		return fmt.Errorf("%w: %q must be lower-case path components of [a-z0-9] separated by '.', '_', '__' or '-'", ErrNameInvalid, name)
+		return fmt.Errorf("%w: %q must be lower-case path components of [a-z0-9] separated by '.', '_', '__' or '-'", ErrNameInvalid, truncate(name, 150))
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -220,6 +221,11 @@ func ParseScopes(values []string) ([]Scope, error) {
 			}
 			if len(s) > maxScopeLength {
 				return nil, fmt.Errorf("%w: %q is longer than %d bytes", ErrScopeInvalid, truncate(s, 100), maxScopeLength)
+			}
+			// The token's JSON would turn invalid bytes into U+FFFD:
+			// another name than the one checked.
+			if !utf8.ValidString(s) {
+				return nil, fmt.Errorf("%w: %q is not UTF-8", ErrScopeInvalid, truncate(s, 100))
 			}
 			typ, rest, ok1 := strings.Cut(s, ":")
 			i := strings.LastIndexByte(rest, ':')
