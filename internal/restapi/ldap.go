@@ -17,9 +17,6 @@ import (
 // settings in force whatever the auth mode, so that an administrator can
 // check the LDAP settings before switching auth_mode to ldap_auth.
 
-// resourceLDAPUser is Harbor's system resource for directory searches.
-const resourceLDAPUser access.Resource = "ldap-user"
-
 // ldapConfReq is Harbor's LdapConf, plus the group settings: the settings
 // to test. Fields left out keep the value in force. An empty or missing
 // ldap_search_password keeps the stored one (the portal never has it),
@@ -168,7 +165,7 @@ type ldapUserJSON struct {
 // administrators): directory users whose login name contains username (all
 // when empty), at most 100.
 func (a *API) searchLDAPUsers(w http.ResponseWriter, r *http.Request) error {
-	if err := requireSystem(r, resourceLDAPUser, access.ActionList); err != nil {
+	if err := requireSystem(r, access.ResourceLDAPUser, access.ActionList); err != nil {
 		return err
 	}
 	cur, err := a.currentSettings(r.Context())
@@ -206,7 +203,7 @@ const groupTypeLDAP = 1
 // administrators): with groupdn, that group; else the groups whose name
 // contains groupname (all when empty), at most 100.
 func (a *API) searchLDAPGroups(w http.ResponseWriter, r *http.Request) error {
-	if err := requireSystem(r, resourceLDAPUser, access.ActionList); err != nil {
+	if err := requireSystem(r, access.ResourceLDAPUser, access.ActionList); err != nil {
 		return err
 	}
 	cur, err := a.currentSettings(r.Context())

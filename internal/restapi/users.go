@@ -41,9 +41,6 @@ type userManager interface {
 	DeleteUser(ctx context.Context, id int64) error
 }
 
-// resourceUser is Harbor's system resource for user management.
-const resourceUser access.Resource = "user"
-
 // accountRoutes registers the users, members, robots, configurations,
 // LDAP and audit log endpoints.
 func (a *API) accountRoutes(mux *http.ServeMux) {
@@ -118,13 +115,13 @@ func selfOrSysadmin(r *http.Request, id int64, act access.Action) error {
 	if p.Kind == access.KindUser && p.ID == id && p.Active(time.Now()) {
 		return nil
 	}
-	return requireSystem(r, resourceUser, act)
+	return requireSystem(r, access.ResourceUser, act)
 }
 
 // listUsers is GET /users (system administrators) with q (username,
 // email: substrings), page and page_size.
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request) error {
-	if err := requireSystem(r, resourceUser, access.ActionList); err != nil {
+	if err := requireSystem(r, access.ResourceUser, access.ActionList); err != nil {
 		return err
 	}
 	pg, err := parsePaging(r)
@@ -171,7 +168,7 @@ type userCreateReq struct {
 // accounts, under db_auth only (under ldap_auth users come from the
 // directory), as in Harbor. Berth has no self-registration.
 func (a *API) createUser(w http.ResponseWriter, r *http.Request) error {
-	if err := requireSystem(r, resourceUser, access.ActionCreate); err != nil {
+	if err := requireSystem(r, access.ResourceUser, access.ActionCreate); err != nil {
 		return err
 	}
 	var req userCreateReq
@@ -313,7 +310,7 @@ func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := requireSystem(r, resourceUser, access.ActionDelete); err != nil {
+	if err := requireSystem(r, access.ResourceUser, access.ActionDelete); err != nil {
 		return err
 	}
 	u, err := a.d.Users.GetUser(r.Context(), id)
@@ -407,7 +404,7 @@ func (a *API) setSysadmin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := requireSystem(r, resourceUser, access.ActionUpdate); err != nil {
+	if err := requireSystem(r, access.ResourceUser, access.ActionUpdate); err != nil {
 		return err
 	}
 	var req sysadminReq
@@ -445,7 +442,7 @@ func (a *API) setDisabled(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := requireSystem(r, resourceUser, access.ActionUpdate); err != nil {
+	if err := requireSystem(r, access.ResourceUser, access.ActionUpdate); err != nil {
 		return err
 	}
 	var req disabledReq

@@ -2,7 +2,6 @@ package tokenauth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/berth-registry/berth/internal/access"
+	"github.com/berth-registry/berth/internal/httpx"
 	"github.com/berth-registry/berth/internal/identity"
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/oci"
@@ -165,7 +165,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		res.Token, res.Scope = "", scopeString(granted)
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, res)
+	httpx.WriteJSON(w, http.StatusOK, res)
 }
 
 // grant returns, for each requested scope, the actions p holds, leaving
@@ -230,13 +230,11 @@ func (h *Handler) authError(w http.ResponseWriter, r *http.Request, err error) {
 	var te *identity.ThrottledError
 	switch {
 	case errors.As(err, &te):
-		w.Header().Set("Retry-After", strconv.Itoa(int((te.RetryAfter+time.Second-1)/time.Second)))
-		h.fail(w, r, http.StatusTooManyRequests, "TOOMANYREQUESTS", te.Error())
+		httpx.WriteError(w, http.StatusTooManyRequests, "TOOMANYREQUESTS", te.Error(), te) // Retry-After from te
 	case errors.Is(err, identity.ErrInvalidCredentials), errors.Is(err, identity.ErrDisabled), errors.Is(err, identity.ErrExpired):
 		h.fail(w, r, http.StatusUnauthorized, "UNAUTHORIZED", err.Error())
 	case errors.Is(err, identity.ErrBackendUnavailable), errors.Is(err, meta.ErrUnavailable):
 		h.c.Log.WarnContext(r.Context(), "token request failed", "err", err)
-		w.Header().Set("Retry-After", "5")
 		h.fail(w, r, http.StatusServiceUnavailable, "UNAVAILABLE", "a dependency is unavailable; retry later")
 	default:
 		h.c.Log.ErrorContext(r.Context(), "token request failed", "err", err)
@@ -245,23 +243,5 @@ func (h *Handler) authError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (h *Handler) fail(w http.ResponseWriter, _ *http.Request, status int, code, msg string) {
-	type item struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	}
-	writeJSON(w, status, struct {
-		Errors []item `json:"errors"`
-	}{[]item{{code, msg}}})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		http.Error(w, "encode response", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	httpx.WriteError(w, status, code, msg, nil) // Retry-After on 429 and 503
 }
