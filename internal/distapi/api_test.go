@@ -19,6 +19,7 @@ import (
 	"github.com/berth-registry/berth/internal/access"
 	"github.com/berth-registry/berth/internal/cache"
 	"github.com/berth-registry/berth/internal/content"
+	"github.com/berth-registry/berth/internal/httpx"
 	"github.com/berth-registry/berth/internal/identity"
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/meta/metatest"
@@ -94,7 +95,7 @@ type response struct {
 }
 
 func (r response) code() string {
-	var b errorBody
+	var b httpx.ErrorBody
 	if err := json.Unmarshal(r.body, &b); err != nil || len(b.Errors) == 0 {
 		return ""
 	}

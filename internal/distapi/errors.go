@@ -72,10 +72,6 @@ var ociErrors = []struct {
 	{meta.ErrProjectNotFound, "NAME_UNKNOWN", http.StatusNotFound},
 }
 
-// errorBody is the OCI error body, {"errors":[{"code","message"}]},
-// written by httpx.WriteError.
-type errorBody = httpx.ErrorBody
-
 // classify returns the OCI code, HTTP status and client-safe message for err.
 func classify(err error) (code string, status int, msg string) {
 	var ae *apiError
