@@ -337,7 +337,7 @@ func (m *ACME) obtain(ctx context.Context, client *acme.Client, host string) (*t
 	if err != nil {
 		return nil, err
 	}
-	chain, _, err := client.CreateOrderCert(ctx, order.FinalizeURL, csr, true)
+	chain, _, err := client.CreateCertFromOrder(ctx, order, csr, true)
 	if err != nil {
 		return nil, fmt.Errorf("acme: finalize: %w", err)
 	}
