@@ -22,6 +22,7 @@ func TestTLSWrongCARefused(t *testing.T) {
 	}
 	wrongFile := filepath.Join(work, "wrong-ca.pem")
 	writeFile(t, wrongFile, wrong.CertPEM())
+	writeFile(t, filepath.Join(work, "auth.json"), []byte("{}"))
 	ref := reg + "/" + repoPrefix + "tls-wrong-ca"
 	env := []string{"HOME=" + work, "DOCKER_CONFIG=" + filepath.Join(work, "docker"), "SSL_CERT_FILE=" + wrongFile,
 		"REGISTRY_AUTH_FILE=" + filepath.Join(work, "auth.json"), "REGCTL_CONFIG=" + filepath.Join(work, "regctl.json"),
@@ -29,7 +30,6 @@ func TestTLSWrongCARefused(t *testing.T) {
 	tests := []struct {
 		client string
 		env    []string
-		setup  []string
 		args   []string
 	}{
 		{client: "skopeo", args: []string{"inspect", "--raw", "--tls-verify=true", "docker://" + ref + ":v1"}},
@@ -37,15 +37,13 @@ func TestTLSWrongCARefused(t *testing.T) {
 		{client: "crane", args: []string{"ls", ref}},
 		{client: "oras", args: []string{"repo", "tags", ref}},
 		{client: "helm", args: []string{"pull", "oci://" + ref, "--version", "1.0.0", "-d", work}},
-		{client: "regctl", setup: []string{"registry", "set", "--tls", "enabled", reg}, args: []string{"tag", "ls", ref}},
+		// regctl pings the registry when told to use TLS for it, and fails there.
+		{client: "regctl", args: []string{"registry", "set", "--tls", "enabled", reg}},
 		{client: "cosign", args: []string{"triangulate", ref + ":v1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.client, func(t *testing.T) {
 			c := lookClient(t, tt.client, append(tt.env, env...)...).in(work)
-			if tt.setup != nil {
-				c.run(t, ctx, tt.setup...)
-			}
 			stdout, stderr, err := c.exec(ctx, tt.args...)
 			if err == nil {
 				t.Fatalf("%s %s succeeded while trusting another CA:\n%s", tt.client, strings.Join(tt.args, " "), stdout)
