@@ -20,7 +20,7 @@ func TestBuildah(t *testing.T) {
 	hello := []byte("hello from buildah " + randomHex(t, 16) + "\n")
 	work := t.TempDir()
 	writeFile(t, filepath.Join(work, "hello.txt"), hello)
-	login(t, ctx, buildah, "login", "--tls-verify=false", "--password-stdin", reg) // skopeo shares the auth file
+	login(t, ctx, buildah, "login", tlsVerify(""), "--password-stdin", reg) // skopeo shares the auth file
 
 	ctr := strings.TrimSpace(buildah.run(t, ctx, "--storage-driver", "vfs", "from", "scratch"))
 	buildah.run(t, ctx, "--storage-driver", "vfs", "copy", ctr, filepath.Join(work, "hello.txt"), "/hello.txt")
@@ -28,7 +28,7 @@ func TestBuildah(t *testing.T) {
 	id := strings.TrimSpace(buildah.run(t, ctx, "--storage-driver", "vfs", "commit", "--format", "oci", ctr,
 		"localhost/"+repo+":built"))
 	digestFile := filepath.Join(work, "digest")
-	buildah.run(t, ctx, "--storage-driver", "vfs", "push", "--tls-verify=false", "--digestfile", digestFile,
+	buildah.run(t, ctx, "--storage-driver", "vfs", "push", tlsVerify(""), "--digestfile", digestFile,
 		id, "docker://"+remote)
 	b, err := os.ReadFile(digestFile)
 	if err != nil {
@@ -45,7 +45,7 @@ func TestBuildah(t *testing.T) {
 	}
 
 	dst := filepath.Join(work, "pulled")
-	skopeo.run(t, ctx, "copy", "--src-tls-verify=false", "docker://"+remote, "oci:"+dst+":v1")
+	skopeo.run(t, ctx, "copy", tlsVerify("src-"), "docker://"+remote, "oci:"+dst+":v1")
 	if got := layoutManifest(t, dst, "v1").Digest; got != pushed {
 		t.Fatalf("skopeo pulled %s, buildah pushed %s", got, pushed)
 	}

@@ -39,12 +39,12 @@ func TestCosign(t *testing.T) {
 		}
 		cosign.in(dir).run(t, ctx, "generate-key-pair")
 	}
-	insecure := []string{"--allow-http-registry", "--allow-insecure-registry"}
+	insecure := cosignInsecure()
 
 	cosign.run(t, ctx, append([]string{"sign", "--key", filepath.Join(goodDir, "cosign.key"),
 		"--tlog-upload=false", "-y"}, append(insecure, ref)...)...)
 	sigTag := strings.Replace(dgst, ":", "-", 1) + ".sig"
-	if status, body, _ := httpGet(t, ctx, "http://"+reg+"/v2/"+repo+"/manifests/"+sigTag, manifestAccept); status != http.StatusOK {
+	if status, body, _ := httpGet(t, ctx, regURL(reg)+"/v2/"+repo+"/manifests/"+sigTag, manifestAccept); status != http.StatusOK {
 		t.Errorf("signature manifest %s:%s: %d %s", repo, sigTag, status, abbrev(body))
 	}
 

@@ -20,8 +20,8 @@ func TestCrane(t *testing.T) {
 	login(t, ctx, crane, "auth", "login", "--password-stdin", reg)
 
 	// push: a directory is read as an OCI layout
-	crane.run(t, ctx, "push", "--insecure", src, reg+"/"+repo+":v1")
-	if got := strings.TrimSpace(crane.run(t, ctx, "digest", "--insecure", reg+"/"+repo+":v1")); got != img.Digest {
+	crane.run(t, ctx, "push", craneInsecure(), src, reg+"/"+repo+":v1")
+	if got := strings.TrimSpace(crane.run(t, ctx, "digest", craneInsecure(), reg+"/"+repo+":v1")); got != img.Digest {
 		t.Fatalf("crane digest after push: %s, pushed %s", got, img.Digest)
 	}
 	if got, _ := registryManifest(t, ctx, reg, repo, "v1"); got != img.Digest {
@@ -29,25 +29,25 @@ func TestCrane(t *testing.T) {
 	}
 
 	// pull
-	crane.run(t, ctx, "pull", "--insecure", "--format", "oci", reg+"/"+repo+":v1", dst)
+	crane.run(t, ctx, "pull", craneInsecure(), "--format", "oci", reg+"/"+repo+":v1", dst)
 	if got := layoutManifest(t, dst, "").Digest; got != img.Digest {
 		t.Fatalf("pulled manifest digest %s, pushed %s", got, img.Digest)
 	}
 	checkFiles(t, layoutFiles(t, dst, img.Digest), img.Files)
 
 	// copy to another repository (a cross-repository mount for most clients)
-	crane.run(t, ctx, "copy", "--insecure", reg+"/"+repo+":v1", reg+"/"+repo2+":v2")
-	if got := strings.TrimSpace(crane.run(t, ctx, "digest", "--insecure", reg+"/"+repo2+":v2")); got != img.Digest {
+	crane.run(t, ctx, "copy", craneInsecure(), reg+"/"+repo+":v1", reg+"/"+repo2+":v2")
+	if got := strings.TrimSpace(crane.run(t, ctx, "digest", craneInsecure(), reg+"/"+repo2+":v2")); got != img.Digest {
 		t.Fatalf("crane digest of the copy: %s, want %s", got, img.Digest)
 	}
 
 	// tag, ls and catalog
-	crane.run(t, ctx, "tag", "--insecure", reg+"/"+repo+":v1", "v1.1")
-	tags := strings.Fields(crane.run(t, ctx, "ls", "--insecure", reg+"/"+repo))
+	crane.run(t, ctx, "tag", craneInsecure(), reg+"/"+repo+":v1", "v1.1")
+	tags := strings.Fields(crane.run(t, ctx, "ls", craneInsecure(), reg+"/"+repo))
 	if want := []string{"v1", "v1.1"}; !slices.Equal(tags, want) {
 		t.Fatalf("crane ls %s = %q, want %q", repo, tags, want)
 	}
-	catalog := strings.Fields(crane.run(t, ctx, "catalog", "--insecure", reg))
+	catalog := strings.Fields(crane.run(t, ctx, "catalog", craneInsecure(), reg))
 	for _, r := range []string{repo, repo2} {
 		if !slices.Contains(catalog, r) {
 			t.Errorf("crane catalog does not list %s (it lists %d repositories)", r, len(catalog))
@@ -58,14 +58,14 @@ func TestCrane(t *testing.T) {
 	}
 
 	// delete by digest: every tag of the manifest goes, the copy stays
-	crane.run(t, ctx, "delete", "--insecure", reg+"/"+repo+"@"+img.Digest)
+	crane.run(t, ctx, "delete", craneInsecure(), reg+"/"+repo+"@"+img.Digest)
 	for _, ref := range []string{img.Digest, "v1", "v1.1"} {
-		status, body, _ := httpGet(t, ctx, "http://"+reg+"/v2/"+repo+"/manifests/"+ref, manifestAccept)
+		status, body, _ := httpGet(t, ctx, regURL(reg)+"/v2/"+repo+"/manifests/"+ref, manifestAccept)
 		if status != http.StatusNotFound || !strings.Contains(string(body), "MANIFEST_UNKNOWN") {
 			t.Errorf("GET %s:%s after delete: %d %s, want 404 MANIFEST_UNKNOWN", repo, ref, status, abbrev(body))
 		}
 	}
-	if _, stderr, err := crane.exec(ctx, "manifest", "--insecure", reg+"/"+repo+"@"+img.Digest); err == nil {
+	if _, stderr, err := crane.exec(ctx, "manifest", craneInsecure(), reg+"/"+repo+"@"+img.Digest); err == nil {
 		t.Errorf("crane manifest after delete succeeded")
 	} else if !strings.Contains(stderr, "MANIFEST_UNKNOWN") {
 		t.Errorf("crane manifest after delete: %v, stderr %q, want MANIFEST_UNKNOWN", err, stderr)

@@ -26,7 +26,7 @@ func TestHelm(t *testing.T) {
 	repo := repoName(t)
 	const chart, version = "e2echart", "0.1.0"
 
-	login(t, ctx, helm, "registry", "login", "--plain-http", "--password-stdin", reg)
+	login(t, ctx, helm, "registry", "login", plainHTTP(), "--password-stdin", reg)
 	helm.run(t, ctx, "create", chart)
 	// Make the chart unique so the push really writes new content.
 	writeFile(t, filepath.Join(work, chart, "templates", "NOTES.txt"), []byte("e2e "+randomHex(t, 16)+"\n"))
@@ -35,7 +35,7 @@ func TestHelm(t *testing.T) {
 	wantFile := fileDigest(t, tgz)
 
 	// helm push reports the digest on stderr.
-	_, stderr, err := helm.exec(ctx, "push", tgz, "oci://"+reg+"/"+repo, "--plain-http")
+	_, stderr, err := helm.exec(ctx, "push", tgz, "oci://"+reg+"/"+repo, plainHTTP())
 	if err != nil {
 		t.Fatalf("helm push %s oci://%s/%s: %v\n%s", tgz, reg, repo, err, stderr)
 	}
@@ -56,7 +56,7 @@ func TestHelm(t *testing.T) {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	helm.run(t, ctx, "pull", "oci://"+reg+"/"+repo+"/"+chart, "--version", version, "--plain-http", "-d", out)
+	helm.run(t, ctx, "pull", "oci://"+reg+"/"+repo+"/"+chart, "--version", version, plainHTTP(), "-d", out)
 	if got := fileDigest(t, filepath.Join(out, chart+"-"+version+".tgz")); got != wantFile {
 		t.Fatalf("pulled chart %s, pushed %s", got, wantFile)
 	}

@@ -7,6 +7,8 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -94,6 +96,9 @@ type client struct {
 // and fails it under CI, where scripts/test must have installed it.
 func lookClient(t *testing.T, name string, env ...string) client {
 	t.Helper()
+	if ca := registryCA(); ca != "" {
+		env = append([]string{"SSL_CERT_FILE=" + ca}, env...) // a test's own SSL_CERT_FILE, later, wins
+	}
 	return client{path: testenv.RequireBinary(t, name), env: env}
 }
 
@@ -360,7 +365,7 @@ func abbrev(b []byte) string {
 // digest. It returns the body's sha256 digest and the parsed body.
 func registryManifest(t *testing.T, ctx context.Context, reg, repo, ref string) (string, manifest) {
 	t.Helper()
-	status, body, hdr := httpGet(t, ctx, "http://"+reg+"/v2/"+repo+"/manifests/"+ref, manifestAccept)
+	status, body, hdr := httpGet(t, ctx, regURL(reg)+"/v2/"+repo+"/manifests/"+ref, manifestAccept)
 	if status != http.StatusOK {
 		t.Fatalf("GET manifest %s:%s: status %d, body %s", repo, ref, status, abbrev(body))
 	}
@@ -387,7 +392,7 @@ func httpGet(t *testing.T, ctx context.Context, url, accept string) (int, []byte
 		req.Header.Set("Accept", accept)
 	}
 	setAuth(req)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClient().Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
@@ -408,7 +413,7 @@ func pushLayout(t *testing.T, ctx context.Context, reg, repo, tag, dir string) s
 	var m manifest
 	readJSON(t, blobPath(dir, desc.Digest), &m)
 	blobs := append([]descriptor{*m.Config}, m.Layers...)
-	base := "http://" + reg + "/v2/" + repo
+	base := regURL(reg) + "/v2/" + repo
 	for _, b := range blobs {
 		resp := httpDo(t, ctx, http.MethodPost, base+"/blobs/uploads/", "", nil)
 		loc := resp.Header.Get("Location")
@@ -416,7 +421,7 @@ func pushLayout(t *testing.T, ctx context.Context, reg, repo, tag, dir string) s
 			t.Fatalf("POST %s/blobs/uploads/: status %d, Location %q", base, resp.StatusCode, loc)
 		}
 		if !strings.Contains(loc, "://") {
-			loc = "http://" + reg + loc
+			loc = regURL(reg) + loc
 		}
 		sep := "?"
 		if strings.Contains(loc, "?") {
@@ -454,7 +459,7 @@ func httpDo(t *testing.T, ctx context.Context, method, url, contentType string, 
 		req.Header.Set("Content-Type", contentType)
 	}
 	setAuth(req)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClient().Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
@@ -495,4 +500,65 @@ func readJSON(t *testing.T, path string, v any) {
 
 func sortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
+}
+
+// The tests speak plain HTTP to the registry, or verified HTTPS when
+// BERTH_TEST_REGISTRY_CA names the PEM file of the CA that signed the
+// registry's certificate (scripts/test's tls step). Clients then trust it
+// through SSL_CERT_FILE (see lookClient) with verification on; the helpers
+// below give each client's flags for the mode.
+
+// registryCA is the CA file of the registry's certificate, "" for plain HTTP.
+func registryCA() string { return os.Getenv("BERTH_TEST_REGISTRY_CA") }
+
+// regURL is the registry's base URL.
+func regURL(reg string) string {
+	if registryCA() != "" {
+		return "https://" + reg
+	}
+	return "http://" + reg
+}
+
+// tlsVerify is skopeo's, podman's and buildah's --[prefix]tls-verify flag.
+func tlsVerify(prefix string) string {
+	return fmt.Sprintf("--%stls-verify=%t", prefix, registryCA() != "")
+}
+
+// craneInsecure is crane's --insecure in plain mode (a no-op flag with TLS:
+// --insecure would also skip verification).
+func craneInsecure() string {
+	if registryCA() != "" {
+		return "--verbose=false"
+	}
+	return "--insecure"
+}
+
+// plainHTTP is oras's and helm's --plain-http flag.
+func plainHTTP() string { return fmt.Sprintf("--plain-http=%t", registryCA() == "") }
+
+// regctlTLS is regctl's registry set --tls value.
+func regctlTLS() string {
+	if registryCA() != "" {
+		return "enabled"
+	}
+	return "disabled"
+}
+
+// cosignInsecure are cosign's flags allowing a plain-HTTP registry.
+func cosignInsecure() []string {
+	on := registryCA() == ""
+	return []string{fmt.Sprintf("--allow-http-registry=%t", on), fmt.Sprintf("--allow-insecure-registry=%t", on)}
+}
+
+// httpClient is the tests' own client: it trusts the registry's CA only.
+func httpClient() *http.Client {
+	ca := registryCA()
+	if ca == "" {
+		return http.DefaultClient
+	}
+	pool := x509.NewCertPool()
+	if b, err := os.ReadFile(ca); err == nil {
+		pool.AppendCertsFromPEM(b)
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
 }

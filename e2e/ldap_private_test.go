@@ -65,10 +65,10 @@ func TestLDAPPrivateProject(t *testing.T) {
 	podman.run(t, ctx, "tag", out[len(out)-1], local)
 	alice := podman
 	alice.stdin = "alice-secret"
-	alice.run(t, ctx, "login", "--tls-verify=false", "-u", "alice", "--password-stdin", reg)
+	alice.run(t, ctx, "login", tlsVerify(""), "-u", "alice", "--password-stdin", reg)
 	remote := reg + "/" + project + "/app:v1"
 	digestFile := filepath.Join(t.TempDir(), "digest")
-	podman.run(t, ctx, "push", "--tls-verify=false", "--digestfile", digestFile, local, "docker://"+remote)
+	podman.run(t, ctx, "push", tlsVerify(""), "--digestfile", digestFile, local, "docker://"+remote)
 	b, err := os.ReadFile(digestFile)
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +78,7 @@ func TestLDAPPrivateProject(t *testing.T) {
 
 	// alice pulls it back.
 	podman.run(t, ctx, "rmi", "--all", "--force")
-	podman.run(t, ctx, "pull", "--tls-verify=false", remote)
+	podman.run(t, ctx, "pull", tlsVerify(""), remote)
 	if got := strings.TrimSpace(podman.run(t, ctx, "image", "inspect", "--format", "{{.Digest}}", remote)); got != pushed {
 		t.Fatalf("alice pulled %s as %s, pushed %s", remote, got, pushed)
 	}
@@ -86,11 +86,11 @@ func TestLDAPPrivateProject(t *testing.T) {
 	// Without credentials the private project is refused.
 	podman.run(t, ctx, "logout", reg)
 	podman.run(t, ctx, "rmi", "--all", "--force")
-	if stdout, stderr, err := podman.exec(ctx, "pull", "--tls-verify=false", remote); err == nil {
+	if stdout, stderr, err := podman.exec(ctx, "pull", tlsVerify(""), remote); err == nil {
 		t.Fatalf("anonymous podman pull of private %s succeeded:\n%s\n%s", remote, stdout, stderr)
 	}
 	anon := restCaller{reg: reg}
-	if status := anon.status(t, ctx, "http://"+reg+"/v2/"+project+"/app/manifests/v1"); status != http.StatusUnauthorized {
+	if status := anon.status(t, ctx, regURL(reg)+"/v2/"+project+"/app/manifests/v1"); status != http.StatusUnauthorized {
 		t.Errorf("anonymous GET of a private manifest: %d, want 401", status)
 	}
 
@@ -105,9 +105,9 @@ func TestLDAPPrivateProject(t *testing.T) {
 	podman.run(t, ctx, "tag", out[len(out)-1], "localhost/"+pub+":imported")
 	adminLogin := podman
 	adminLogin.stdin = adminPassword
-	adminLogin.run(t, ctx, "login", "--tls-verify=false", "-u", "admin", "--password-stdin", reg)
+	adminLogin.run(t, ctx, "login", tlsVerify(""), "-u", "admin", "--password-stdin", reg)
 	pubDigestFile := filepath.Join(t.TempDir(), "digest")
-	podman.run(t, ctx, "push", "--tls-verify=false", "--digestfile", pubDigestFile, "localhost/"+pub+":imported", "docker://"+reg+"/"+pub+":v1")
+	podman.run(t, ctx, "push", tlsVerify(""), "--digestfile", pubDigestFile, "localhost/"+pub+":imported", "docker://"+reg+"/"+pub+":v1")
 	b, err = os.ReadFile(pubDigestFile)
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +115,7 @@ func TestLDAPPrivateProject(t *testing.T) {
 	pubPushed := strings.TrimSpace(string(b))
 	podman.run(t, ctx, "logout", reg)
 	podman.run(t, ctx, "rmi", "--all", "--force")
-	podman.run(t, ctx, "pull", "--tls-verify=false", reg+"/"+pub+":v1")
+	podman.run(t, ctx, "pull", tlsVerify(""), reg+"/"+pub+":v1")
 	if got := strings.TrimSpace(podman.run(t, ctx, "image", "inspect", "--format", "{{.Digest}}", reg+"/"+pub+":v1")); got != pubPushed {
 		t.Fatalf("anonymous pull of public %s: %s, pushed %s", pub, got, pubPushed)
 	}
@@ -135,7 +135,7 @@ func (c restCaller) call(t *testing.T, ctx context.Context, method, path string,
 	if body != nil {
 		rd = bytes.NewReader(mustJSON(t, body))
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+c.reg+"/api/v2.0"+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, regURL(c.reg)+"/api/v2.0"+path, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func (c restCaller) call(t *testing.T, ctx context.Context, method, path string,
 	if c.user != "" {
 		req.SetBasicAuth(c.user, c.password)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClient().Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
@@ -175,7 +175,7 @@ func (c restCaller) status(t *testing.T, ctx context.Context, url string) int {
 	if c.user != "" {
 		req.SetBasicAuth(c.user, c.password)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClient().Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}

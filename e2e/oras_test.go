@@ -23,13 +23,13 @@ func TestORAS(t *testing.T) {
 	writeFile(t, filepath.Join(work, "sbom.json"), sbom)
 	const artifactType = "application/vnd.example.thing.v1"
 	const sbomType = "application/vnd.example.sbom"
-	login(t, ctx, oras, "login", "--plain-http", "--password-stdin", reg)
+	login(t, ctx, oras, "login", plainHTTP(), "--password-stdin", reg)
 
 	var pushed struct {
 		Digest       string `json:"digest"`
 		ArtifactType string `json:"artifactType"`
 	}
-	out := oras.run(t, ctx, "push", "--plain-http", "--format", "json", "--artifact-type", artifactType,
+	out := oras.run(t, ctx, "push", plainHTTP(), "--format", "json", "--artifact-type", artifactType,
 		ref, "payload.txt:text/plain")
 	if err := json.Unmarshal([]byte(out), &pushed); err != nil {
 		t.Fatalf("oras push output %q: %v", out, err)
@@ -43,7 +43,7 @@ func TestORAS(t *testing.T) {
 	}
 
 	pulled := filepath.Join(work, "pulled")
-	oras.run(t, ctx, "pull", "--plain-http", "-o", pulled, ref)
+	oras.run(t, ctx, "pull", plainHTTP(), "-o", pulled, ref)
 	b, err := os.ReadFile(filepath.Join(pulled, "payload.txt"))
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +55,7 @@ func TestORAS(t *testing.T) {
 	var attached struct {
 		Digest string `json:"digest"`
 	}
-	out = oras.run(t, ctx, "attach", "--plain-http", "--format", "json", "--artifact-type", sbomType,
+	out = oras.run(t, ctx, "attach", plainHTTP(), "--format", "json", "--artifact-type", sbomType,
 		reg+"/"+repo+"@"+pushed.Digest, "sbom.json:application/json")
 	if err := json.Unmarshal([]byte(out), &attached); err != nil || attached.Digest == "" {
 		t.Fatalf("oras attach output %q: %v", out, err)
@@ -65,7 +65,7 @@ func TestORAS(t *testing.T) {
 		t.Errorf("attached manifest subject = %+v, want %s", sbomManifest.Subject, pushed.Digest)
 	}
 
-	out = oras.run(t, ctx, "discover", "--plain-http", "--format", "json", "--artifact-type", sbomType,
+	out = oras.run(t, ctx, "discover", plainHTTP(), "--format", "json", "--artifact-type", sbomType,
 		reg+"/"+repo+"@"+pushed.Digest)
 	var discovered struct {
 		Referrers []descriptor `json:"referrers"`
@@ -79,7 +79,7 @@ func TestORAS(t *testing.T) {
 	}
 
 	pulledSBOM := filepath.Join(work, "sbom")
-	oras.run(t, ctx, "pull", "--plain-http", "-o", pulledSBOM, reg+"/"+repo+"@"+attached.Digest)
+	oras.run(t, ctx, "pull", plainHTTP(), "-o", pulledSBOM, reg+"/"+repo+"@"+attached.Digest)
 	if b, err := os.ReadFile(filepath.Join(pulledSBOM, "sbom.json")); err != nil || string(b) != string(sbom) {
 		t.Fatalf("pulled sbom %q (%v), attached %q", b, err, sbom)
 	}

@@ -51,7 +51,7 @@ func TestPodman(t *testing.T) {
 	src := lowerTempDir(t) // podman names an image pulled from oci:PATH after PATH
 	img := writeLayout(t, src, "v1", map[string][]byte{"hello.txt": []byte("hello from podman\n")})
 	local := "localhost/" + repo + ":imported"
-	login(t, ctx, podman, "login", "--tls-verify=false", "--password-stdin", reg)
+	login(t, ctx, podman, "login", tlsVerify(""), "--password-stdin", reg)
 
 	out := strings.Fields(podman.run(t, ctx, "pull", "oci:"+src+":v1")) // prints the image id last
 	if len(out) == 0 {
@@ -62,7 +62,7 @@ func TestPodman(t *testing.T) {
 
 	digestFile := filepath.Join(t.TempDir(), "digest")
 	remote := reg + "/" + repo + ":v1"
-	podman.run(t, ctx, "push", "--tls-verify=false", "--digestfile", digestFile, local, "docker://"+remote)
+	podman.run(t, ctx, "push", tlsVerify(""), "--digestfile", digestFile, local, "docker://"+remote)
 	b, err := os.ReadFile(digestFile)
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +78,7 @@ func TestPodman(t *testing.T) {
 	t.Logf("source manifest %s, pushed by podman as %s", img.Digest, pushed)
 
 	podman.run(t, ctx, "rmi", "--all", "--force")
-	podman.run(t, ctx, "pull", "--tls-verify=false", remote)
+	podman.run(t, ctx, "pull", tlsVerify(""), remote)
 	if got := strings.TrimSpace(podman.run(t, ctx, "image", "inspect", "--format", "{{.Digest}}", remote)); got != pushed {
 		t.Fatalf("pulled image digest %s, pushed %s", got, pushed)
 	}

@@ -18,7 +18,7 @@ func TestRegctl(t *testing.T) {
 	src := filepath.Join(work, "src")
 	img := writeLayout(t, src, "v1", map[string][]byte{"hello.txt": []byte("hello from regctl\n")})
 
-	regctl.run(t, ctx, "registry", "set", "--tls", "disabled", reg)
+	regctl.run(t, ctx, "registry", "set", "--tls", regctlTLS(), reg)
 	login(t, ctx, regctl, "registry", "login", "--pass-stdin", reg)
 	regctl.run(t, ctx, "image", "copy", "ocidir://"+src+":v1", reg+"/"+repo+":v1")
 	if got, _ := registryManifest(t, ctx, reg, repo, "v1"); got != img.Digest {

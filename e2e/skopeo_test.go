@@ -14,19 +14,19 @@ func TestSkopeoCopy(t *testing.T) {
 	repo := repoName(t)
 	src, dst := filepath.Join(t.TempDir(), "src"), filepath.Join(t.TempDir(), "dst")
 	img := writeLayout(t, src, "v1", map[string][]byte{"hello.txt": []byte("hello from skopeo\n")})
-	login(t, ctx, skopeo, "login", "--tls-verify=false", "--password-stdin", reg)
+	login(t, ctx, skopeo, "login", tlsVerify(""), "--password-stdin", reg)
 
-	skopeo.run(t, ctx, "copy", "--dest-tls-verify=false", "oci:"+src+":v1", "docker://"+reg+"/"+repo+":v1")
+	skopeo.run(t, ctx, "copy", tlsVerify("dest-"), "oci:"+src+":v1", "docker://"+reg+"/"+repo+":v1")
 
 	if got, _ := registryManifest(t, ctx, reg, repo, "v1"); got != img.Digest {
 		t.Fatalf("registry holds %s:v1 as %s, pushed %s", repo, got, img.Digest)
 	}
-	raw := skopeo.run(t, ctx, "inspect", "--raw", "--tls-verify=false", "docker://"+reg+"/"+repo+":v1")
+	raw := skopeo.run(t, ctx, "inspect", "--raw", tlsVerify(""), "docker://"+reg+"/"+repo+":v1")
 	if got := sha256Digest([]byte(raw)); got != img.Digest {
 		t.Fatalf("skopeo inspect --raw: manifest digest %s, pushed %s", got, img.Digest)
 	}
 
-	skopeo.run(t, ctx, "copy", "--src-tls-verify=false", "docker://"+reg+"/"+repo+"@"+img.Digest, "oci:"+dst+":out")
+	skopeo.run(t, ctx, "copy", tlsVerify("src-"), "docker://"+reg+"/"+repo+"@"+img.Digest, "oci:"+dst+":out")
 
 	if got := layoutManifest(t, dst, "out").Digest; got != img.Digest {
 		t.Fatalf("pulled manifest digest %s, pushed %s", got, img.Digest)

@@ -131,7 +131,8 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	reg := registry.New(registry.Stores{Repos: store.Repos, Manifests: store.Manifests, Tx: store}, regCache, log)
 	api := distapi.New(blobs, reg, log, distapi.Options{
 		OnUploadFinished: metrics.ObserveUpload, Auth: auth.gate, TokenRealm: auth.realm,
-		OnEvent: registryEvents(auditLog), ClientIP: auth.clientIP, ReadOnly: auth.settings,
+		ExternalURL: strings.TrimRight(cfg.ExternalURL, "/"),
+		OnEvent:     registryEvents(auditLog), ClientIP: auth.clientIP, ReadOnly: auth.settings,
 		UploadTimeout: cfg.HTTP.ReadTimeout, DownloadTimeout: cfg.HTTP.WriteTimeout,
 	})
 
@@ -159,11 +160,15 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		IdleTimeout:       cfg.HTTP.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	tlsSrv, err := newTLS(cfg, store, cfg.HTTP.Addr, log)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	log.InfoContext(ctx, "berth listening", "version", version.String(), "addr", ln.Addr().String(), "database", redactDSN(cfg.Database.URL), "storage", cfg.Storage.Type)
+	log.InfoContext(ctx, "berth listening", "version", version.String(), "addr", ln.Addr().String(), "tls", tlsSrv != nil, "database", redactDSN(cfg.Database.URL), "storage", cfg.Storage.Type)
 	if ready != nil {
 		ready(ln.Addr())
 	}
@@ -179,7 +184,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	}()
 
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- tlsSrv.serve(ctx, srv, ln, log) }()
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)

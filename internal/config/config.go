@@ -124,7 +124,69 @@ type HTTP struct {
 	// whose X-Forwarded-For is believed when finding a client's address
 	// (for login limits and audit). Empty: the peer address is the client.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// TLS makes the listener speak HTTPS (and HTTP/2). Empty: plain HTTP.
+	TLS TLS `yaml:"tls"`
 }
+
+// ACME challenge types (http.tls.acme.challenge).
+const (
+	ChallengeTLSALPN = "tls-alpn-01"
+	ChallengeHTTP    = "http-01"
+)
+
+// ACME certificate caches (http.tls.acme.cache).
+const (
+	ACMECacheDirectory = "directory"
+	ACMECacheDatabase  = "database"
+)
+
+// TLS configures HTTPS: either a certificate and key from files (re-read
+// when they change) or certificates obtained from an ACME server.
+type TLS struct {
+	// Certificate is the PEM certificate chain file, leaf first.
+	Certificate string `yaml:"certificate"`
+	// Key is the PEM private key file of the certificate.
+	Key string `yaml:"key"`
+	// ClientCAs is a PEM file of CA certificates; when set, every client
+	// must present a certificate signed by one of them (mutual TLS).
+	ClientCAs string `yaml:"clientcas"`
+	// RedirectAddr, when set, is a second, plain-HTTP listener (e.g. :80)
+	// that only redirects to HTTPS (and answers ACME HTTP-01 challenges).
+	RedirectAddr string `yaml:"redirect_addr"`
+	// ACME obtains and renews certificates automatically.
+	ACME ACME `yaml:"acme"`
+}
+
+// Enabled reports whether Berth serves HTTPS.
+func (t TLS) Enabled() bool { return t.Certificate != "" || t.Key != "" || t.ACME.Enabled() }
+
+// ACME configures automatic certificates (RFC 8555).
+type ACME struct {
+	// Directory is the ACME server's directory URL. Setting it enables
+	// ACME and accepts that CA's terms of service.
+	Directory string `yaml:"directory"`
+	// DirectoryCA is an optional PEM file of CAs to trust for the ACME
+	// server itself (a private ACME CA); empty: the system's roots.
+	DirectoryCA string `yaml:"directory_ca"`
+	// Email is the contact address registered with the account.
+	Email string `yaml:"email"`
+	// Hosts are the names certificates are obtained for (default: the
+	// host of external_url); no other name gets a certificate.
+	Hosts []string `yaml:"hosts"`
+	// Challenge is tls-alpn-01 (default; served on the TLS listener, which
+	// must be reachable on port 443) or http-01 (served on redirect_addr,
+	// which must be reachable on port 80).
+	Challenge string `yaml:"challenge"`
+	// Cache is directory (default: cache_dir) or database (the metadata
+	// database, shared by every replica).
+	Cache string `yaml:"cache"`
+	// CacheDir holds the account key and certificates with cache:
+	// directory. Empty: <data_dir>/acme.
+	CacheDir string `yaml:"cache_dir"`
+}
+
+// Enabled reports whether certificates come from ACME.
+func (a ACME) Enabled() bool { return a.Directory != "" }
 
 // Database selects the metadata database.
 type Database struct {
@@ -341,6 +403,17 @@ var envOverrides = []envOverride{
 	{"BERTH_SHUTDOWN_TIMEOUT", "grace period for in-flight requests on SIGTERM (default 30s)", setDuration(func(c *Config) *time.Duration { return &c.HTTP.ShutdownTimeout })},
 	{"BERTH_LOG_LEVEL", "debug, info, warn or error (default info)", setString(func(c *Config) *string { return &c.Log.Level })},
 	{"BERTH_LOG_FORMAT", "text or json (default text)", setString(func(c *Config) *string { return &c.Log.Format })},
+	{"BERTH_HTTP_TLS_CERTIFICATE", "PEM certificate chain file; with the key, Berth serves HTTPS", setString(func(c *Config) *string { return &c.HTTP.TLS.Certificate })},
+	{"BERTH_HTTP_TLS_KEY", "PEM private key file of the certificate", setString(func(c *Config) *string { return &c.HTTP.TLS.Key })},
+	{"BERTH_HTTP_TLS_CLIENTCAS", "PEM file of CAs that sign client certificates (mutual TLS)", setString(func(c *Config) *string { return &c.HTTP.TLS.ClientCAs })},
+	{"BERTH_HTTP_TLS_REDIRECT_ADDR", "plain-HTTP listener that redirects to HTTPS, e.g. :80", setString(func(c *Config) *string { return &c.HTTP.TLS.RedirectAddr })},
+	{"BERTH_HTTP_TLS_ACME_DIRECTORY", "ACME directory URL: certificates obtained and renewed automatically", setString(func(c *Config) *string { return &c.HTTP.TLS.ACME.Directory })},
+	{"BERTH_HTTP_TLS_ACME_DIRECTORY_CA", "PEM file of CAs trusted for the ACME server", setString(func(c *Config) *string { return &c.HTTP.TLS.ACME.DirectoryCA })},
+	{"BERTH_HTTP_TLS_ACME_EMAIL", "ACME account contact address", setString(func(c *Config) *string { return &c.HTTP.TLS.ACME.Email })},
+	{"BERTH_HTTP_TLS_ACME_HOSTS", "comma-separated names to obtain certificates for (default: external_url's host)", setList(func(c *Config) *[]string { return &c.HTTP.TLS.ACME.Hosts })},
+	{"BERTH_HTTP_TLS_ACME_CHALLENGE", "tls-alpn-01 (default) or http-01", setString(func(c *Config) *string { return &c.HTTP.TLS.ACME.Challenge })},
+	{"BERTH_HTTP_TLS_ACME_CACHE", "directory (default) or database", setString(func(c *Config) *string { return &c.HTTP.TLS.ACME.Cache })},
+	{"BERTH_HTTP_TLS_ACME_CACHE_DIR", "ACME cache directory (default <data dir>/acme)", setString(func(c *Config) *string { return &c.HTTP.TLS.ACME.CacheDir })},
 	{"BERTH_TRUSTED_PROXIES", "comma-separated proxy addresses/CIDRs whose X-Forwarded-For is trusted", setList(func(c *Config) *[]string { return &c.HTTP.TrustedProxies })},
 	{"BERTH_ADMIN_PASSWORD", "password of the admin account created at first start (default: generated)", setString(func(c *Config) *string { return &c.Auth.AdminPassword })},
 	{"BERTH_ADMIN_PASSWORD_FILE", "file holding BERTH_ADMIN_PASSWORD", setString(func(c *Config) *string { return &c.Auth.AdminPasswordFile })},
@@ -434,6 +507,22 @@ func (c *Config) fillDerived() {
 	if c.Storage.Type == "filesystem" && c.Storage.Filesystem.RootDirectory == "" {
 		c.Storage.Filesystem.RootDirectory = filepath.Join(c.DataDir, "storage")
 	}
+	if a := &c.HTTP.TLS.ACME; a.Enabled() {
+		if a.Challenge == "" {
+			a.Challenge = ChallengeTLSALPN
+		}
+		if a.Cache == "" {
+			a.Cache = ACMECacheDirectory
+		}
+		if a.Cache == ACMECacheDirectory && a.CacheDir == "" {
+			a.CacheDir = filepath.Join(c.DataDir, "acme")
+		}
+		if len(a.Hosts) == 0 {
+			if u, err := url.Parse(c.ExternalURL); err == nil && u.Hostname() != "" {
+				a.Hosts = []string{u.Hostname()}
+			}
+		}
+	}
 }
 
 // Validate reports every problem in c.
@@ -462,6 +551,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("external_url %q: want http(s)://host[:port]", c.ExternalURL))
 		}
 	}
+	errs = append(errs, c.validateTLS()...)
 	switch {
 	case strings.HasPrefix(c.Database.URL, "sqlite://"), strings.HasPrefix(c.Database.URL, "postgres://"), strings.HasPrefix(c.Database.URL, "postgresql://"):
 	default:
@@ -540,4 +630,49 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateTLS checks http.tls; the files themselves are checked at start
+// (tlsserve), where a problem names the file.
+func (c Config) validateTLS() []error {
+	t := c.HTTP.TLS
+	var errs []error
+	if !t.Enabled() {
+		if t.ClientCAs != "" || t.RedirectAddr != "" {
+			errs = append(errs, errors.New("http.tls.clientcas and http.tls.redirect_addr need http.tls.certificate and key, or http.tls.acme"))
+		}
+		return errs
+	}
+	if (t.Certificate == "") != (t.Key == "") {
+		errs = append(errs, errors.New("http.tls.certificate and http.tls.key go together: set both"))
+	}
+	if t.Certificate != "" && t.ACME.Enabled() {
+		errs = append(errs, errors.New("http.tls: set either certificate and key or acme, not both"))
+	}
+	if u, err := url.Parse(c.ExternalURL); c.ExternalURL != "" && err == nil && u.Scheme != "https" {
+		errs = append(errs, fmt.Errorf("external_url %q: want https:// when Berth serves TLS", c.ExternalURL))
+	}
+	if a := t.ACME; a.Enabled() {
+		if u, err := url.Parse(a.Directory); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("http.tls.acme.directory %q: want an https:// URL", a.Directory))
+		}
+		if len(a.Hosts) == 0 {
+			errs = append(errs, errors.New("http.tls.acme.hosts is empty: set it, or external_url"))
+		}
+		switch a.Challenge {
+		case ChallengeTLSALPN:
+		case ChallengeHTTP:
+			if t.RedirectAddr == "" {
+				errs = append(errs, errors.New("http.tls.acme.challenge http-01 needs http.tls.redirect_addr (the plain-HTTP listener, port 80)"))
+			}
+		default:
+			errs = append(errs, fmt.Errorf("http.tls.acme.challenge %q: want tls-alpn-01 or http-01", a.Challenge))
+		}
+		switch a.Cache {
+		case ACMECacheDirectory, ACMECacheDatabase:
+		default:
+			errs = append(errs, fmt.Errorf("http.tls.acme.cache %q: want directory or database", a.Cache))
+		}
+	}
+	return errs
 }

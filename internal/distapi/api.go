@@ -31,6 +31,10 @@ type Options struct {
 	// (<external_url>/service/token). Empty: derived from each request's
 	// Host (and TLS or X-Forwarded-Proto).
 	TokenRealm string
+	// ExternalURL, when set (external_url without a trailing slash), makes
+	// every Location absolute under it; empty: Locations are paths, which
+	// clients resolve against the URL they used.
+	ExternalURL string
 	// Service is the token service's name in challenges (default "berth").
 	Service string
 	// OnEvent, when set, is told of each successful push (manifest PUT),

@@ -73,7 +73,7 @@ func (a *API) putManifest(w http.ResponseWriter, r *http.Request, t target) erro
 		return err
 	}
 	h := w.Header()
-	h.Set("Location", "/v2/"+t.repo+"/manifests/"+res.Digest.String())
+	h.Set("Location", a.opts.ExternalURL+"/v2/"+t.repo+"/manifests/"+res.Digest.String())
 	h.Set("Docker-Content-Digest", res.Digest.String())
 	if res.Subject != "" {
 		h.Set("OCI-Subject", res.Subject.String())

@@ -15,8 +15,12 @@ import (
 	"github.com/berth-registry/berth/internal/oci"
 )
 
-func uploadLocation(repo, id string) string { return "/v2/" + repo + "/blobs/uploads/" + id }
-func blobLocation(repo, d string) string    { return "/v2/" + repo + "/blobs/" + d }
+func (a *API) uploadLocation(repo, id string) string {
+	return a.opts.ExternalURL + "/v2/" + repo + "/blobs/uploads/" + id
+}
+func (a *API) blobLocation(repo, d string) string {
+	return a.opts.ExternalURL + "/v2/" + repo + "/blobs/" + d
+}
 
 // startUpload handles POST /v2/<name>/blobs/uploads/: a cross-repository
 // mount (?mount=&from=), a monolithic push (?digest=) or a new session.
@@ -35,7 +39,7 @@ func (a *API) startUpload(w http.ResponseWriter, r *http.Request, t target) erro
 			b, err := a.content.Mount(ctx, t.repo, from, d)
 			switch {
 			case err == nil:
-				return blobCreated(w, t.repo, b.Digest.String())
+				return a.blobCreated(w, t.repo, b.Digest.String())
 			case !errors.Is(err, meta.ErrBlobNotFound):
 				return err
 			}
@@ -51,28 +55,28 @@ func (a *API) startUpload(w http.ResponseWriter, r *http.Request, t target) erro
 		if err != nil {
 			return err
 		}
-		return blobCreated(w, t.repo, b.Digest.String())
+		return a.blobCreated(w, t.repo, b.Digest.String())
 	}
 	u, err := a.content.StartUpload(ctx, t.repo, access.FromContext(ctx).Name)
 	if err != nil {
 		return err
 	}
-	writeUploadStatus(w, u, http.StatusAccepted)
+	a.writeUploadStatus(w, u, http.StatusAccepted)
 	return nil
 }
 
-func blobCreated(w http.ResponseWriter, repo, d string) error {
+func (a *API) blobCreated(w http.ResponseWriter, repo, d string) error {
 	h := w.Header()
-	h.Set("Location", blobLocation(repo, d))
+	h.Set("Location", a.blobLocation(repo, d))
 	h.Set("Docker-Content-Digest", d)
 	h.Set("Content-Length", "0")
 	w.WriteHeader(http.StatusCreated)
 	return nil
 }
 
-func writeUploadStatus(w http.ResponseWriter, u meta.Upload, status int) {
+func (a *API) writeUploadStatus(w http.ResponseWriter, u meta.Upload, status int) {
 	h := w.Header()
-	h.Set("Location", uploadLocation(u.Repository, u.ID))
+	h.Set("Location", a.uploadLocation(u.Repository, u.ID))
 	h.Set("Docker-Upload-UUID", u.ID)
 	end := u.Offset - 1
 	if end < 0 {
@@ -88,7 +92,7 @@ func (a *API) uploadStatus(w http.ResponseWriter, r *http.Request, t target) err
 	if err != nil {
 		return err
 	}
-	writeUploadStatus(w, u, http.StatusNoContent)
+	a.writeUploadStatus(w, u, http.StatusNoContent)
 	return nil
 }
 
@@ -106,13 +110,13 @@ func (a *API) patchUpload(w http.ResponseWriter, r *http.Request, t target) erro
 	if err != nil {
 		return err
 	}
-	writeUploadStatus(w, u, http.StatusAccepted)
+	a.writeUploadStatus(w, u, http.StatusAccepted)
 	return nil
 }
 
 func writeRangeError(w http.ResponseWriter, r *http.Request, a *API, u meta.Upload, err error) {
 	h := w.Header()
-	h.Set("Location", uploadLocation(u.Repository, u.ID))
+	h.Set("Location", a.uploadLocation(u.Repository, u.ID))
 	h.Set("Docker-Upload-UUID", u.ID)
 	end := u.Offset - 1
 	if end < 0 {
@@ -142,7 +146,7 @@ func (a *API) finishUpload(w http.ResponseWriter, r *http.Request, t target) err
 	if a.opts.OnUploadFinished != nil {
 		a.opts.OnUploadFinished(took, b.Size)
 	}
-	return blobCreated(w, t.repo, b.Digest.String())
+	return a.blobCreated(w, t.repo, b.Digest.String())
 }
 
 func (a *API) cancelUpload(w http.ResponseWriter, r *http.Request, t target) error {

@@ -79,6 +79,7 @@ type Store struct {
 	Projects  *Projects     // projects, members and roles
 	Audit     *Audit        // the audit log
 	Settings  *Settings     // system settings
+	ACME      *ACMECache    // the shared ACME certificate cache
 }
 
 func newStore(db *sql.DB, d dialect) *Store {
@@ -98,6 +99,7 @@ func storeOn(h *handle) *Store {
 		Projects:  &Projects{h},
 		Audit:     &Audit{h},
 		Settings:  &Settings{h},
+		ACME:      &ACMECache{h},
 	}
 }
 

@@ -15,6 +15,7 @@ BERTH_REGCTL_VERSION=v0.11.7
 BERTH_COSIGN_VERSION=v2.6.5
 BERTH_CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
 BERTH_STATICCHECK_VERSION=v0.8.2
+BERTH_PEBBLE_VERSION=v2.10.3
 
 # _berth_go_install NAME PKG VERSION [BINARY]: go install PKG@VERSION into the
 # cache directory of NAME unless it is already there; prints the binary path.
@@ -85,10 +86,22 @@ berth_tool_staticcheck() {
 	_berth_go_install staticcheck honnef.co/go/tools/cmd/staticcheck "$BERTH_STATICCHECK_VERSION"
 }
 
+# Pebble, a small ACME server for tests, and its mock DNS server
+# (challtestsrv), which the TLS step uses to resolve test host names to
+# loopback: Berth gets and renews certificates from it.
+berth_tool_pebble() {
+	_berth_go_install pebble github.com/letsencrypt/pebble/v2/cmd/pebble "$BERTH_PEBBLE_VERSION"
+}
+
+berth_tool_challtestsrv() {
+	_berth_go_install challtestsrv github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv \
+		"$BERTH_PEBBLE_VERSION" pebble-challtestsrv
+}
+
 # berth_tools_all: install every tool; prints their directory paths, one a line.
 berth_tools_all() {
 	local t p
-	for t in crane oras helm regctl cosign conformance staticcheck; do
+	for t in crane oras helm regctl cosign conformance staticcheck pebble challtestsrv; do
 		p=$("berth_tool_$t") || return 1
 		dirname "$p"
 	done
