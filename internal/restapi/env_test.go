@@ -17,8 +17,6 @@ import (
 // on {SQLite + filesystem} and {PostgreSQL + S3}: forEachEnv runs a test
 // body on each.
 
-const adminPassword = apptest.AdminPassword
-
 // env is a running server plus a second handle on its database.
 type env struct {
 	t    *testing.T

@@ -146,7 +146,7 @@ func start(t testing.TB, name string, cfg config.Config, opts []Option) *Server 
 		t.Fatalf("test configuration: %v", err)
 	}
 	logs := &lockedBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	addrc := make(chan string, 1)

@@ -151,9 +151,7 @@ func (s *Server) Login(t testing.TB, user, password string) Cred {
 	r := s.Do(t, Cred{}, http.MethodPost, "/c/login", url.Values{"principal": {user}, "password": {password}})
 	r.Want(t, http.StatusOK)
 	c := Cred{CSRF: r.Header.Get("X-Harbor-CSRF-Token")}
-	for _, ck := range (&http.Response{Header: r.Header}).Cookies() {
-		c.Cookies = append(c.Cookies, ck)
-	}
+	c.Cookies = (&http.Response{Header: r.Header}).Cookies()
 	if len(c.Cookies) == 0 || c.CSRF == "" {
 		t.Fatalf("login as %s: no session cookie or CSRF token", user)
 	}
