@@ -12,12 +12,17 @@ package apptest
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -29,7 +34,6 @@ import (
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/meta/metatest"
 	"github.com/berth-registry/berth/internal/testenv"
-	"github.com/berth-registry/berth/internal/tokenauth"
 )
 
 // S3Env names the environment variable holding the S3 server the
@@ -100,13 +104,9 @@ func StartPostgresS3(t testing.TB, opts ...Option) *Server {
 		t.Fatalf("%s: want http://KEY:SECRET@host:port/bucket", S3Env)
 	}
 	cfg := baseConfig(t)
-	keyDir := t.TempDir()
-	if _, _, err := tokenauth.LoadOrCreateKey(keyDir); err != nil {
-		t.Fatal(err)
-	}
 	secret, _ := u.User.Password()
 	cfg.Database.URL = dsn
-	cfg.Auth.TokenKeyFile = filepath.Join(keyDir, tokenauth.KeyFile)
+	cfg.Auth.TokenKeyFile = writeTokenKey(t)
 	cfg.Storage.Type = "s3"
 	cfg.Storage.Filesystem.RootDirectory = ""
 	cfg.Storage.S3.RegionEndpoint = u.Scheme + "://" + u.Host
@@ -212,6 +212,25 @@ func (s *Server) Store(t testing.TB) *meta.Store {
 	})
 	s.store = st
 	return st
+}
+
+// writeTokenKey writes a new ECDSA P-256 key in PEM to a temporary file
+// and returns its path (the token key every PostgreSQL replica shares).
+func writeTokenKey(t testing.TB) string {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "token-key.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func randomHex(t testing.TB, n int) string {
