@@ -76,11 +76,19 @@ type Server struct {
 }
 
 // ForEachConfig runs fn as the subtests "sqlite-fs" and "postgres-s3",
-// each with a server of its own.
+// each with a server of its own. The two run in parallel (each server
+// waits on its database more than it computes), so fn must not share
+// state with the calling test beyond what it only reads.
 func ForEachConfig(t *testing.T, fn func(t *testing.T, srv *Server), opts ...Option) {
 	t.Helper()
-	t.Run("sqlite-fs", func(t *testing.T) { fn(t, Start(t, opts...)) })
-	t.Run("postgres-s3", func(t *testing.T) { fn(t, StartPostgresS3(t, opts...)) })
+	t.Run("sqlite-fs", func(t *testing.T) {
+		t.Parallel()
+		fn(t, Start(t, opts...))
+	})
+	t.Run("postgres-s3", func(t *testing.T) {
+		t.Parallel()
+		fn(t, StartPostgresS3(t, opts...))
+	})
 }
 
 // Start runs a server with the default configuration: SQLite and
