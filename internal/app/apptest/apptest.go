@@ -106,11 +106,11 @@ func Start(t testing.TB, opts ...Option) *Server {
 // may turn redirects back on.
 func StartPostgresS3(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	dsn := metatest.PostgresDSN(t)
 	u, err := url.Parse(testenv.Require(t, S3Env))
 	if err != nil || u.User == nil || strings.Trim(u.Path, "/") == "" {
 		t.Fatalf("%s: want http://KEY:SECRET@host:port/bucket", S3Env)
 	}
+	dsn := metatest.PostgresDSN(t)
 	cfg := baseConfig(t)
 	secret, _ := u.User.Password()
 	cfg.Database.URL = dsn
