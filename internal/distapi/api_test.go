@@ -30,7 +30,7 @@ type response struct {
 }
 
 func (r response) code() string {
-	var b errorBody
+	var b struct{ Errors []struct{ Code string } }
 	if err := json.Unmarshal(r.body, &b); err != nil || len(b.Errors) == 0 {
 		return ""
 	}
