@@ -79,6 +79,10 @@ func TestDependencyRules(t *testing.T) {
 					t.Errorf("%s imports edge package %s; only internal/app may", name, e)
 				}
 			}
+			// (5) the test harness is imported by tests only.
+			if rel == "internal/app/apptest" {
+				t.Errorf("%s imports %s, which only tests may", name, rel)
+			}
 			// (4) only app (and cmd through it) imports concrete storage drivers.
 			if strings.HasPrefix(rel, "internal/storage/") && rel != "internal/storage/storagetest" && name != "internal/app" {
 				t.Errorf("%s imports the concrete driver %s; only internal/app may", name, rel)

@@ -88,6 +88,7 @@ var metaStoreTypes = map[string]bool{"Store": true, "Projects": true, "Repositor
 var writers = map[string]string{
 	"internal/meta":          "the store",
 	"internal/meta/metatest": "the store's test helpers",
+	"internal/app/apptest":   "the server test harness's second store handle (imported by tests only)",
 	"internal/project":       "project service",
 	"internal/repository":    "repository service",
 	"internal/registry":      "push and pull rules (manifests, tags)",

@@ -1,25 +1,15 @@
-package distapi
+package distapi_test
 
 import (
 	"encoding/json"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
-	"github.com/alexedwards/argon2id"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/berth-registry/berth/internal/access"
-	"github.com/berth-registry/berth/internal/content"
-	"github.com/berth-registry/berth/internal/identity"
-	"github.com/berth-registry/berth/internal/meta"
-	"github.com/berth-registry/berth/internal/meta/metatest"
-	"github.com/berth-registry/berth/internal/registry"
-	"github.com/berth-registry/berth/internal/storage/filesystem"
-	"github.com/berth-registry/berth/internal/tokenauth"
+	"github.com/berth-registry/berth/internal/app/apptest"
 )
 
 // TestCatalogNoLeak pages through the catalog as callers who may see only
@@ -27,68 +17,46 @@ import (
 // visible ones. No page, Link header or error may name a repository the
 // caller cannot see, and paging still reaches every visible one.
 func TestCatalogNoLeak(t *testing.T) {
-	ctx := t.Context()
-	store := metatest.OpenSQLite(t)
-	drv, err := filesystem.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
-	ids, err := identity.New(identity.Stores{Users: store.Users, Robots: store.Robots, Projects: store.Projects}, log, identity.Options{Hash: &argon2id.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ids.CreateUser(ctx, identity.NewUser{Username: "plain", Password: "Plain12345"}); err != nil {
-		t.Fatal(err)
-	}
+	apptest.ForEachConfig(t, testCatalogNoLeak)
+}
+
+func testCatalogNoLeak(t *testing.T, srv *apptest.Server) {
+	srv.CreateUser(t, "plain", "Plain12345", false)
 	var repos []string
 	for _, p := range []struct {
 		name   string
 		public bool
 		repos  int
 	}{{"alpha", true, 2}, {"middle", false, 25}, {"omega", true, 2}, {"zz-secret", false, 3}} {
-		if _, err := store.Projects.CreateProject(ctx, meta.Project{Name: p.name, Public: p.public}); err != nil {
-			t.Fatal(err)
-		}
+		srv.CreateProject(t, p.name, p.public)
 		for i := range p.repos {
 			name := p.name + "/r" + string(rune('a'+i))
-			if _, err := store.Repos.EnsureRepository(ctx, name); err != nil {
+			// Empty repositories: the catalog lists them, and a push of
+			// each would cost a second here.
+			if _, err := srv.Store(t).Repos.EnsureRepository(t.Context(), name); err != nil {
 				t.Fatal(err)
 			}
 			repos = append(repos, name)
 		}
 	}
-	key, _, err := tokenauth.LoadOrCreateKey(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer, err := tokenauth.NewIssuer(key, tokenauth.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gate, err := tokenauth.NewGate(tokenauth.Config{Issuer: issuer, Identity: ids, Access: access.NewChecker(store.Projects), Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(New(content.New(content.Stores{Blobs: store.Blobs, Uploads: store.Uploads, Tx: store}, drv, log), registry.New(registry.Stores{Repos: store.Repos, Manifests: store.Manifests, Tx: store}, nil, log), log, Options{Auth: gate}))
-	t.Cleanup(srv.Close)
-	anon, err := issuer.Issue("", []tokenauth.ResourceActions{{Type: "registry", Name: "catalog", Actions: []string{"*"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// An anonymous caller's token for the catalog, from the token service.
+	var tok struct{ Token string }
+	srv.Do(t, apptest.Cred{}, http.MethodGet, "/service/token?service=berth&scope=registry:catalog:*", nil).
+		Want(t, http.StatusOK).Decode(t, &tok)
+	anon := &client{t: t, srv: srv, base: srv.URL}
 	visible := []string{"alpha/ra", "alpha/rb", "omega/ra", "omega/rb"}
 	callers := []struct {
 		name string
 		c    *client
 		hdr  []string
 	}{
-		{"anonymous", &client{t: t, base: srv.URL}, []string{"Authorization", "Bearer " + anon.Raw}},
-		{"user without projects", &client{t: t, base: srv.URL, user: "plain", pass: "Plain12345"}, nil},
+		{"anonymous", anon, []string{"Authorization", "Bearer " + tok.Token}},
+		{"user without projects", anon.as(t, "plain", "Plain12345"), nil},
 	}
 	for _, caller := range callers {
 		for _, n := range []int{1, 2, 3, 5} {
 			t.Run(caller.name+"/n="+itoa(n), func(t *testing.T) {
-				c := &client{t: t, base: caller.c.base, user: caller.c.user, pass: caller.c.pass}
+				c := caller.c.as(t, caller.c.user, caller.c.pass)
 				var got []string
 				path := "/v2/_catalog?n=" + itoa(n)
 				for pages := 0; path != ""; pages++ {

@@ -1,18 +1,13 @@
-package distapi
+package distapi_test
 
 import (
 	"bytes"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
 
-	"github.com/berth-registry/berth/internal/content"
-	"github.com/berth-registry/berth/internal/meta/metatest"
-	"github.com/berth-registry/berth/internal/registry"
-	"github.com/berth-registry/berth/internal/storage/filesystem"
+	"github.com/berth-registry/berth/internal/config"
 )
 
 // TestUploadSessionLimits: open upload sessions are capped per repository
@@ -20,17 +15,12 @@ import (
 // a monolithic push (no session) still works, and a finished or cancelled
 // session frees its place.
 func TestUploadSessionLimits(t *testing.T) {
-	store := metatest.OpenSQLite(t)
-	drv, err := filesystem.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
-	blobs := content.New(content.Stores{Blobs: store.Blobs, Uploads: store.Uploads, Tx: store}, drv, log).WithLimits(content.Limits{UploadsPerRepository: 2, UploadsPerAccount: 3})
-	srv := httptest.NewServer(New(blobs, registry.New(registry.Stores{Repos: store.Repos, Manifests: store.Manifests, Tx: store}, nil, log), log, Options{Auth: newTestGate(t, store)}))
-	t.Cleanup(srv.Close)
-	c := &client{t: t, base: srv.URL, user: "admin", pass: testAdminPassword}
+	forEachServer(t, testUploadSessionLimits, func(c *config.Config) {
+		c.Uploads.MaxPerRepository, c.Uploads.MaxPerAccount = 2, 3
+	})
+}
 
+func testUploadSessionLimits(t *testing.T, c *client) {
 	layer := []byte("stored before")
 	md, m := c.pushImage("lib/app", "v1", layer)
 	start := func(repo string) response { return c.do("POST", "/v2/"+repo+"/blobs/uploads/", nil) }

@@ -1,4 +1,4 @@
-package distapi
+package distapi_test
 
 import (
 	"bytes"
@@ -14,8 +14,9 @@ import (
 // TestManifestDescriptorSizes: a descriptor whose size differs from what
 // the repository stores under its digest (config, layer, index child) is
 // refused with 400 MANIFEST_INVALID, and nothing is stored.
-func TestManifestDescriptorSizes(t *testing.T) {
-	c := newServer(t)
+func TestManifestDescriptorSizes(t *testing.T) { forEachServer(t, testManifestDescriptorSizes) }
+
+func testManifestDescriptorSizes(t *testing.T, c *client) {
 	layer := []byte("some layer bytes")
 	child, childBody := c.pushImage("lib/sizes", "child", layer)
 	cfg := []byte(`{"architecture":"amd64","os":"linux"}`)
@@ -43,7 +44,7 @@ func TestManifestDescriptorSizes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := &client{t: t, base: c.base, user: c.user, pass: c.pass}
+			c := c.as(t, c.user, c.pass)
 			tag := strings.ReplaceAll(tt.name, " ", "-")
 			c.want(c.do("PUT", "/v2/lib/sizes/manifests/"+tag, bytes.NewReader(tt.body), "Content-Type", tt.mediaType), tt.status, tt.code)
 			want := http.StatusOK
@@ -58,8 +59,9 @@ func TestManifestDescriptorSizes(t *testing.T) {
 // TestDeleteReferencedManifest: a manifest that an index in the repository
 // lists, or that a referrer names as its subject, cannot be deleted by
 // digest (409 DENIED) until what references it is gone.
-func TestDeleteReferencedManifest(t *testing.T) {
-	c := newServer(t)
+func TestDeleteReferencedManifest(t *testing.T) { forEachServer(t, testDeleteReferencedManifest) }
+
+func testDeleteReferencedManifest(t *testing.T, c *client) {
 	child, _ := c.pushImage("lib/refs", "child", []byte("layer"))
 	subject, _ := c.pushImage("lib/refs", "subject", []byte("other layer"))
 	empty := c.pushBlob("lib/refs", []byte("{}"))

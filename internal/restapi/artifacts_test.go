@@ -3,6 +3,7 @@ package restapi_test
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/internal/app/apptest"
 	"github.com/berth-registry/berth/internal/meta"
 )
 
@@ -44,8 +46,9 @@ var ignoreTimes = cmpopts.IgnoreTypes(time.Time{})
 
 // TestRepositoriesAndArtifacts pushes images through /v2/ and reads,
 // tags, untags and deletes them through the REST API.
-func TestRepositoriesAndArtifacts(t *testing.T) {
-	e := newEnv(t)
+func TestRepositoriesAndArtifacts(t *testing.T) { forEachEnv(t, testRepositoriesAndArtifacts) }
+
+func testRepositoriesAndArtifacts(t *testing.T, e *env) {
 	e.createProject("team", false)
 	api := e.pushImage("team/app/api", "v1", "api")
 	web := e.pushImage("team/web", "latest", "web")
@@ -156,20 +159,17 @@ func TestRepositoriesAndArtifacts(t *testing.T) {
 	e.must(e.do(admin, "DELETE", "projects/team/repositories/web", nil), 404)
 	e.must(e.do(admin, "DELETE", "projects/team", nil), 200)
 
-	logs, _, err := e.store.Audit.ListAuditLogs(t.Context(), meta.AuditFilter{Operation: "delete"}, meta.Page{Limit: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The project's deletion is the last entry the server writes.
 	var resources []string
-	for _, l := range logs {
-		resources = append(resources, l.ResourceType+" "+l.Resource)
-	}
-	for _, w := range []string{"project team", "repository team/web", "tag team/web:stable", "artifact team/web@" + web.manifest.String()} {
-		found := false
-		for _, r := range resources {
-			found = found || r == w
+	apptest.Eventually(t, 5*time.Second, func() bool {
+		resources = nil
+		for _, l := range e.auditLogs(meta.AuditFilter{Operation: "delete"}, 0) {
+			resources = append(resources, l.ResourceType+" "+l.Resource)
 		}
-		if !found {
+		return slices.Contains(resources, "project team")
+	})
+	for _, w := range []string{"project team", "repository team/web", "tag team/web:stable", "artifact team/web@" + web.manifest.String()} {
+		if !slices.Contains(resources, w) {
 			t.Errorf("audit log lacks %q: %v", w, resources)
 		}
 	}
@@ -178,8 +178,9 @@ func TestRepositoriesAndArtifacts(t *testing.T) {
 // TestDeleteReferencedArtifact: as in Harbor, an artifact that an index or
 // a referrer still needs is not deleted (412 PRECONDITION) until they are;
 // deleting the whole repository still works.
-func TestDeleteReferencedArtifact(t *testing.T) {
-	e := newEnv(t)
+func TestDeleteReferencedArtifact(t *testing.T) { forEachEnv(t, testDeleteReferencedArtifact) }
+
+func testDeleteReferencedArtifact(t *testing.T, e *env) {
 	e.createProject("team", false)
 	child := e.pushImage("team/multi", "child", "child")
 	raw := e.must(e.do(admin, http.MethodGet, "/v2/team/multi/manifests/child", nil), http.StatusOK)

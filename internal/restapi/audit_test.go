@@ -1,4 +1,4 @@
-package restapi
+package restapi_test
 
 import (
 	"slices"
@@ -11,8 +11,9 @@ import (
 	"github.com/berth-registry/berth/internal/meta"
 )
 
-func TestAuditLogEndpoints(t *testing.T) {
-	e := newAcctEnv(t)
+func TestAuditLogEndpoints(t *testing.T) { forEachAcct(t, testAuditLogEndpoints) }
+
+func testAuditLogEndpoints(t *testing.T, e *acctEnv) {
 	p1 := e.project("p1", false)
 	p10 := e.project("p10", false)
 	guest, _ := e.user("guest", false, map[int64]access.Role{p1.ID: access.RoleGuest})
@@ -94,8 +95,9 @@ func TestAuditLogEndpoints(t *testing.T) {
 // with its name: a project named admin does not show the admin's logins,
 // one named like a user does not show that user's events, and a project
 // re-created under an old name does not show its predecessor's history.
-func TestProjectLogsByID(t *testing.T) {
-	e := newAcctEnv(t)
+func TestProjectLogsByID(t *testing.T) { forEachAcct(t, testProjectLogsByID) }
+
+func testProjectLogsByID(t *testing.T, e *acctEnv) {
 	list := func(path string) []string {
 		t.Helper()
 		var logs []auditLogJSON
@@ -120,6 +122,9 @@ func TestProjectLogsByID(t *testing.T) {
 	e.must(e.do(acctAdmin, "POST", "/projects/again/members", map[string]any{"role_id": 3, "member_user": map[string]any{"username": "carol"}}), 201)
 	e.must(e.do(acctAdmin, "DELETE", "/projects/again", nil), 200)
 	e.must(e.do(acctAdmin, "POST", "/projects", map[string]any{"project_name": "again"}), 201)
+	// The server writes the audit log asynchronously, in order: wait for
+	// the last entry.
+	e.auditLogs(meta.AuditFilter{Operation: "create", ResourceType: "project", Resource: "again"}, 2)
 
 	tests := []struct {
 		path string

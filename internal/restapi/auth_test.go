@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berth-registry/berth/internal/identity"
+	"github.com/berth-registry/berth/internal/config"
 )
 
 // login logs in through the portal form and returns the session's
@@ -19,21 +19,22 @@ func (e *env) login(user, pass string) (cred, result) {
 		return cred{}, r
 	}
 	res := http.Response{Header: r.header}
-	return cred{cookies: res.Cookies(), csrf: r.header.Get("X-Harbor-CSRF-Token")}, r
+	return cred{Cookies: res.Cookies(), CSRF: r.header.Get("X-Harbor-CSRF-Token")}, r
 }
 
-func TestSessionAndCSRF(t *testing.T) {
-	e := newEnv(t)
+func TestSessionAndCSRF(t *testing.T) { forEachEnv(t, testSessionAndCSRF) }
+
+func testSessionAndCSRF(t *testing.T, e *env) {
 	alice, _ := e.addUser("alice", false)
 	sess, r := e.login("alice", userPassword)
 	if r.status != 200 {
 		t.Fatalf("login: %d %s", r.status, r.msg)
 	}
-	if sess.csrf == "" {
+	if sess.CSRF == "" {
 		t.Fatal("login answered no X-Harbor-CSRF-Token")
 	}
 	var sid, csrf *http.Cookie
-	for _, c := range sess.cookies {
+	for _, c := range sess.Cookies {
 		switch c.Name {
 		case "sid":
 			sid = c
@@ -44,13 +45,13 @@ func TestSessionAndCSRF(t *testing.T) {
 	if sid == nil || !sid.HttpOnly || sid.SameSite != http.SameSiteLaxMode || sid.Secure || sid.Path != "/" {
 		t.Errorf("session cookie = %+v, want HttpOnly, SameSite=Lax, Path=/, not Secure over http", sid)
 	}
-	if csrf == nil || csrf.HttpOnly || csrf.Value != sess.csrf {
+	if csrf == nil || csrf.HttpOnly || csrf.Value != sess.CSRF {
 		t.Errorf("CSRF cookie = %+v, want a readable copy of the header", csrf)
 	}
 
 	project := func(name string) map[string]any { return map[string]any{"project_name": name} }
-	noToken := cred{cookies: sess.cookies}
-	badToken := cred{cookies: sess.cookies, csrf: "forged"}
+	noToken := cred{Cookies: sess.Cookies}
+	badToken := cred{Cookies: sess.Cookies, CSRF: "forged"}
 	tests := []struct {
 		name   string
 		who    cred
@@ -66,7 +67,7 @@ func TestSessionAndCSRF(t *testing.T) {
 		{"cookie POST with the token", sess, "POST", "projects", project("a1"), 201, ""},
 		{"cookie DELETE without token", noToken, "DELETE", "projects/a1", nil, 403, "FORBIDDEN"},
 		{"Basic POST needs no token", alice, "POST", "projects", project("a2"), 201, ""},
-		{"tampered cookie is anonymous", cred{cookies: []*http.Cookie{{Name: "sid", Value: sid.Value + "x"}}}, "POST", "projects", project("a3"), 401, "UNAUTHORIZED"},
+		{"tampered cookie is anonymous", cred{Cookies: []*http.Cookie{{Name: "sid", Value: sid.Value + "x"}}}, "POST", "projects", project("a3"), 401, "UNAUTHORIZED"},
 		{"wrong password", basic("alice", "Wrong1234"), "GET", "projects", nil, 401, "UNAUTHORIZED"},
 	}
 	for _, tt := range tests {
@@ -99,13 +100,11 @@ func TestSessionAndCSRF(t *testing.T) {
 	}
 
 	// Disabling the user ends the session at once.
-	u, err := e.store.Users.GetUserByName(t.Context(), "alice")
+	u, err := e.store().Users.GetUserByName(t.Context(), "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.ids.SetDisabled(t.Context(), u.ID, true); err != nil {
-		t.Fatal(err)
-	}
+	e.must(e.do(admin, "PUT", "users/"+itoa(u.ID)+"/disabled", map[string]bool{"disabled": true}), 200)
 	if r := e.do(sess, "GET", "projects", nil); r.status != 401 {
 		t.Errorf("disabled user's session: %d, want 401", r.status)
 	}
@@ -122,7 +121,12 @@ func TestSessionAndCSRF(t *testing.T) {
 // TestLoginThrottle: failed logins past the limit answer 429 with
 // Retry-After, on the portal form and on Basic alike.
 func TestLoginThrottle(t *testing.T) {
-	e := newEnv(t, envOptions{throttle: identity.Throttle{PerUser: 3, PerIP: 100, Window: time.Minute}})
+	forEachEnv(t, testLoginThrottle, func(c *config.Config) {
+		c.Auth.LoginThrottle = config.LoginThrottle{FailuresPerUser: 3, FailuresPerIP: 100, Window: time.Minute}
+	})
+}
+
+func testLoginThrottle(t *testing.T, e *env) {
 	e.addUser("bob", false)
 	for range 3 {
 		if _, r := e.login("bob", "Wrong1234"); r.status != 401 {

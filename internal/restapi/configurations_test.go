@@ -1,4 +1,4 @@
-package restapi
+package restapi_test
 
 import (
 	"encoding/json"
@@ -22,8 +22,9 @@ func (e *acctEnv) configValues(c acctCred) map[string]configItem {
 	return out
 }
 
-func TestConfigurationPermissions(t *testing.T) {
-	e := newAcctEnv(t)
+func TestConfigurationPermissions(t *testing.T) { forEachAcct(t, testConfigurationPermissions) }
+
+func testConfigurationPermissions(t *testing.T, e *acctEnv) {
 	alice, _ := e.user("alice", false, nil)
 	rb, secret, err := e.ids.CreateRobot(t.Context(), identity.NewRobot{Name: "ops", Level: meta.RobotSystem})
 	if err != nil {
@@ -45,7 +46,7 @@ func TestConfigurationPermissions(t *testing.T) {
 
 func TestConfigurations(t *testing.T) {
 	store := metatest.OpenSQLite(t)
-	a, b := newAcctEnvOn(t, store), newAcctEnvOn(t, store) // two replicas
+	a, b := newAcctReplicaOn(t, store), newAcctReplicaOn(t, store) // two replicas
 
 	got := b.configValues(acctAdmin)
 	if _, ok := got["ldap_search_password"]; ok {

@@ -117,11 +117,6 @@ var apiErrors = []struct {
 	{ldap.ErrGroupNotFound, codeNotFound, http.StatusNotFound},
 }
 
-// errorBody is Harbor's error body,
-// {"errors":[{"code":"NOT_FOUND","message":"..."}]}, written by
-// httpx.WriteError (which also sets Retry-After on 429 and 503).
-type errorBody = httpx.ErrorBody
-
 // classify returns the code, status and client-safe message for err.
 func classify(err error) (code string, status int, msg string) {
 	var ae *apiError

@@ -1,4 +1,4 @@
-package restapi
+package restapi_test
 
 import (
 	"fmt"
@@ -37,8 +37,9 @@ func permsBody(perms ...meta.RobotPermission) []map[string]any {
 // a project robot, a system robot, a human system administrator). What is
 // granted must be held by the caller; a robot never changes itself; only a
 // human system administrator grants sysadmin or sets another's password.
-func TestGrantsNeverExceedTheGranter(t *testing.T) {
-	e := newAcctEnv(t)
+func TestGrantsNeverExceedTheGranter(t *testing.T) { forEachAcct(t, testGrantsNeverExceedTheGranter) }
+
+func testGrantsNeverExceedTheGranter(t *testing.T, e *acctEnv) {
 	ctx := t.Context()
 	p1 := e.project("p1", false)
 

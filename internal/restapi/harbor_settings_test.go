@@ -1,4 +1,4 @@
-package restapi
+package restapi_test
 
 import (
 	"net/http"
@@ -18,8 +18,9 @@ import (
 // TestHarborSettings: read_only, token_expiration and robot_token_duration
 // are in GET /configurations with Harbor's {value, editable} shape and
 // change through PUT within their bounds.
-func TestHarborSettings(t *testing.T) {
-	e := newAcctEnv(t)
+func TestHarborSettings(t *testing.T) { forEachAcct(t, testHarborSettings) }
+
+func testHarborSettings(t *testing.T, e *acctEnv) {
 	got := e.configValues(acctAdmin)
 	for key, want := range map[string]configItem{
 		"read_only":            {false, true},
@@ -59,7 +60,7 @@ func TestHarborSettings(t *testing.T) {
 // on.
 func TestReadOnlyMode(t *testing.T) {
 	store := metatest.OpenSQLite(t)
-	a, b := newAcctEnvOn(t, store), newAcctEnvOn(t, store) // two replicas
+	a, b := newAcctReplicaOn(t, store), newAcctReplicaOn(t, store) // two replicas
 	p := a.project("team", false)
 	alice, au := a.user("alice", false, map[int64]access.Role{p.ID: access.RoleDeveloper})
 
@@ -125,8 +126,9 @@ func TestReadOnlyMode(t *testing.T) {
 // with 0) lives robot_token_duration days, -1 still means never, and
 // every new robot records its creator as Harbor does (creator_type
 // "local" and the user's id, or "robot" and the robot's id).
-func TestRobotDurationAndCreator(t *testing.T) {
-	e := newAcctEnv(t)
+func TestRobotDurationAndCreator(t *testing.T) { forEachAcct(t, testRobotDurationAndCreator) }
+
+func testRobotDurationAndCreator(t *testing.T, e *acctEnv) {
 	p1 := e.project("p1", false)
 	owner, ou := e.user("owner", false, map[int64]access.Role{p1.ID: access.RoleProjectAdmin})
 	adminUser, err := e.store.Users.GetUserByName(t.Context(), "admin")

@@ -1,4 +1,4 @@
-package restapi
+package restapi_test
 
 import (
 	"bytes"
@@ -54,7 +54,10 @@ func (e *acctEnv) ping(t *testing.T, body any) ldapPingJSON {
 // reads success), 400 only for a body that is not JSON.
 func TestLDAPPing(t *testing.T) {
 	body := slapdSettings(t)
-	e := newAcctEnv(t)
+	forEachAcct(t, func(t *testing.T, e *acctEnv) { testLDAPPing(t, e, body) })
+}
+
+func testLDAPPing(t *testing.T, e *acctEnv, body map[string]any) {
 	alice, _ := e.user("localuser", false, nil)
 
 	e.run(t, []acctCase{
@@ -102,7 +105,10 @@ func TestLDAPPing(t *testing.T) {
 // stored search password is not sent: the body must bring the password.
 func TestLDAPPingKeepsTheStoredPasswordHome(t *testing.T) {
 	body := slapdSettings(t)
-	e := newAcctEnv(t)
+	forEachAcct(t, func(t *testing.T, e *acctEnv) { testLDAPPingKeepsTheStoredPasswordHome(t, e, body) })
+}
+
+func testLDAPPingKeepsTheStoredPasswordHome(t *testing.T, e *acctEnv, body map[string]any) {
 	e.must(e.do(acctAdmin, "PUT", "/configurations", body), 200)
 
 	// A listener standing for a server the administrator's browser (or
@@ -171,8 +177,9 @@ func TestLDAPPingKeepsTheStoredPasswordHome(t *testing.T) {
 // TestLDAPSearchUnconfigured: with no LDAP settings the search endpoints
 // answer as Harbor's do (500 INTERNAL_SERVER_ERROR), with a message
 // saying what is missing.
-func TestLDAPSearchUnconfigured(t *testing.T) {
-	e := newAcctEnv(t)
+func TestLDAPSearchUnconfigured(t *testing.T) { forEachAcct(t, testLDAPSearchUnconfigured) }
+
+func testLDAPSearchUnconfigured(t *testing.T, e *acctEnv) {
 	for _, path := range []string{"/ldap/users/search?username=a", "/ldap/groups/search?groupname=a"} {
 		r := e.do(acctAdmin, "GET", path, nil)
 		if r.status != 500 || r.code != "INTERNAL_SERVER_ERROR" || !strings.Contains(r.msg, "ldap_url") {
@@ -183,7 +190,10 @@ func TestLDAPSearchUnconfigured(t *testing.T) {
 
 func TestLDAPSearchAndMembers(t *testing.T) {
 	body := slapdSettings(t)
-	e := newAcctEnv(t)
+	forEachAcct(t, func(t *testing.T, e *acctEnv) { testLDAPSearchAndMembers(t, e, body) })
+}
+
+func testLDAPSearchAndMembers(t *testing.T, e *acctEnv, body map[string]any) {
 	e.project("p1", false)
 	e.must(e.do(acctAdmin, "PUT", "/configurations", body), 200)
 	// Under ldap_auth a plain user is a directory user (local accounts

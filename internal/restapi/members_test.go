@@ -1,4 +1,4 @@
-package restapi
+package restapi_test
 
 import (
 	"net/http"
@@ -9,8 +9,9 @@ import (
 	"github.com/berth-registry/berth/internal/meta"
 )
 
-func TestMemberEndpoints(t *testing.T) {
-	e := newAcctEnv(t)
+func TestMemberEndpoints(t *testing.T) { forEachAcct(t, testMemberEndpoints) }
+
+func testMemberEndpoints(t *testing.T, e *acctEnv) {
 	p1 := e.project("p1", false)
 	p2 := e.project("p2", false)
 	owner, ou := e.user("owner", false, map[int64]access.Role{p1.ID: access.RoleProjectAdmin})

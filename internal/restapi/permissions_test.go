@@ -1,4 +1,4 @@
-package restapi
+package restapi_test
 
 import (
 	"testing"
@@ -19,8 +19,9 @@ func permList(pairs ...string) []permissionJSON {
 	return out
 }
 
-func TestCurrentUserPermissions(t *testing.T) {
-	e := newAcctEnv(t)
+func TestCurrentUserPermissions(t *testing.T) { forEachAcct(t, testCurrentUserPermissions) }
+
+func testCurrentUserPermissions(t *testing.T, e *acctEnv) {
 	priv := e.project("priv", false)
 	pub := e.project("pub", true)
 	roleUsers := map[access.Role]acctCred{}

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/berth-registry/berth/internal/access"
+	"github.com/berth-registry/berth/internal/version"
 )
 
 // roleEnv is a private project "team" holding one image, with a member
@@ -20,8 +21,8 @@ type roleEnv struct {
 	img   image
 }
 
-func newRoleEnv(t *testing.T) *roleEnv {
-	e := &roleEnv{env: newEnv(t), users: map[string]cred{"anonymous": anonymous, "admin": admin}}
+func newRoleEnv(base *env) *roleEnv {
+	e := &roleEnv{env: base, users: map[string]cred{"anonymous": anonymous, "admin": admin}}
 	e.createProject("team", false)
 	e.img = e.pushImage("team/app", "v1", "team")
 	for _, r := range access.Roles() {
@@ -49,8 +50,10 @@ var (
 // administrators. Operations that change something are checked with a
 // request that is allowed but fails afterwards (or changes nothing), so
 // one fixture serves every row.
-func TestProjectPermissions(t *testing.T) {
-	e := newRoleEnv(t)
+func TestProjectPermissions(t *testing.T) { forEachEnv(t, testProjectPermissions) }
+
+func testProjectPermissions(t *testing.T, base *env) {
+	e := newRoleEnv(base)
 	art := "projects/team/repositories/app/artifacts/v1"
 	tests := []struct {
 		name         string
@@ -103,8 +106,10 @@ func TestProjectPermissions(t *testing.T) {
 // TestNoExistenceOracle: a missing project and a private one answer the
 // same to everyone but system administrators, and private projects are
 // not listed or found by search for non-members.
-func TestNoExistenceOracle(t *testing.T) {
-	e := newRoleEnv(t)
+func TestNoExistenceOracle(t *testing.T) { forEachEnv(t, testNoExistenceOracle) }
+
+func testNoExistenceOracle(t *testing.T, base *env) {
+	e := newRoleEnv(base)
 	for _, path := range []string{"projects/team", "projects/team/repositories", "projects/team/repositories/app/artifacts"} {
 		missing := strings.Replace(path, "team", "nope", 1)
 		for _, c := range []struct {
@@ -177,8 +182,9 @@ func TestNoExistenceOracle(t *testing.T) {
 
 // TestCreateProject covers validation, duplicates, ownership and the
 // project_creation_restriction setting.
-func TestCreateProject(t *testing.T) {
-	e := newEnv(t)
+func TestCreateProject(t *testing.T) { forEachEnv(t, testCreateProject) }
+
+func testCreateProject(t *testing.T, e *env) {
 	alice, _ := e.addUser("alice", false)
 	tests := []struct {
 		name   string
@@ -233,15 +239,13 @@ func TestCreateProject(t *testing.T) {
 	}
 
 	// adminonly: users are refused, administrators are not.
-	if err := e.store.Settings.SetConfigurations(t.Context(), map[string]string{"project_creation_restriction": "adminonly"}); err != nil {
-		t.Fatal(err)
-	}
+	e.must(e.do(admin, "PUT", "configurations", map[string]string{"project_creation_restriction": "adminonly"}), 200)
 	if r := e.do(alice, "POST", "projects", map[string]any{"project_name": "epsilon"}); r.status != 403 || r.code != "FORBIDDEN" {
 		t.Errorf("adminonly, user: %d %s, want 403 FORBIDDEN", r.status, r.code)
 	}
 	e.must(e.do(admin, "POST", "projects", map[string]any{"project_name": "epsilon"}), 201)
 	info := decode[map[string]any](t, e.must(e.do(alice, "GET", "systeminfo", nil), 200))
-	if info["project_creation_restriction"] != "adminonly" || info["harbor_version"] != "v-test" || info["auth_mode"] != "db_auth" {
+	if info["project_creation_restriction"] != "adminonly" || info["harbor_version"] != version.String() || info["auth_mode"] != "db_auth" {
 		t.Errorf("systeminfo = %v", info)
 	}
 
@@ -258,8 +262,9 @@ func TestCreateProject(t *testing.T) {
 }
 
 // TestPaging checks page, page_size, X-Total-Count and Link.
-func TestPaging(t *testing.T) {
-	e := newEnv(t)
+func TestPaging(t *testing.T) { forEachEnv(t, testPaging) }
+
+func testPaging(t *testing.T, e *env) {
 	for i := range 24 {
 		e.createProject("p"+strconv.Itoa(100+i), false) // 24 + library = 25
 	}

@@ -26,8 +26,9 @@ func repoNames(t *testing.T, r result) []string {
 // TestListAllRepositories: GET /repositories lists the repositories of
 // every project the caller may see, never a private one's (names or
 // count), with q, sort, paging and descriptions.
-func TestListAllRepositories(t *testing.T) {
-	e := newEnv(t)
+func TestListAllRepositories(t *testing.T) { forEachEnv(t, testListAllRepositories) }
+
+func testListAllRepositories(t *testing.T, e *env) {
 	e.createProject("pub", true)
 	e.createProject("priv", false)
 	e.createProject("mine", false)
@@ -61,7 +62,7 @@ func TestListAllRepositories(t *testing.T) {
 			if got := r.header.Get("X-Total-Count"); got != tc.total {
 				t.Errorf("X-Total-Count = %s, want %s", got, tc.total)
 			}
-			if strings.Contains(r.header.Get("Link"), "secret") || (tc.c.user != "admin" && strings.Contains(string(r.body), "priv")) {
+			if strings.Contains(r.header.Get("Link"), "secret") || (tc.c.User != "admin" && strings.Contains(string(r.body), "priv")) {
 				t.Errorf("a private name leaks: %s %s", r.header.Get("Link"), r.body)
 			}
 		})
@@ -71,7 +72,7 @@ func TestListAllRepositories(t *testing.T) {
 		t.Errorf("Link = %q, want a next page", link)
 	}
 	got := decode[[]repoJSON](t, e.must(e.do(admin, "GET", "repositories?q=name%3D~pub/a", nil), 200))
-	pub, err := e.store.Projects.GetProjectByName(t.Context(), "pub")
+	pub, err := e.store().Projects.GetProjectByName(t.Context(), "pub")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,8 +86,9 @@ func TestListAllRepositories(t *testing.T) {
 
 // TestRepositoryDescription: PUT .../repositories/{r} sets the
 // description every repository GET returns; who may, and the audit entry.
-func TestRepositoryDescription(t *testing.T) {
-	e := newEnv(t)
+func TestRepositoryDescription(t *testing.T) { forEachEnv(t, testRepositoryDescription) }
+
+func testRepositoryDescription(t *testing.T, e *env) {
 	e.createProject("team", false)
 	dev, devID := e.addUser("dev", false)
 	guest, guestID := e.addUser("guest", false)
@@ -118,10 +120,7 @@ func TestRepositoryDescription(t *testing.T) {
 			e.must(e.do(tc.c, "PUT", tc.path, tc.body), tc.status)
 		})
 	}
-	logs, _, err := e.store.Audit.ListAuditLogs(t.Context(), meta.AuditFilter{Username: "dev", Operation: "update"}, meta.Page{Limit: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
+	logs := e.auditLogs(meta.AuditFilter{Username: "dev", Operation: "update"}, 1)
 	if len(logs) != 1 || logs[0].ResourceType != "repository" || logs[0].Resource != "team/app/api" {
 		t.Errorf("audit = %+v, want dev updating repository team/app/api", logs)
 	}
@@ -146,7 +145,7 @@ func (e *env) pushIndex(repo, tag string, children ...image) digest.Digest {
 // countBlobs counts the blob rows: a copy must add none.
 func (e *env) countBlobs() int {
 	e.t.Helper()
-	bs, err := e.store.Blobs.ListBlobs(e.t.Context(), "", 10000)
+	bs, err := e.store().Blobs.ListBlobs(e.t.Context(), "", 10000)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -157,8 +156,9 @@ func (e *env) countBlobs() int {
 // (with its children and tags) by linking blobs; it needs pull on the
 // source and push on the destination, and a hidden source answers as a
 // missing one.
-func TestCopyArtifact(t *testing.T) {
-	e := newEnv(t)
+func TestCopyArtifact(t *testing.T) { forEachEnv(t, testCopyArtifact) }
+
+func testCopyArtifact(t *testing.T, e *env) {
 	e.createProject("src", false)
 	e.createProject("dst", false)
 	dev, devID := e.addUser("dev", false)       // developer in dst, guest in src
@@ -225,10 +225,7 @@ func TestCopyArtifact(t *testing.T) {
 			e.must(e.do(tc.c, "POST", tc.path, nil), tc.status)
 		})
 	}
-	logs, _, err := e.store.Audit.ListAuditLogs(t.Context(), meta.AuditFilter{Username: "dev", ResourceType: "artifact"}, meta.Page{Limit: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
+	logs := e.auditLogs(meta.AuditFilter{Username: "dev", ResourceType: "artifact"}, 2)
 	if len(logs) != 2 || logs[1].Operation != "create" || logs[1].Resource != "dst/copy@"+img.manifest.String() {
 		t.Errorf("audit = %+v, want two copies by dev", logs)
 	}
@@ -236,8 +233,9 @@ func TestCopyArtifact(t *testing.T) {
 
 // TestBuildHistory: .../additions/build_history is the image
 // configuration's history; 404 for an index and other additions.
-func TestBuildHistory(t *testing.T) {
-	e := newEnv(t)
+func TestBuildHistory(t *testing.T) { forEachEnv(t, testBuildHistory) }
+
+func testBuildHistory(t *testing.T, e *env) {
 	e.createProject("team", false)
 	img := e.pushImage("team/app", "plain", "plain") // its configuration has no history
 	cfg := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"history":[` +
@@ -296,8 +294,9 @@ func TestBuildHistory(t *testing.T) {
 
 // TestHarborFields: fields Harbor always returns, Tag.id and
 // Project.cve_allowlist.
-func TestHarborFields(t *testing.T) {
-	e := newEnv(t)
+func TestHarborFields(t *testing.T) { forEachEnv(t, testHarborFields) }
+
+func testHarborFields(t *testing.T, e *env) {
 	e.createProject("team", false)
 	e.pushImage("team/app", "v1", "x")
 	e.must(e.do(admin, "POST", "projects/team/repositories/app/artifacts/v1/tags", map[string]string{"name": "v2"}), 201)

@@ -1,11 +1,13 @@
-package restapi
+package restapi_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/berth-registry/berth/internal/access"
+	"github.com/berth-registry/berth/internal/app/apptest"
 	"github.com/berth-registry/berth/internal/meta"
 )
 
@@ -18,8 +20,9 @@ func projectRobotReq(name, project string, actions ...string) map[string]any {
 		"permissions": []map[string]any{{"kind": "project", "namespace": project, "access": acc}}}
 }
 
-func TestRobotEndpoints(t *testing.T) {
-	e := newAcctEnv(t)
+func TestRobotEndpoints(t *testing.T) { forEachAcct(t, testRobotEndpoints) }
+
+func testRobotEndpoints(t *testing.T, e *acctEnv) {
 	p1 := e.project("p1", false)
 	p2 := e.project("p2", false)
 	owner, _ := e.user("owner", false, map[int64]access.Role{p1.ID: access.RoleProjectAdmin})
@@ -127,21 +130,18 @@ func TestRobotEndpoints(t *testing.T) {
 	if _, err := e.store.Robots.GetRobot(t.Context(), created.ID); err == nil {
 		t.Error("robot still stored after DELETE")
 	}
-	logs, _, err := e.store.Audit.ListAuditLogs(t.Context(), meta.AuditFilter{ResourceType: auditRobot}, meta.Page{Limit: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := []string{"owner create p1/robot$p1+ci", "owner refresh_secret p1/robot$p1+ci", "owner delete p1/robot$p1+ci", "admin create robot$sys"}
 	var ops []string
-	for _, l := range logs {
-		ops = append(ops, l.Username+" "+l.Operation+" "+l.Resource)
-	}
-	for _, want := range []string{"owner create p1/robot$p1+ci", "owner refresh_secret p1/robot$p1+ci", "owner delete p1/robot$p1+ci", "admin create robot$sys"} {
-		found := false
-		for _, op := range ops {
-			found = found || op == want
+	apptest.Eventually(t, 5*time.Second, func() bool { // the server writes the audit log asynchronously
+		ops = nil
+		for _, l := range e.auditLogs(meta.AuditFilter{ResourceType: auditRobot}, 0) {
+			ops = append(ops, l.Username+" "+l.Operation+" "+l.Resource)
 		}
-		if !found {
-			t.Errorf("audit has no %q: %q", want, ops)
+		return !slices.ContainsFunc(want, func(w string) bool { return !slices.Contains(ops, w) })
+	})
+	for _, w := range want {
+		if !slices.Contains(ops, w) {
+			t.Errorf("audit has no %q: %q", w, ops)
 		}
 	}
 }

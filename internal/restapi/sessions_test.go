@@ -11,10 +11,11 @@ import (
 // a password change, an admin's password reset, disabling the user or a
 // logout is refused after it, also once the user is enabled again; and a
 // new account under an old name does not inherit the old one's sessions.
-func TestSessionsEnd(t *testing.T) {
-	e := newEnv(t)
+func TestSessionsEnd(t *testing.T) { forEachEnv(t, testSessionsEnd) }
+
+func testSessionsEnd(t *testing.T, e *env) {
 	uid := func(name string) string {
-		u, err := e.store.Users.GetUserByName(t.Context(), name)
+		u, err := e.store().Users.GetUserByName(t.Context(), name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,8 +72,9 @@ func TestSessionsEnd(t *testing.T) {
 // TestLoginRefusesCrossSite (issue 15, finding 7): POST /c/login answers
 // 403 to a cross-site request (Origin of another site, or Sec-Fetch-Site:
 // cross-site), so another site cannot log a browser in.
-func TestLoginRefusesCrossSite(t *testing.T) {
-	e := newEnv(t)
+func TestLoginRefusesCrossSite(t *testing.T) { forEachEnv(t, testLoginRefusesCrossSite) }
+
+func testLoginRefusesCrossSite(t *testing.T, e *env) {
 	e.addUser("dana", false)
 	form := url.Values{"principal": {"dana"}, "password": {userPassword}}
 	self := e.base // the test server's own origin

@@ -1,11 +1,7 @@
-package restapi
+package restapi_test
 
 import (
 	"testing"
-	"time"
-
-	"github.com/berth-registry/berth/internal/identity"
-	"github.com/berth-registry/berth/internal/meta/metatest"
 )
 
 // TestLoginThrottleByAccount (issue 15, finding 3): under ldap_auth the
@@ -14,7 +10,10 @@ import (
 // name differently gains no attempts.
 func TestLoginThrottleByAccount(t *testing.T) {
 	body := slapdSettings(t)
-	e := newAcctEnvOn(t, metatest.OpenSQLite(t), identity.Throttle{PerUser: 3, PerIP: 100, Window: time.Minute})
+	forEachAcct(t, func(t *testing.T, e *acctEnv) { testLoginThrottleByAccount(t, e, body) }, throttled(3))
+}
+
+func testLoginThrottleByAccount(t *testing.T, e *acctEnv, body map[string]any) {
 	e.must(e.do(acctAdmin, "PUT", "/configurations", body), 200)
 	// carol logs in once (onboarded), so that her account is known.
 	e.must(e.do(acctCred{"carol", "carol-secret"}, "GET", "/users/current", nil), 200)
@@ -42,8 +41,9 @@ func TestLoginThrottleByAccount(t *testing.T) {
 // TestOldPasswordThrottled (issue 15, finding 3): a wrong old_password on
 // PUT /users/{id}/password counts as a failed login of the account: past
 // the limit the change answers 429, and so do the account's logins.
-func TestOldPasswordThrottled(t *testing.T) {
-	e := newAcctEnvOn(t, metatest.OpenSQLite(t), identity.Throttle{PerUser: 3, PerIP: 100, Window: time.Minute})
+func TestOldPasswordThrottled(t *testing.T) { forEachAcct(t, testOldPasswordThrottled, throttled(3)) }
+
+func testOldPasswordThrottled(t *testing.T, e *acctEnv) {
 	alice, u := e.user("alice", false, nil)
 	path := "/users/" + id(u.ID) + "/password"
 	for i := range 3 {

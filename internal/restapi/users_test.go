@@ -1,4 +1,4 @@
-package restapi
+package restapi_test
 
 import (
 	"bytes"
@@ -15,26 +15,35 @@ import (
 	"github.com/alexedwards/argon2id"
 
 	"github.com/berth-registry/berth/internal/access"
+	"github.com/berth-registry/berth/internal/app/apptest"
 	"github.com/berth-registry/berth/internal/audit"
+	"github.com/berth-registry/berth/internal/config"
+	"github.com/berth-registry/berth/internal/httpx"
 	"github.com/berth-registry/berth/internal/identity"
 	"github.com/berth-registry/berth/internal/meta"
-	"github.com/berth-registry/berth/internal/meta/metatest"
 	"github.com/berth-registry/berth/internal/project"
+	"github.com/berth-registry/berth/internal/restapi"
 	"github.com/berth-registry/berth/internal/settings"
 )
 
 // The account tests (users, members, robots, configurations, LDAP, audit
-// logs) run the API over a real SQLite store, identity service and
-// settings service, and seed accounts and projects through them.
+// logs) run on the whole server through the apptest harness, on {SQLite +
+// filesystem} and {PostgreSQL + S3} (forEachAcct), and seed accounts and
+// projects through a second identity service over the server's database.
+// The two tests of settings across replicas run two hand-wired APIs over
+// one store instead (newAcctReplicaOn), whose settings cache lives 50 ms
+// rather than the server's 5 s.
 
-const acctAdminPassword = "Admin12345"
+const acctAdminPassword = apptest.AdminPassword
 
-// acctEnv is a running API with direct access to its services.
+// acctEnv is a running API with direct access to its database.
 type acctEnv struct {
-	t        *testing.T
-	base     string
-	store    *meta.Store
-	ids      *identity.Service
+	t     *testing.T
+	base  string
+	store *meta.Store
+	ids   *identity.Service
+	// settings is the API's own settings service (newAcctReplicaOn only;
+	// on a harness server, change settings through the API).
 	settings *settings.Service
 }
 
@@ -46,34 +55,49 @@ var (
 	acctAdmin = acctCred{"admin", acctAdminPassword}
 )
 
-func newAcctEnv(t *testing.T) *acctEnv {
+// cheapHash keeps the accounts the tests seed fast to verify.
+var cheapHash = &argon2id.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+
+// forEachAcct runs fn on a fresh server of each configuration.
+func forEachAcct(t *testing.T, fn func(t *testing.T, e *acctEnv), opts ...apptest.Option) {
 	t.Helper()
-	return newAcctEnvOn(t, metatest.OpenSQLite(t))
+	apptest.ForEachConfig(t, func(t *testing.T, srv *apptest.Server) {
+		store := srv.Store(t)
+		ids, err := identity.New(identity.Stores{Users: store.Users, Robots: store.Robots, Projects: store.Projects},
+			slog.New(slog.DiscardHandler), identity.Options{Hash: cheapHash})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn(t, &acctEnv{t: t, base: srv.URL, store: store, ids: ids})
+	}, opts...)
 }
 
-// newAcctEnvOn starts an API over store, as one replica; several may share
-// a store. Settings are cached for 50 ms.
-func newAcctEnvOn(t *testing.T, store *meta.Store, throttle ...identity.Throttle) *acctEnv {
+// throttled sets the login throttle of the server.
+func throttled(perUser int) apptest.Option {
+	return func(c *config.Config) {
+		c.Auth.LoginThrottle = config.LoginThrottle{FailuresPerUser: perUser, FailuresPerIP: 100, Window: time.Minute}
+	}
+}
+
+// newAcctReplicaOn starts the API alone over store, as one replica;
+// several may share a store. Settings are cached for 50 ms.
+func newAcctReplicaOn(t *testing.T, store *meta.Store) *acctEnv {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	sets := settings.New(store.Settings, log, settings.Options{TTL: 50 * time.Millisecond})
-	cheap := &argon2id.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
-	dir, err := identity.NewDirectory(sets, cheap)
+	dir, err := identity.NewDirectory(sets, cheapHash)
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := identity.Options{External: dir, Hash: cheap}
-	if len(throttle) > 0 {
-		opts.Throttle = throttle[0]
-	}
-	ids, err := identity.New(identity.Stores{Users: store.Users, Robots: store.Robots, Projects: store.Projects}, log, opts)
+	ids, err := identity.New(identity.Stores{Users: store.Users, Robots: store.Robots, Projects: store.Projects}, log,
+		identity.Options{External: dir, Hash: cheapHash})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ids.BootstrapAdmin(t.Context(), acctAdminPassword, t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
-	api := New(Deps{
+	api := restapi.New(restapi.Deps{
 		DB: store, Projects: store.Projects, Repos: store.Repos, Manifests: store.Manifests,
 		Users: store.Users, Robots: store.Robots, AuditLog: store.Audit, Configs: store.Settings,
 		Identity: ids, Settings: sets, SessionKey: []byte("test session key"),
@@ -83,6 +107,24 @@ func newAcctEnvOn(t *testing.T, store *meta.Store, throttle ...identity.Throttle
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	return &acctEnv{t: t, base: srv.URL, store: store, ids: ids, settings: sets}
+}
+
+// auditLogs waits until at least n audit entries match f (a harness
+// server writes them asynchronously) and returns them.
+func (e *acctEnv) auditLogs(f meta.AuditFilter, n int) []meta.AuditLog {
+	e.t.Helper()
+	var (
+		logs []meta.AuditLog
+		err  error
+	)
+	apptest.Eventually(e.t, 5*time.Second, func() bool {
+		logs, _, err = e.store.Audit.ListAuditLogs(e.t.Context(), f, meta.Page{Limit: 100})
+		return err != nil || len(logs) >= n
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return logs
 }
 
 // acctResult is an answer, with Harbor's error code when there is one.
@@ -127,7 +169,7 @@ func (e *acctEnv) do(c acctCred, method, path string, body any) acctResult {
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	r := acctResult{status: res.StatusCode, header: res.Header, body: b}
-	var eb errorBody
+	var eb httpx.ErrorBody
 	if json.Unmarshal(b, &eb) == nil && len(eb.Errors) > 0 {
 		r.code, r.msg = eb.Errors[0].Code, eb.Errors[0].Message
 	}
@@ -202,8 +244,9 @@ func (e *acctEnv) run(t *testing.T, cases []acctCase) {
 
 func id(n int64) string { return strconv.FormatInt(n, 10) }
 
-func TestUserEndpoints(t *testing.T) {
-	e := newAcctEnv(t)
+func TestUserEndpoints(t *testing.T) { forEachAcct(t, testUserEndpoints) }
+
+func testUserEndpoints(t *testing.T, e *acctEnv) {
 	alice, au := e.user("alice", false, nil)
 	bob, bu := e.user("bobby", false, nil)
 	admin, err := e.store.Users.GetUserByName(t.Context(), "admin")
@@ -292,11 +335,9 @@ func TestUserEndpoints(t *testing.T) {
 	}
 
 	// Under ldap_auth users come from the directory: no local creation.
-	if _, _, err := e.settings.Update(t.Context(), map[string]string{
+	e.must(e.do(acctAdmin, "PUT", "/configurations", map[string]any{
 		"auth_mode": "ldap_auth", "ldap_url": "ldap://127.0.0.1:1", "ldap_base_dn": "dc=example,dc=test",
-	}); err != nil {
-		t.Fatal(err)
-	}
+	}), 200)
 	r = e.do(acctAdmin, "POST", "/users", map[string]string{"username": "erin", "password": "ErinPass1"})
 	if r.status != 403 || !strings.Contains(r.msg, "db_auth") {
 		t.Errorf("create under ldap_auth: %d %s", r.status, r.msg)
