@@ -327,3 +327,16 @@ func (g *GC) ReleaseLease(ctx context.Context, id string) error {
 
 // String makes a Claim readable in logs and test failures.
 func (c Claim) String() string { return fmt.Sprintf("%s %s (%d bytes)", c.Outcome, c.Digest, c.Size) }
+
+// Unreviewed counts blobs no manifest references and no review will look
+// at: garbage that online collection would never free (fsck reports them;
+// there should be none).
+func (g *GC) Unreviewed(ctx context.Context) (int, error) {
+	var n int
+	if err := g.q.QueryRowContext(ctx, `SELECT COUNT(*) FROM blobs AS b
+		WHERE NOT EXISTS (SELECT 1 FROM manifest_blob_refs AS mb WHERE mb.blob_digest = b.digest)
+		AND NOT EXISTS (SELECT 1 FROM gc_blob_reviews AS v WHERE v.blob_digest = b.digest)`).Scan(&n); err != nil {
+		return 0, wrapErr(err, "meta: unreviewed blobs")
+	}
+	return n, nil
+}
