@@ -115,6 +115,18 @@ func (e *env) image(t testing.TB, repo, tag string) (digest.Digest, []digest.Dig
 // pullsCompletely reads manifest ref of repo and every blob it references.
 func (e *env) pullsCompletely(t testing.TB, repo, ref string) error {
 	t.Helper()
+	return e.readAll(t, repo, ref, true)
+}
+
+// storedCompletely is pullsCompletely without requiring the blobs to be
+// linked to repo.
+func (e *env) storedCompletely(t testing.TB, repo, ref string) error {
+	t.Helper()
+	return e.readAll(t, repo, ref, false)
+}
+
+func (e *env) readAll(t testing.TB, repo, ref string, linked bool) error {
+	t.Helper()
 	ctx := context.Background()
 	m, err := e.reg.Resolve(ctx, repo, ref)
 	if err != nil {
@@ -132,7 +144,10 @@ func (e *env) pullsCompletely(t testing.TB, repo, ref string) error {
 		ds = append(ds, l.Digest)
 	}
 	for _, d := range ds {
-		b, err := e.blobs.Stat(ctx, repo, d)
+		b, err := e.store.Blobs.GetBlob(ctx, d)
+		if linked {
+			b, err = e.blobs.Stat(ctx, repo, d)
+		}
 		if err != nil {
 			return err
 		}
@@ -436,3 +451,5 @@ func TestDryRun(t *testing.T) {
 		}
 	})
 }
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

@@ -249,7 +249,9 @@ func inProject(r, p string) string {
 }
 
 // releaseInProject stops counting digest d in project pid when no
-// repository of the project links it as a blob or holds it as a manifest.
+// repository of the project links it as a blob, holds it as a manifest or
+// has a manifest referencing it (a blob unlinked by DELETE but still
+// referenced stays stored, so it stays counted).
 func (h *handle) releaseInProject(ctx context.Context, pid int64, pname string, d digest.Digest) error {
 	var size int64
 	err := h.q.QueryRowContext(ctx, `
@@ -258,6 +260,9 @@ func (h *handle) releaseInProject(ctx context.Context, pid int64, pname string, 
 			WHERE rb.blob_digest = $2 AND `+inProject("r", "$3")+`)
 		AND NOT EXISTS (SELECT 1 FROM manifests AS m JOIN repositories AS r ON r.id = m.repository_id
 			WHERE m.digest = $2 AND `+inProject("r", "$3")+`)
+		AND NOT EXISTS (SELECT 1 FROM manifest_blob_refs AS mb JOIN manifests AS m ON m.id = mb.manifest_id
+			JOIN repositories AS r ON r.id = m.repository_id
+			WHERE mb.blob_digest = $2 AND `+inProject("r", "$3")+`)
 		RETURNING size`, pid, d, pname).Scan(&size)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):

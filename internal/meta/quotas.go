@@ -166,6 +166,11 @@ func (s *Quotas) Recount(ctx context.Context) ([]QuotaDrift, error) {
 		FROM projects AS p JOIN repositories AS r ON ` + `(r.name = p.name OR substr(r.name, 1, length(p.name) + 1) = p.name || '/')` + `
 		JOIN repository_blobs AS rb ON rb.repository_id = r.id JOIN blobs AS b ON b.digest = rb.blob_digest
 		UNION
+		SELECT p.id, mb.blob_digest, b.size
+		FROM projects AS p JOIN repositories AS r ON ` + `(r.name = p.name OR substr(r.name, 1, length(p.name) + 1) = p.name || '/')` + `
+		JOIN manifests AS m ON m.repository_id = r.id JOIN manifest_blob_refs AS mb ON mb.manifest_id = m.id
+		JOIN blobs AS b ON b.digest = mb.blob_digest
+		UNION
 		SELECT p.id, m.digest, length(m.payload)
 		FROM projects AS p JOIN repositories AS r ON ` + `(r.name = p.name OR substr(r.name, 1, length(p.name) + 1) = p.name || '/')` + `
 		JOIN manifests AS m ON m.repository_id = r.id`
