@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/berth-registry/berth/internal/app"
 	"github.com/berth-registry/berth/internal/config"
@@ -25,6 +26,7 @@ commands:
   serve     run the registry (default: SQLite + ./data, listening on :5000)
   migrate   bring the metadata database to the current schema
   fsck      compare the database with blob storage [--rehash] [--orphans]
+  gc        collect garbage now, beside serving replicas [--dry-run] [--grace DURATION]
   version   print the version
 
 environment overrides:
@@ -50,6 +52,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	cfgPath := fs.String("config", getenv("BERTH_CONFIG"), "YAML configuration file (optional)")
 	rehash := fs.Bool("rehash", false, "fsck: read every blob and verify its digest")
 	orphans := fs.Bool("orphans", false, "fsck: also list stored objects no blob owns")
+	dryRun := fs.Bool("dry-run", false, "gc: list what would be deleted, delete nothing")
+	grace := fs.String("grace", "", "gc: keep unreferenced blobs this long (default: gc.grace, 24h)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -57,7 +61,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "version":
 		_, err := fmt.Fprintln(stdout, "berth", version.String())
 		return err
-	case "serve", "migrate", "fsck":
+	case "serve", "migrate", "fsck", "gc":
 	case "help", "-h", "--help":
 		printUsage(stdout)
 		return nil
@@ -75,6 +79,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return app.Migrate(ctx, cfg, log)
 	case "fsck":
 		return app.Fsck(ctx, cfg, log, fsck.Options{Rehash: *rehash, Orphans: *orphans}, stdout)
+	case "gc":
+		g := time.Duration(-1)
+		if *grace != "" {
+			if g, err = time.ParseDuration(*grace); err != nil || g < 0 {
+				return fmt.Errorf("--grace %q: want a duration such as 24h or 30s", *grace)
+			}
+		}
+		return app.GC(ctx, cfg, log, app.GCOptions{DryRun: *dryRun, Grace: g}, stdout)
 	}
 	return app.Serve(ctx, cfg, log, nil)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/content"
 	"github.com/berth-registry/berth/internal/distapi"
+	"github.com/berth-registry/berth/internal/gc"
 	"github.com/berth-registry/berth/internal/httpx"
 	"github.com/berth-registry/berth/internal/jobs"
 	"github.com/berth-registry/berth/internal/meta"
@@ -57,6 +58,7 @@ func openStore(ctx context.Context, cfg config.Config) (*meta.Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
+	store.GC.SetGrace(cfg.GC.Grace)
 	return store, nil
 }
 
@@ -136,19 +138,26 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		UploadTimeout: cfg.HTTP.ReadTimeout, DownloadTimeout: cfg.HTTP.WriteTimeout,
 	})
 
-	rest, err := newRESTAPI(cfg, store, reg, blobs, drv, auth, auditLog, log)
+	gcMetrics := gc.NewMetrics(store.GC)
+	metrics.Register(gcMetrics.Collectors()...)
+	metrics.Register(newQuotaCollector(store.Quotas))
+	collector := gc.New(store.GC, drv, auth.settings, gcMetrics, log)
+	trigger := &gcTrigger{store: store.GC}
+
+	rest, err := newRESTAPI(cfg, store, reg, blobs, drv, auth, auditLog, trigger, log)
 	if err != nil {
 		return err
 	}
 
 	queue, err := jobs.Open(ctx, cfg.Database.URL, log, jobs.Options{
-		Jobs:        jobList(cfg, blobs, log),
+		Jobs:        jobList(cfg, blobs, collector, store.GC, log),
 		StopTimeout: cfg.HTTP.ShutdownTimeout,
 	})
 	if err != nil {
 		return err
 	}
-	defer queue.Close() // after the queue has stopped (deferred below)
+	defer queue.Close()   // after the queue has stopped (deferred below)
+	trigger.queue = queue // before the server starts: no request sees it unset
 
 	// A slow client holds a connection at most these long; blob streams
 	// move their deadlines forward as they progress (distapi).

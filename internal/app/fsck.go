@@ -11,7 +11,8 @@ import (
 	"github.com/berth-registry/berth/internal/fsck"
 )
 
-// ErrFsckProblems is returned by Fsck when blobs are missing or mismatched.
+// ErrFsckProblems is returned by Fsck when blobs are missing or mismatched,
+// quota counters differ from a recount or garbage has no review queued.
 var ErrFsckProblems = errors.New("fsck found missing or mismatched blobs")
 
 // Fsck compares the database with storage and writes a report to out.
@@ -40,7 +41,23 @@ func Fsck(ctx context.Context, cfg config.Config, log *slog.Logger, opts fsck.Op
 	for _, p := range r.Problems {
 		fmt.Fprintf(out, "%s\t%s\t%s\t%s\n", p.Kind, p.Digest, p.Key, p.Detail)
 	}
-	if !r.OK() {
+	// Quota counters against a full recount, and garbage nothing will
+	// collect.
+	drift, err := store.Quotas.Recount(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "quota_drift: %d\n", len(drift))
+	for _, d := range drift {
+		fmt.Fprintf(out, "quota_drift\t%s\tcounted %d\trecounted %d\trows differing %d\n",
+			d.ProjectName, d.Counted, d.Recounted, d.RowsDiffer)
+	}
+	unreviewed, err := store.GC.Unreviewed(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "unreviewed_garbage: %d\n", unreviewed)
+	if !r.OK() || len(drift) > 0 || unreviewed > 0 {
 		return ErrFsckProblems
 	}
 	return nil

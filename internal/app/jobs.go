@@ -7,17 +7,54 @@ import (
 
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/content"
+	"github.com/berth-registry/berth/internal/gc"
 	"github.com/berth-registry/berth/internal/jobs"
+	"github.com/berth-registry/berth/internal/meta"
 )
 
 // jobList is every background job Berth runs: one entry per job (kind,
 // interval if periodic, timeout, function). River works them; periodic
 // ones fire once per cluster.
-func jobList(cfg config.Config, blobs *content.Service, log *slog.Logger) []jobs.Job {
+func jobList(cfg config.Config, blobs *content.Service, collector *gc.Collector, gcStore *meta.GC, log *slog.Logger) []jobs.Job {
 	return []jobs.Job{
 		{Kind: "purge_uploads", Every: cfg.Uploads.PurgeInterval, Timeout: 5 * time.Minute,
 			Run: jobs.NoArgs(purgeUploads(blobs, cfg.Uploads, log))},
+		// The review queue, worked continuously; any replica (and `berth
+		// gc`) may work it at the same time.
+		{Kind: "gc_sweep", Every: cfg.GC.Interval, Timeout: 10 * time.Minute,
+			Run: jobs.NoArgs(func(ctx context.Context) error {
+				_, err := collector.Sweep(ctx, gc.Options{Grace: -1, MaxReviews: 100_000})
+				return err
+			})},
+		// The Harbor-style schedule (/system/gc/schedule): a recorded run
+		// when it is due.
+		{Kind: "gc_schedule", Every: time.Minute, Timeout: 30 * time.Minute,
+			Run: jobs.NoArgs(func(ctx context.Context) error {
+				s, err := gcStore.GetSchedule(ctx)
+				if err != nil {
+					return err
+				}
+				ok, err := gcStore.TakeScheduledRun(ctx, func(after time.Time) time.Time { return gc.Next(s.Type, s.Cron, after) })
+				if err != nil || !ok {
+					return err
+				}
+				_, _, err = collector.RunNow(ctx, gcStore, gc.KindSchedule, gc.Options{Grace: -1})
+				return err
+			})},
+		// A run asked for through the API (the row exists already).
+		{Kind: gcRunJob, Timeout: 30 * time.Minute, MaxAttempts: 1,
+			Run: jobs.WithArgs(func(ctx context.Context, a gcRunArgs) error {
+				_, err := collector.Record(ctx, gcStore, a.RunID, gc.Options{Grace: -1, DryRun: a.DryRun})
+				return err
+			})},
 	}
+}
+
+const gcRunJob = "gc_run"
+
+type gcRunArgs struct {
+	RunID  int64 `json:"run_id"`
+	DryRun bool  `json:"dry_run"`
 }
 
 // purgeUploads discards expired upload sessions in bounded batches.

@@ -34,6 +34,7 @@ type Config struct {
 	Database    Database `yaml:"database"`
 	Storage     Storage  `yaml:"storage"`
 	Uploads     Uploads  `yaml:"uploads"`
+	GC          GC       `yaml:"gc"`
 	Redis       Redis    `yaml:"redis"`
 	Log         Log      `yaml:"log"`
 	Auth        Auth     `yaml:"auth"`
@@ -232,6 +233,16 @@ type Filesystem struct {
 	RootDirectory string `yaml:"rootdirectory"`
 }
 
+// GC configures online garbage collection (docs/design/gc.md).
+type GC struct {
+	// Grace is how long a blob nothing references is kept before it may
+	// be deleted (a push in flight references it within that time).
+	Grace time.Duration `yaml:"grace"`
+	// Interval is how often the review queue is worked (once per cluster
+	// per interval; `berth gc` and the API run it on demand too).
+	Interval time.Duration `yaml:"interval"`
+}
+
 // Uploads configures upload sessions.
 type Uploads struct {
 	// TTL is how long an idle upload session lives before it is discarded.
@@ -264,6 +275,7 @@ func Default() Config {
 			Secure: true, ChunkSize: 10 << 20, MultipartCopyThreshold: 32 << 20, StorageClass: "STANDARD",
 		}},
 		Uploads:  Uploads{TTL: 24 * time.Hour, PurgeInterval: 10 * time.Minute, MaxPerRepository: 100, MaxPerAccount: 500},
+		GC:       GC{Grace: 24 * time.Hour, Interval: time.Minute},
 		Log:      Log{Level: "info", Format: "text"},
 		Database: Database{},
 		Auth: Auth{
@@ -395,6 +407,8 @@ var envOverrides = []envOverride{
 	{"BERTH_STORAGE_S3_SECRETKEY_FILE", "file holding the S3 secret key", setFromFile(func(c *Config) *string { return &c.Storage.S3.SecretKey })},
 	{"BERTH_REDIS_URL", "optional shared cache, redis://host:port/db", setString(func(c *Config) *string { return &c.Redis.URL })},
 	{"BERTH_UPLOAD_TTL", "idle upload session lifetime (default 24h)", setDuration(func(c *Config) *time.Duration { return &c.Uploads.TTL })},
+	{"BERTH_GC_GRACE", "how long unreferenced blobs are kept before garbage collection (default 24h)", setDuration(func(c *Config) *time.Duration { return &c.GC.Grace })},
+	{"BERTH_GC_INTERVAL", "how often garbage collection works its review queue (default 1m)", setDuration(func(c *Config) *time.Duration { return &c.GC.Interval })},
 	{"BERTH_UPLOAD_MAX_PER_REPOSITORY", "open upload sessions per repository, 0 for no cap (default 100)", setInt(func(c *Config) *int { return &c.Uploads.MaxPerRepository })},
 	{"BERTH_UPLOAD_MAX_PER_ACCOUNT", "open upload sessions per user or robot, 0 for no cap (default 500)", setInt(func(c *Config) *int { return &c.Uploads.MaxPerAccount })},
 	{"BERTH_HTTP_READ_TIMEOUT", "time to read a request; blob uploads get it anew at each read (default 1m)", setDuration(func(c *Config) *time.Duration { return &c.HTTP.ReadTimeout })},
@@ -582,6 +596,9 @@ func (c Config) Validate() error {
 	}
 	if c.Uploads.TTL < time.Minute {
 		errs = append(errs, errors.New("uploads.ttl must be at least 1m"))
+	}
+	if c.GC.Grace <= 0 || c.GC.Interval <= 0 {
+		errs = append(errs, errors.New("gc.grace and gc.interval must be positive"))
 	}
 	if c.Uploads.PurgeInterval <= 0 {
 		errs = append(errs, errors.New("uploads.purge_interval must be positive"))

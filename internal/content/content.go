@@ -65,6 +65,7 @@ type Stores struct {
 // blobStore is meta.Blobs as the Service uses it outside a transaction.
 type blobStore interface {
 	GetLinkedBlob(ctx context.Context, repo string, d digest.Digest) (meta.Blob, error)
+	GetBlob(ctx context.Context, d digest.Digest) (meta.Blob, error)
 	UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error
 }
 

@@ -251,7 +251,14 @@ func (s *Service) ExpireUploads(ctx context.Context, ttl time.Duration, limit in
 // links it into repo; sessionID (if any) is closed in the same transaction.
 // If the blob exists already, the new copy is deleted, never the old one.
 func (s *Service) commitBlob(ctx context.Context, repo string, d digest.Digest, size int64, key, sessionID string) (meta.Blob, error) {
-	if r, ok := s.drv.(storage.Renamer); ok {
+	// Rename onto the content-addressed key only when no row names the
+	// digest yet: an existing row's object may be the one garbage
+	// collection is deleting (docs/design/gc.md, concurrent push).
+	_, statErr := s.store.Blobs.GetBlob(ctx, d)
+	if statErr != nil && !errors.Is(statErr, meta.ErrBlobNotFound) {
+		return meta.Blob{}, fmt.Errorf("record blob %s: %w", d, statErr)
+	}
+	if r, ok := s.drv.(storage.Renamer); ok && statErr != nil {
 		final := blobKey(d)
 		if err := r.Rename(ctx, key, final); err != nil {
 			return meta.Blob{}, fmt.Errorf("place blob %s: %w", d, err)

@@ -56,6 +56,11 @@ var ociErrors = []struct {
 	// Too many open sessions clears as sessions finish or expire: 429, so
 	// clients back off and retry (a 403 DENIED would read as final).
 	{content.ErrTooManyUploads, "TOOMANYREQUESTS", http.StatusTooManyRequests},
+	// Storage quota: Harbor answers a push over quota with 403 DENIED and
+	// a message quoting the usage, the request and the limit.
+	{meta.ErrQuotaExceeded, "DENIED", http.StatusForbidden},
+	// An upload placed where garbage collection is deleting: push again.
+	{meta.ErrBlobDeleting, "UNAVAILABLE", http.StatusServiceUnavailable},
 	{meta.ErrBlobNotFound, "BLOB_UNKNOWN", http.StatusNotFound},
 	{storage.ErrNotFound, "BLOB_UNKNOWN", http.StatusNotFound},
 	{meta.ErrManifestNotFound, "MANIFEST_UNKNOWN", http.StatusNotFound},

@@ -230,7 +230,7 @@ func (rc *regClient) fetchToken(ctx context.Context, repo, challenge string) err
 		q.Set("service", s)
 	}
 	if repo != "" {
-		q.Set("scope", "repository:"+repo+":pull,push")
+		q.Set("scope", "repository:"+repo+":pull,push,delete")
 	} else if s := params["scope"]; s != "" {
 		q.Set("scope", s)
 	}

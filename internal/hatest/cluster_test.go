@@ -45,9 +45,10 @@ const (
 
 // Options shape the topology.
 type Options struct {
-	Replicas int  // Berth replicas (default 3)
-	Volumes  int  // SeaweedFS volume servers (default 3)
-	Redis    bool // start Redis and give replicas BERTH_REDIS_URL
+	Replicas int      // Berth replicas (default 3)
+	Volumes  int      // SeaweedFS volume servers (default 3)
+	Redis    bool     // start Redis and give replicas BERTH_REDIS_URL
+	Env      []string // extra KEY=VALUE for every replica (and Berth commands)
 }
 
 // Cluster is a running local HA topology; see doc.go. Everything it
@@ -72,6 +73,7 @@ type Cluster struct {
 	statsURL  string
 	tokenKey  string // token-signing key file shared by the replicas
 	secretKey string // session secret file shared by the replicas
+	extraEnv  []string
 }
 
 // StartCluster starts the topology and waits until haproxy sees every
@@ -93,7 +95,7 @@ func StartCluster(t *testing.T, o Options) *Cluster {
 		redisBin = testenv.RequireBinary(t, "redis-server")
 	}
 	dsn := metatest.PostgresDSN(t) // dropped at cleanup, after the replicas are killed
-	c := &Cluster{t: t, DatabaseURL: dsn, berth: berthBinary(t)}
+	c := &Cluster{t: t, DatabaseURL: dsn, berth: berthBinary(t), extraEnv: o.Env}
 	c.Dir = c.tempDir(t)
 
 	// Registered after TempDir, so it runs before the directory goes.
@@ -394,7 +396,7 @@ func (c *Cluster) ReplicaEnv(i int) []string {
 	if c.RedisURL != "" {
 		env = append(env, "BERTH_REDIS_URL="+c.RedisURL)
 	}
-	return env
+	return append(env, c.extraEnv...)
 }
 
 func (c *Cluster) startReplicas(ctx context.Context, n int) {

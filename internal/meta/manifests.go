@@ -75,7 +75,8 @@ func (s *Manifests) PutManifest(ctx context.Context, repo string, m Manifest, re
 				return wrapErr(err, "meta: put manifest %s in %s: manifest ref %s", m.Digest, repo, d)
 			}
 		}
-		return nil
+		// The manifest's own bytes count in the project's quota.
+		return tx.holdInProject(ctx, repo, m.Digest, int64(len(payload)))
 	})
 }
 
@@ -124,7 +125,10 @@ func fillManifest(m *Manifest, subject, annotations sql.NullString) error {
 }
 
 // DeleteManifest deletes manifest d of repo, its references and every tag
-// pointing at it. Missing: ErrManifestNotFound.
+// pointing at it. Each blob it referenced is queued for a garbage
+// collection review; links that no manifest of repo uses any more and that
+// are older than the grace period are removed and stop counting in the
+// project's quota, as does the manifest. Missing: ErrManifestNotFound.
 func (s *Manifests) DeleteManifest(ctx context.Context, repo string, d digest.Digest) error {
 	return s.inTx(ctx, func(tx *handle) error {
 		var id, repoID int64
@@ -137,6 +141,13 @@ func (s *Manifests) DeleteManifest(ctx context.Context, repo string, d digest.Di
 			return fmt.Errorf("manifest %s in %s: %w", d, repo, ErrManifestNotFound)
 		case err != nil:
 			return wrapErr(err, "meta: delete manifest %s in %s", d, repo)
+		}
+		blobs, err := tx.manifestBlobs(ctx, `manifest_id = $1`, id)
+		if err != nil {
+			return err
+		}
+		if err := tx.lockBlobs(ctx, blobs); err != nil {
+			return err
 		}
 		// The foreign keys cascade too; deleting explicitly does not depend
 		// on them being enforced.
@@ -153,8 +164,37 @@ func (s *Manifests) DeleteManifest(ctx context.Context, repo string, d digest.Di
 				return wrapErr(err, "meta: delete manifest %s in %s", d, repo)
 			}
 		}
-		return nil
+		for _, b := range blobs {
+			if err := tx.enqueueReview(ctx, b, "manifest_deleted"); err != nil {
+				return err
+			}
+		}
+		staleBefore := tx.timestamp().Add(-tx.gcGrace())
+		for _, b := range blobs {
+			if _, err := tx.q.ExecContext(ctx, `
+				DELETE FROM repository_blobs WHERE repository_id = $1 AND blob_digest = $2 AND linked_at <= $3
+				AND NOT EXISTS (SELECT 1 FROM manifest_blob_refs AS mb JOIN manifests AS m ON m.id = mb.manifest_id
+					WHERE mb.blob_digest = $2 AND m.repository_id = $1)`, repoID, b, staleBefore); err != nil {
+				return wrapErr(err, "meta: delete manifest %s in %s: unused link %s", d, repo, b)
+			}
+		}
+		return tx.releaseRepoDigests(ctx, repo, append(blobs, d))
 	})
+}
+
+// manifestBlobs returns the distinct blob digests the manifests selected
+// by cond (on manifest_blob_refs) reference, in digest order.
+func (h *handle) manifestBlobs(ctx context.Context, cond string, args ...any) ([]digest.Digest, error) {
+	vs, err := queryStrings(ctx, h.q, `SELECT DISTINCT blob_digest FROM manifest_blob_refs WHERE `+cond+
+		` ORDER BY blob_digest`, args...)
+	if err != nil {
+		return nil, wrapErr(err, "meta: blobs of manifests")
+	}
+	out := make([]digest.Digest, len(vs))
+	for i, v := range vs {
+		out[i] = digest.Digest(v)
+	}
+	return out, nil
 }
 
 // ListReferrers returns the manifests of repo whose subject is d,

@@ -1,6 +1,8 @@
 package meta
 
 import (
+	"github.com/opencontainers/go-digest"
+
 	"context"
 	"database/sql"
 	"errors"
@@ -155,13 +157,32 @@ func (s *Repositories) GetRepositoryInfo(ctx context.Context, name string) (Repo
 }
 
 // DeleteRepository deletes repository name with its manifests, tags,
-// references and blob links, in one transaction. Blob rows stay (garbage
-// collection removes unreferenced blobs). Missing: ErrRepositoryNotFound.
+// references and blob links, in one transaction. Blob rows stay: each is
+// queued for a garbage collection review. Missing: ErrRepositoryNotFound.
 func (s *Repositories) DeleteRepository(ctx context.Context, name string) error {
 	return s.inTx(ctx, func(tx *handle) error {
 		r, err := tx.repos().GetRepository(ctx, name)
 		if err != nil {
 			return err
+		}
+		// Everything the repository links or references is reviewed by
+		// garbage collection and released from the project's quota.
+		blobs, err := tx.manifestBlobs(ctx, `manifest_id IN (SELECT id FROM manifests WHERE repository_id = $1)
+			UNION SELECT blob_digest FROM repository_blobs WHERE repository_id = $1`, r.ID)
+		if err != nil {
+			return err
+		}
+		manifests, err := queryStrings(ctx, tx.q, `SELECT digest FROM manifests WHERE repository_id = $1`, r.ID)
+		if err != nil {
+			return wrapErr(err, "meta: delete repository %s", name)
+		}
+		if err := tx.lockBlobs(ctx, blobs); err != nil {
+			return err
+		}
+		for _, b := range blobs {
+			if err := tx.enqueueReview(ctx, b, "repository_deleted"); err != nil {
+				return err
+			}
 		}
 		// Children first; explicit, so as not to depend on foreign keys
 		// being enforced.
@@ -177,7 +198,10 @@ func (s *Repositories) DeleteRepository(ctx context.Context, name string) error 
 				return wrapErr(err, "meta: delete repository %s", name)
 			}
 		}
-		return nil
+		for _, m := range manifests {
+			blobs = append(blobs, digest.Digest(m))
+		}
+		return tx.releaseRepoDigests(ctx, name, blobs)
 	})
 }
 

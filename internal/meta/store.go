@@ -26,6 +26,9 @@ type handle struct {
 	q       querier // db, or the transaction
 	dialect dialect
 	now     func() time.Time
+	// grace is how long unreferenced content is kept (GC.SetGrace);
+	// 0 means DefaultGCGrace.
+	grace time.Duration
 }
 
 // timestamp is the store's clock in UTC, at the microsecond precision both
@@ -45,7 +48,7 @@ func (h *handle) inTx(ctx context.Context, fn func(tx *handle) error) error {
 		return wrapErr(err, "meta: begin")
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	if err := fn(&handle{q: tx, dialect: h.dialect, now: h.now}); err != nil {
+	if err := fn(&handle{q: tx, dialect: h.dialect, now: h.now, grace: h.grace}); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -80,6 +83,8 @@ type Store struct {
 	Audit     *Audit        // the audit log
 	Settings  *Settings     // system settings
 	ACME      *ACMECache    // the shared ACME certificate cache
+	GC        *GC           // garbage collection reviews, runs, schedule, leases
+	Quotas    *Quotas       // per-project storage quotas
 }
 
 func newStore(db *sql.DB, d dialect) *Store {
@@ -100,6 +105,8 @@ func storeOn(h *handle) *Store {
 		Audit:     &Audit{h},
 		Settings:  &Settings{h},
 		ACME:      &ACMECache{h},
+		GC:        &GC{h},
+		Quotas:    &Quotas{h},
 	}
 }
 

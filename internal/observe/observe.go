@@ -69,6 +69,12 @@ func NewMetrics() *Metrics {
 	return m
 }
 
+// Register adds collectors that other packages define (garbage
+// collection, quotas) to /metrics.
+func (m *Metrics) Register(cs ...prometheus.Collector) {
+	m.reg.MustRegister(cs...)
+}
+
 // Handler serves /metrics.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})

@@ -214,6 +214,12 @@ func tagKeys(repo string, tags []string) []string {
 }
 
 func checkReferences(ctx context.Context, tx *meta.Store, repo string, p oci.ParsedManifest) error {
+	// Lock the blob rows first (in digest order): garbage collection then
+	// either finished with a blob before this check (it is unknown) or
+	// waits for this transaction and sees the new references.
+	if err := tx.Blobs.LockBlobs(ctx, p.Blobs); err != nil {
+		return err
+	}
 	for i, b := range p.Blobs {
 		blob, err := tx.Blobs.GetLinkedBlob(ctx, repo, b)
 		if err != nil {

@@ -118,6 +118,11 @@ type Deps struct {
 	System SystemInfo
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// GC serves /system/gc (gc.go); nil: those endpoints answer 503.
+	GC GCService
+	// Quotas serves /quotas and project storage limits (quotas.go); nil:
+	// /quotas answers 503 and storage_limit is refused.
+	Quotas quotaStore
 }
 
 // SystemInfo is what GET /systeminfo reports besides stored settings.
@@ -209,6 +214,8 @@ func (a *API) routes(mux *http.ServeMux) {
 	// routes below, one a.handle line each (users.go, members.go, robots.go,
 	// configurations.go, ldap.go, audit.go).
 	a.accountRoutes(mux) // users.go
+	a.gcRoutes(mux)      // gc.go
+	a.quotaRoutes(mux)   // quotas.go
 }
 
 // handlerFunc is an API handler: it writes a response or returns an error

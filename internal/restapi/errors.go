@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/berth-registry/berth/internal/access"
+	"github.com/berth-registry/berth/internal/gc"
 	"github.com/berth-registry/berth/internal/httpx"
 	"github.com/berth-registry/berth/internal/identity"
 	"github.com/berth-registry/berth/internal/identity/ldap"
@@ -108,6 +109,9 @@ var apiErrors = []struct {
 	{meta.ErrUserNotFound, codeNotFound, http.StatusNotFound},
 	{meta.ErrMemberNotFound, codeNotFound, http.StatusNotFound},
 	{meta.ErrRobotNotFound, codeNotFound, http.StatusNotFound},
+	{gc.ErrBadSchedule, codeBadRequest, http.StatusBadRequest},
+	// Over a project's storage quota (an artifact copy): Harbor's 403.
+	{meta.ErrQuotaExceeded, codeForbidden, http.StatusForbidden},
 	{settings.ErrInvalid, codeBadRequest, http.StatusBadRequest},
 	{ldap.ErrUnavailable, codeUnavailable, http.StatusServiceUnavailable},
 	// The LDAP settings do not work (a rejected search DN, a missing base

@@ -195,7 +195,10 @@ func (a *API) headProject(w http.ResponseWriter, r *http.Request) error {
 type projectReq struct {
 	ProjectName string `json:"project_name"`
 	Public      *bool  `json:"public"`
-	Metadata    *struct {
+	// StorageLimit is the project's storage quota in bytes (-1: none);
+	// only system administrators may set it (quotas.go).
+	StorageLimit *int64 `json:"storage_limit"`
+	Metadata     *struct {
 		Public *string `json:"public"`
 	} `json:"metadata"`
 }
@@ -231,9 +234,25 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if req.StorageLimit != nil && *req.StorageLimit != -1 {
+		if err := requireSystem(r, access.ResourceQuota, access.ActionUpdate); err != nil {
+			return err
+		}
+		if err := validLimit(*req.StorageLimit); err != nil {
+			return err
+		}
+		if _, err := a.quotas(); err != nil {
+			return err
+		}
+	}
 	proj, err := a.d.ProjectService.Create(r.Context(), a.actor(r), req.ProjectName, public != nil && *public)
 	if err != nil {
 		return err
+	}
+	if req.StorageLimit != nil && *req.StorageLimit != -1 {
+		if err := a.d.Quotas.SetLimit(r.Context(), proj.ID, *req.StorageLimit); err != nil {
+			return err
+		}
 	}
 	loc := Prefix + "/projects/" + strconv.FormatInt(proj.ID, 10)
 	if strings.EqualFold(r.Header.Get("X-Resource-Name-In-Location"), "true") {

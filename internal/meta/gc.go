@@ -1,0 +1,342 @@
+package meta
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// GC is the garbage-collection aggregate: the blob review queue, the
+// runs and schedule Harbor's /system/gc shows, and backup leases.
+type GC struct{ *handle }
+
+// ErrNoReview: no review is due (or every due one is taken by another
+// worker).
+var ErrNoReview = errors.New("no garbage collection review is due")
+
+// ErrGCRunNotFound: no GC run with that id.
+var ErrGCRunNotFound = errors.New("gc run not found")
+
+// SetGrace sets how long unreferenced content is kept before it may be
+// deleted (default DefaultGCGrace). Call it before the store is used.
+func (g *GC) SetGrace(d time.Duration) { g.grace = d }
+
+// Grace returns the grace period in force.
+func (g *GC) Grace() time.Duration { return g.gcGrace() }
+
+// Outcomes of a Claim.
+const (
+	ClaimGone    = "gone"    // the blob row no longer exists; review dropped
+	ClaimKept    = "kept"    // referenced: review dropped
+	ClaimWait    = "wait"    // a fresh link, a lease or a busy row: review postponed
+	ClaimDelete  = "delete"  // marked as being deleted: delete Key, then FinishDelete
+	ClaimDryRun  = "dry_run" // would be deleted (ClaimOptions.DryRun); nothing changed
+	reviewBusyIn = 5 * time.Second
+)
+
+// ClaimOptions select which reviews are due.
+type ClaimOptions struct {
+	// Grace, when >= 0, replaces the configured grace period: a review is
+	// due when it was queued at least Grace ago, and links older than
+	// Grace no longer keep a blob. < 0: the configured grace.
+	Grace time.Duration
+}
+
+// Claim is the decision on one review.
+type Claim struct {
+	Digest  digest.Digest
+	Outcome string
+	Key     string // ClaimDelete: the storage key to delete
+	Size    int64
+}
+
+// Claim takes the oldest due review no other worker holds, re-checks the
+// blob's references under its row lock and decides, in one transaction:
+// stale unused links are dropped (and released from quotas); a blob no
+// manifest references and no fresh link keeps is marked as being deleted
+// (ClaimDelete: the caller deletes Key from storage, then calls
+// FinishDelete). A blob already marked (a worker died) comes back as
+// ClaimDelete too. Nothing due: ErrNoReview.
+func (g *GC) Claim(ctx context.Context, opts ClaimOptions) (Claim, error) {
+	var c Claim
+	err := g.inTx(ctx, func(tx *handle) error {
+		var err error
+		c, err = tx.gc().claim(ctx, opts)
+		return err
+	})
+	return c, err
+}
+
+func (h *handle) gc() *GC { return &GC{h} }
+
+func (g *GC) due(opts ClaimOptions) (string, time.Time, time.Duration) {
+	now := g.timestamp()
+	if opts.Grace >= 0 {
+		return `queued_at <= $1`, now.Add(-opts.Grace), opts.Grace
+	}
+	return `review_after <= $1`, now, g.gcGrace()
+}
+
+func (g *GC) claim(ctx context.Context, opts ClaimOptions) (Claim, error) {
+	cond, cut, grace := g.due(opts)
+	now := g.timestamp()
+	var (
+		c        Claim
+		queuedAt time.Time
+	)
+	err := g.q.QueryRowContext(ctx, `SELECT blob_digest, queued_at FROM gc_blob_reviews WHERE `+cond+`
+		ORDER BY review_after, blob_digest LIMIT 1`+g.skipLocked(), cut).Scan(&c.Digest, &queuedAt)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return Claim{}, ErrNoReview
+	case err != nil:
+		return Claim{}, wrapErr(err, "meta: take gc review")
+	}
+	var deleting bool
+	err = g.q.QueryRowContext(ctx, `SELECT size, storage_key, deleting FROM blobs WHERE digest = $1`+g.skipLocked(),
+		c.Digest).Scan(&c.Size, &c.Key, &deleting)
+	if errors.Is(err, sql.ErrNoRows) {
+		var one int
+		err = g.q.QueryRowContext(ctx, `SELECT 1 FROM blobs WHERE digest = $1`, c.Digest).Scan(&one)
+		if err == nil { // a pusher holds the row: look again shortly
+			c.Outcome = ClaimWait
+			return c, g.postpone(ctx, c.Digest, now.Add(reviewBusyIn))
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return Claim{}, wrapErr(err, "meta: gc review of %s", c.Digest)
+		}
+		c.Outcome = ClaimGone
+		return c, g.dropReview(ctx, c.Digest)
+	}
+	if err != nil {
+		return Claim{}, wrapErr(err, "meta: gc review of %s", c.Digest)
+	}
+	if deleting {
+		c.Outcome = ClaimDelete
+		return c, nil
+	}
+	// A backup lease taken before the last reference went away may still
+	// need the blob: wait for the lease to end.
+	var leaseEnd flexTime
+	if err := g.q.QueryRowContext(ctx, `SELECT MAX(expires_at) FROM gc_leases WHERE expires_at > $1 AND snapshot_at <= $2`,
+		now, queuedAt).Scan(&leaseEnd); err != nil {
+		return Claim{}, wrapErr(err, "meta: gc leases")
+	}
+	if leaseEnd.Valid {
+		c.Outcome = ClaimWait
+		return c, g.postpone(ctx, c.Digest, leaseEnd.Time)
+	}
+	if err := g.dropStaleLinks(ctx, c.Digest, now.Add(-grace)); err != nil {
+		return Claim{}, err
+	}
+	var fresh flexTime
+	if err := g.q.QueryRowContext(ctx, `SELECT MAX(rb.linked_at) FROM repository_blobs AS rb
+		WHERE rb.blob_digest = $1 AND `+unusedLink, c.Digest).Scan(&fresh); err != nil {
+		return Claim{}, wrapErr(err, "meta: gc review of %s", c.Digest)
+	}
+	if fresh.Valid {
+		c.Outcome = ClaimWait
+		return c, g.postpone(ctx, c.Digest, fresh.Time.Add(grace))
+	}
+	var refs int
+	if err := g.q.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM manifest_blob_refs WHERE blob_digest = $1 LIMIT 1) AS x`,
+		c.Digest).Scan(&refs); err != nil {
+		return Claim{}, wrapErr(err, "meta: gc review of %s", c.Digest)
+	}
+	if refs > 0 {
+		c.Outcome = ClaimKept
+		return c, g.dropReview(ctx, c.Digest)
+	}
+	if _, err := g.q.ExecContext(ctx, `UPDATE blobs SET deleting = TRUE WHERE digest = $1`, c.Digest); err != nil {
+		return Claim{}, wrapErr(err, "meta: mark %s deleted", c.Digest)
+	}
+	c.Outcome = ClaimDelete
+	return c, nil
+}
+
+func (g *GC) postpone(ctx context.Context, d digest.Digest, at time.Time) error {
+	if _, err := g.q.ExecContext(ctx, `UPDATE gc_blob_reviews SET review_after = $2 WHERE blob_digest = $1`,
+		d, micro(at)); err != nil {
+		return wrapErr(err, "meta: postpone review of %s", d)
+	}
+	return nil
+}
+
+func (g *GC) dropReview(ctx context.Context, d digest.Digest) error {
+	if _, err := g.q.ExecContext(ctx, `DELETE FROM gc_blob_reviews WHERE blob_digest = $1`, d); err != nil {
+		return wrapErr(err, "meta: drop review of %s", d)
+	}
+	return nil
+}
+
+// FinishDelete removes blob d's row and review once its object at key is
+// deleted from storage. It reports false, and changes nothing, when the
+// blob is no longer being deleted at key (an upload revived it elsewhere).
+func (g *GC) FinishDelete(ctx context.Context, d digest.Digest, key string) (bool, error) {
+	done := false
+	err := g.inTx(ctx, func(tx *handle) error {
+		var (
+			cur      string
+			deleting bool
+		)
+		err := tx.q.QueryRowContext(ctx, `SELECT storage_key, deleting FROM blobs WHERE digest = $1`+tx.forUpdate(), d).
+			Scan(&cur, &deleting)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			done = true
+			return tx.gc().dropReview(ctx, d)
+		case err != nil:
+			return wrapErr(err, "meta: finish delete of %s", d)
+		}
+		if !deleting || cur != key {
+			return nil
+		}
+		repos, err := queryStrings(ctx, tx.q, `SELECT r.name FROM repository_blobs AS rb
+			JOIN repositories AS r ON r.id = rb.repository_id WHERE rb.blob_digest = $1 ORDER BY r.name`, d)
+		if err != nil {
+			return wrapErr(err, "meta: finish delete of %s", d)
+		}
+		for _, q := range []string{
+			`DELETE FROM gc_blob_reviews WHERE blob_digest = $1`,
+			`DELETE FROM repository_blobs WHERE blob_digest = $1`,
+			`DELETE FROM blobs WHERE digest = $1`,
+		} {
+			if _, err := tx.q.ExecContext(ctx, q, d); err != nil {
+				return wrapErr(err, "meta: finish delete of %s", d)
+			}
+		}
+		for _, r := range repos {
+			if err := tx.releaseRepoDigests(ctx, r, []digest.Digest{d}); err != nil {
+				return err
+			}
+		}
+		done = true
+		return nil
+	})
+	return done, err
+}
+
+// FailDelete records that deleting blob d's object failed and retries it
+// later, backing off with the number of attempts (up to an hour).
+func (g *GC) FailDelete(ctx context.Context, d digest.Digest, cause error) error {
+	var attempts int
+	err := g.q.QueryRowContext(ctx, `UPDATE gc_blob_reviews SET attempts = attempts + 1, last_error = $2
+		WHERE blob_digest = $1 RETURNING attempts`, d, truncate(cause.Error(), 500)).Scan(&attempts)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return wrapErr(err, "meta: record gc failure of %s", d)
+	}
+	backoff := min(time.Duration(1<<min(attempts, 12))*time.Second, time.Hour)
+	return g.postpone(ctx, d, g.timestamp().Add(backoff))
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// Candidate is a blob a GC run would delete now.
+type Candidate struct {
+	Digest digest.Digest
+	Size   int64
+}
+
+// Candidates lists up to limit blobs, after after in digest order, whose
+// review is due and that nothing keeps (no manifest reference, no link
+// younger than the grace period): what a run would delete (dry run).
+func (g *GC) Candidates(ctx context.Context, opts ClaimOptions, after digest.Digest, limit int) ([]Candidate, error) {
+	if limit <= 0 {
+		return []Candidate{}, nil
+	}
+	cond, cut, grace := g.due(opts)
+	out, err := queryAll(ctx, g.q, func(row rowScanner) (Candidate, error) {
+		var c Candidate
+		err := row.Scan(&c.Digest, &c.Size)
+		return c, err
+	}, `SELECT b.digest, b.size FROM gc_blob_reviews AS v JOIN blobs AS b ON b.digest = v.blob_digest
+		WHERE v.`+cond+` AND b.digest > $2
+		AND NOT EXISTS (SELECT 1 FROM manifest_blob_refs AS mb WHERE mb.blob_digest = b.digest)
+		AND NOT EXISTS (SELECT 1 FROM repository_blobs AS rb WHERE rb.blob_digest = b.digest AND rb.linked_at > $3)
+		AND NOT EXISTS (SELECT 1 FROM gc_leases AS l WHERE l.expires_at > $4 AND l.snapshot_at <= v.queued_at)
+		ORDER BY b.digest LIMIT $5`, cut, after, g.timestamp().Add(-grace), g.timestamp(), limit)
+	if err != nil {
+		return nil, wrapErr(err, "meta: gc candidates")
+	}
+	return out, nil
+}
+
+// QueueStats describes the review queue.
+type QueueStats struct {
+	Reviews int // queued reviews
+	Due     int // of which due now
+	// OldestDue is the review_after of the oldest due review (zero: none).
+	OldestDue time.Time
+	// PendingBytes are the bytes of queued blobs no manifest references.
+	PendingBytes int64
+}
+
+// Stats returns the review queue's figures.
+func (g *GC) Stats(ctx context.Context) (QueueStats, error) {
+	var (
+		s      QueueStats
+		oldest flexTime
+	)
+	now := g.timestamp()
+	err := g.q.QueryRowContext(ctx, `SELECT COUNT(*),
+		COALESCE(SUM(CASE WHEN review_after <= $1 THEN 1 ELSE 0 END), 0),
+		MIN(CASE WHEN review_after <= $1 THEN review_after END)
+		FROM gc_blob_reviews`, now).Scan(&s.Reviews, &s.Due, &oldest)
+	if err != nil {
+		return QueueStats{}, wrapErr(err, "meta: gc queue")
+	}
+	s.OldestDue = oldest.Time
+	if err := g.q.QueryRowContext(ctx, `SELECT CAST(COALESCE(SUM(b.size), 0) AS BIGINT)
+		FROM gc_blob_reviews AS v JOIN blobs AS b ON b.digest = v.blob_digest
+		WHERE NOT EXISTS (SELECT 1 FROM manifest_blob_refs AS mb WHERE mb.blob_digest = b.digest)`).Scan(&s.PendingBytes); err != nil {
+		return QueueStats{}, wrapErr(err, "meta: gc pending bytes")
+	}
+	return s, nil
+}
+
+// AcquireLease records a backup lease: until expires, garbage collection
+// deletes no blob that lost its last reference at or after snapshotAt (the
+// backup's read point). This is the hook for backups (issue 11).
+func (g *GC) AcquireLease(ctx context.Context, id, holder string, snapshotAt, expires time.Time) error {
+	if _, err := g.q.ExecContext(ctx, `INSERT INTO gc_leases (id, holder, snapshot_at, expires_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at`, id, holder, micro(snapshotAt), micro(expires)); err != nil {
+		return wrapErr(err, "meta: acquire gc lease %s", id)
+	}
+	return nil
+}
+
+// ReleaseLease ends lease id (missing is not an error).
+func (g *GC) ReleaseLease(ctx context.Context, id string) error {
+	if _, err := g.q.ExecContext(ctx, `DELETE FROM gc_leases WHERE id = $1`, id); err != nil {
+		return wrapErr(err, "meta: release gc lease %s", id)
+	}
+	return nil
+}
+
+// String makes a Claim readable in logs and test failures.
+func (c Claim) String() string { return fmt.Sprintf("%s %s (%d bytes)", c.Outcome, c.Digest, c.Size) }
+
+// Unreviewed counts blobs no manifest references and no review will look
+// at: garbage that online collection would never free (fsck reports them;
+// there should be none).
+func (g *GC) Unreviewed(ctx context.Context) (int, error) {
+	var n int
+	if err := g.q.QueryRowContext(ctx, `SELECT COUNT(*) FROM blobs AS b
+		WHERE NOT EXISTS (SELECT 1 FROM manifest_blob_refs AS mb WHERE mb.blob_digest = b.digest)
+		AND NOT EXISTS (SELECT 1 FROM gc_blob_reviews AS v WHERE v.blob_digest = b.digest)`).Scan(&n); err != nil {
+		return 0, wrapErr(err, "meta: unreviewed blobs")
+	}
+	return n, nil
+}
