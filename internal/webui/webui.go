@@ -231,6 +231,8 @@ func (u *UI) fail(c *call, err error) {
 		status, key = http.StatusUnauthorized, "error.unauthorized"
 	case errors.Is(err, identity.ErrDisabled):
 		status, key = http.StatusUnauthorized, "error.disabled"
+	case errors.Is(err, websession.ErrCrossSite):
+		status, key = http.StatusForbidden, "error.crosssite"
 	case errors.Is(err, websession.ErrCSRF):
 		status, key = http.StatusForbidden, "error.csrf"
 	case errors.Is(err, access.ErrDenied):
@@ -315,6 +317,3 @@ func redirect(c *call, target string) error {
 	http.Redirect(c.w, c.r, target, http.StatusSeeOther)
 	return nil
 }
-
-
-
