@@ -245,3 +245,12 @@ func (c *client) post(path string, form url.Values, withToken bool, hdr ...strin
 	}
 	return c.do(req)
 }
+
+func mustURL(tb testing.TB, s string) *url.URL {
+	tb.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return u
+}

@@ -49,6 +49,9 @@ const maxConfigShown = 1 << 20
 // page lists them all).
 const maxTagsShown = 20
 
+// maxTagsOnArtifact bounds the tags an artifact's own page lists.
+const maxTagsOnArtifact = 200
+
 // repoTarget is a repository URL taken apart: /repositories/<name> or
 // /repositories/<name>/-/<rest> ("-" is never a name component).
 type repoTarget struct {
@@ -280,7 +283,11 @@ func (u *UI) artifactPage(c *call, name, ref string) error {
 	if err != nil {
 		return err
 	}
-	row.Tags, row.MoreTags = a.Tags, 0 // all of them here
+	// More of them here, still bounded (the list page shows maxTagsShown).
+	row.Tags, row.MoreTags = a.Tags, 0
+	if len(row.Tags) > maxTagsOnArtifact {
+		row.Tags, row.MoreTags = row.Tags[:maxTagsOnArtifact], len(row.Tags)-maxTagsOnArtifact
+	}
 	ap := access.ProjectOf(proj)
 	v := artifactView{Project: proj, Repo: name, Short: strings.TrimPrefix(name, proj.Name+"/"), Row: row,
 		Manifest: prettyJSON(m.Payload), Children: a.Children,
