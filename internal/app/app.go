@@ -148,6 +148,10 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	if err != nil {
 		return err
 	}
+	portal, err := newWebUI(cfg, store, reg, blobs, drv, auth, auditLog, log)
+	if err != nil {
+		return err
+	}
 
 	queue, err := jobs.Open(ctx, cfg.Database.URL, log, jobs.Options{
 		Jobs:        jobList(cfg, blobs, collector, store.GC, log),
@@ -162,7 +166,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	// A slow client holds a connection at most these long; blob streams
 	// move their deadlines forward as they progress (distapi).
 	srv := &http.Server{
-		Handler:           routes(api, auth.token, rest, metrics, store, drv, log),
+		Handler:           routes(api, auth.token, rest, portal, metrics, store, drv, log),
 		ReadHeaderTimeout: min(cfg.HTTP.ReadTimeout, 30*time.Second),
 		ReadTimeout:       cfg.HTTP.ReadTimeout,
 		WriteTimeout:      cfg.HTTP.WriteTimeout,
@@ -212,13 +216,14 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	return nil
 }
 
-func routes(api *distapi.API, token, rest http.Handler, m *observe.Metrics, store *meta.Store, drv storage.Driver, log *slog.Logger) http.Handler {
+func routes(api *distapi.API, token, rest, portal http.Handler, m *observe.Metrics, store *meta.Store, drv storage.Driver, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", api)
 	mux.Handle("/v2", api)
 	mux.Handle("/service/token", tokenRoute(token))
 	mux.Handle("/api/v2.0/", rest)
 	mux.Handle("/c/", rest)
+	mux.Handle("/", portal) // the web portal: every other path
 	mux.Handle("GET /metrics", m.Handler())
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) {
 		httpx.SetRoute(r.Context(), "livez")

@@ -16,6 +16,7 @@ BERTH_COSIGN_VERSION=v2.6.5
 BERTH_CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
 BERTH_STATICCHECK_VERSION=v0.8.2
 BERTH_PEBBLE_VERSION=v2.10.3
+BERTH_AXE_VERSION=4.14.1
 
 # _berth_go_install NAME PKG VERSION [BINARY]: go install PKG@VERSION into the
 # cache directory of NAME unless it is already there; prints the binary path.
@@ -96,6 +97,31 @@ berth_tool_pebble() {
 berth_tool_challtestsrv() {
 	_berth_go_install challtestsrv github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv \
 		"$BERTH_PEBBLE_VERSION" pebble-challtestsrv
+}
+
+# axe-core (the accessibility engine the browser tests inject into pages):
+# its axe.min.js, from the npm registry with npm pack (no Node build step).
+berth_tool_axe() {
+	local dir="$BERTH_TOOLS_DIR/axe-core-$BERTH_AXE_VERSION" tmp
+	if [ ! -f "$dir/axe.min.js" ]; then
+		echo "tools: fetching axe-core $BERTH_AXE_VERSION (cached afterwards in $dir)" >&2
+		mkdir -p "$BERTH_TOOLS_DIR"
+		tmp=$(mktemp -d "$dir.tmp.XXXXXX")
+		if ! (cd "$tmp" && npm pack --silent "axe-core@$BERTH_AXE_VERSION" >/dev/null &&
+			tar -xzf "axe-core-$BERTH_AXE_VERSION.tgz" package/axe.min.js &&
+			mv package/axe.min.js . && rm -rf package "axe-core-$BERTH_AXE_VERSION.tgz") >&2; then
+			echo "tools: npm pack axe-core@$BERTH_AXE_VERSION failed" >&2
+			rm -rf "$tmp"
+			return 1
+		fi
+		if [ -e "$dir" ] && [ ! -f "$dir/axe.min.js" ]; then
+			rm -rf "$dir"
+		fi
+		if [ -f "$dir/axe.min.js" ] || ! mv -T "$tmp" "$dir" 2>/dev/null; then
+			rm -rf "$tmp"
+		fi
+	fi
+	printf '%s\n' "$dir/axe.min.js"
 }
 
 # berth_tools_all: install every tool; prints their directory paths, one a line.
