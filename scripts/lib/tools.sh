@@ -15,6 +15,7 @@ BERTH_REGCTL_VERSION=v0.11.7
 BERTH_COSIGN_VERSION=v2.6.5
 BERTH_CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
 BERTH_STATICCHECK_VERSION=v0.8.2
+BERTH_DISTRIBUTION_VERSION=v3.1.2
 
 # _berth_go_install NAME PKG VERSION [BINARY]: go install PKG@VERSION into the
 # cache directory of NAME unless it is already there; prints the binary path.
@@ -83,6 +84,13 @@ berth_tool_conformance() {
 # staticcheck lints Berth's own code.
 berth_tool_staticcheck() {
 	_berth_go_install staticcheck honnef.co/go/tools/cmd/staticcheck "$BERTH_STATICCHECK_VERSION"
+}
+
+# Distribution v3, the peer registry of scripts/bench/compare.sh; its main
+# package installs as "registry".
+berth_tool_distribution() {
+	_berth_go_install distribution github.com/distribution/distribution/v3/cmd/registry \
+		"$BERTH_DISTRIBUTION_VERSION" registry
 }
 
 # berth_tools_all: install every tool; prints their directory paths, one a line.
