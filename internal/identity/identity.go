@@ -153,6 +153,14 @@ type Options struct {
 	Hash *argon2id.Params
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// LoginCacheTTL, when positive, caches successful Basic logins for
+	// that long (logins.go): repeated requests with the same credentials
+	// cost no query. Zero: every login is checked in full.
+	LoginCacheTTL time.Duration
+	// Generation, when set, is a counter the caller moves on every change
+	// to accounts, roles or settings; cached logins made before a move are
+	// not used.
+	Generation func() uint64
 }
 
 // Service manages and authenticates users and robot accounts.
@@ -167,6 +175,7 @@ type Service struct {
 	// an unknown user takes as long as a wrong password.
 	dummyHash string
 	passwords *passwordChecker
+	logins    *loginCache
 }
 
 // defaultHashParams is the argon2id cost of new password hashes: 19 MiB,
@@ -199,6 +208,7 @@ func New(store Stores, log *slog.Logger, opts Options) (*Service, error) {
 	}
 	s.dummyHash = h
 	s.passwords = newPasswordChecker(s.now)
+	s.logins = newLoginCache(opts.LoginCacheTTL, s.now, opts.Generation)
 	return s, nil
 }
 
@@ -213,19 +223,21 @@ func (s *Service) Authenticate(ctx context.Context, username, password, clientIP
 	if username == "" || password == "" {
 		return access.Principal{}, ErrInvalidCredentials
 	}
+	if p, ok := s.logins.get(username, password); ok {
+		return p, nil
+	}
+	gen, ext := s.logins.generations()
 	keys := throttleKeys(username, clientIP)
 	check := keys
 	if id, ok := s.resolveAccount(ctx, username); ok {
 		keys = append(keys, accountKey(id))
 		check = append(keys, passwordKey(id))
 	}
-	if err := s.checkThrottle(ctx, check); err != nil {
+	failed, err := s.checkThrottle(ctx, check)
+	if err != nil {
 		return access.Principal{}, err
 	}
-	var (
-		p   access.Principal
-		err error
-	)
+	var p access.Principal
 	if strings.HasPrefix(username, RobotPrefix) {
 		p, err = s.authenticateRobot(ctx, username, password)
 	} else {
@@ -239,10 +251,11 @@ func (s *Service) Authenticate(ctx context.Context, username, password, clientIP
 		return access.Principal{}, err
 	}
 	if p.Kind == access.KindUser {
-		s.clearFailures(ctx, keys[0], accountKey(p.ID))
+		s.clearFailures(ctx, failed, keys[0], accountKey(p.ID))
 	} else {
-		s.clearFailures(ctx, keys[0])
+		s.clearFailures(ctx, failed, keys[0])
 	}
+	s.logins.put(username, password, p, gen, ext)
 	return p, nil
 }
 
