@@ -95,6 +95,7 @@ type transactor interface {
 type Service struct {
 	store Stores
 	cache Cache
+	local *localCache // nil: off (WithLocalCache)
 	log   *slog.Logger
 }
 
@@ -201,7 +202,7 @@ func (s *Service) PutManifest(ctx context.Context, repo, ref, contentType string
 	if err != nil {
 		return PutResult{}, fmt.Errorf("put manifest %s:%s: %w", repo, ref, err)
 	}
-	s.cache.Delete(ctx, tagKeys(repo, tags)...)
+	s.forget(ctx, tagKeys(repo, tags)...)
 	return PutResult{Digest: d, Subject: m.Subject, Tags: tags}, nil
 }
 
@@ -253,7 +254,7 @@ func (s *Service) DeleteManifest(ctx context.Context, repo, ref string) error {
 		if err := s.store.Manifests.DeleteTag(ctx, repo, ref); err != nil {
 			return fmt.Errorf("delete tag %s:%s: %w", repo, ref, err)
 		}
-		s.cache.Delete(ctx, tagKey(repo, ref))
+		s.forget(ctx, tagKey(repo, ref))
 		return nil
 	}
 	d, err := oci.ParseDigest(ref)
@@ -275,7 +276,7 @@ func (s *Service) DeleteManifest(ctx context.Context, repo, ref string) error {
 	}
 	// Tags that pointed at it are gone from the database; their cache
 	// entries expire within tagTTL and resolve to MANIFEST_UNKNOWN meanwhile.
-	s.cache.Delete(ctx, manifestKey(repo, d))
+	s.forget(ctx, manifestKey(repo, d))
 	return nil
 }
 
