@@ -224,6 +224,9 @@ func (c *Checker) Project(ctx context.Context, repo string) (Project, error) {
 		return Project{}, &ProjectNotFoundError{Project: name}
 	}
 	if err != nil {
+		if stale, ok := c.cache.stale(name); ok && errors.Is(err, meta.ErrUnavailable) {
+			return stale, nil
+		}
 		return Project{}, fmt.Errorf("project of %s: %w", repo, err)
 	}
 	proj := ProjectOf(p)

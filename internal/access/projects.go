@@ -50,6 +50,18 @@ func (c *projectCache) get(name string) (Project, bool) {
 	return e.p, true
 }
 
+// stale returns the entry under name however old: only for when the
+// database cannot answer (pulls keep working through an outage).
+func (c *projectCache) stale(name string) (Project, bool) {
+	if c == nil {
+		return Project{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[name]
+	return e.p, ok
+}
+
 func (c *projectCache) put(name string, p Project, gen uint64) {
 	if c == nil {
 		return

@@ -116,9 +116,11 @@ func (c *localCache) removeLocked(el *list.Element) {
 
 // WithLocalCache turns on the in-process cache of tags and manifests
 // (maxBytes in all, entries fresh for ttl; see localCache for the
-// staleness this allows) and returns s.
+// staleness this allows) and returns s. With ttl 0 nothing is ever served
+// fresh from it: it only keeps pulls already seen working while the
+// database is unavailable (for deployments where other replicas write).
 func (s *Service) WithLocalCache(maxBytes int64, ttl time.Duration) *Service {
-	if maxBytes > 0 && ttl > 0 {
+	if maxBytes > 0 && ttl >= 0 {
 		s.local = newLocalCache(maxBytes, ttl)
 	}
 	return s

@@ -108,3 +108,23 @@ func TestLocalCacheBounded(t *testing.T) {
 		t.Error("a value read before a write was cached")
 	}
 }
+
+// With ttl 0 the cache never answers while the database does.
+func TestLocalCacheFallbackOnly(t *testing.T) {
+	ctx := t.Context()
+	st := metatest.OpenSQLite(t)
+	mf := &countingManifests{Manifests: st.Manifests}
+	s := New(Stores{Repos: st.Repos, Manifests: mf, Tx: st}, nil, slog.New(slog.DiscardHandler)).WithLocalCache(1<<20, 0)
+	if _, err := s.PutManifest(ctx, "library/app", "v1", indexType, index("1")); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		before := mf.reads.Load()
+		if _, err := s.Resolve(ctx, "library/app", "v1"); err != nil {
+			t.Fatal(err)
+		}
+		if n := mf.reads.Load() - before; n != 2 {
+			t.Errorf("%d queries, want 2 (fallback-only cache)", n)
+		}
+	}
+}
