@@ -191,6 +191,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	releaseStartMemory()
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)

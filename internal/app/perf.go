@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -82,3 +83,8 @@ func serveDebug(ctx context.Context, addr string, log *slog.Logger) error {
 	log.InfoContext(ctx, "profiling listener on", "addr", ln.Addr().String())
 	return nil
 }
+
+// releaseStartMemory hands the heap that start-up used and freed (the
+// first password hash, migrations, settings) back to the system, so that
+// an idle Berth is as small as it can be.
+func releaseStartMemory() { debug.FreeOSMemory() }

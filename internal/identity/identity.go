@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/alexedwards/argon2id"
@@ -171,9 +172,11 @@ type Service struct {
 	throttle Throttle
 	hash     *argon2id.Params
 	now      func() time.Time
-	// dummyHash is verified against when the user does not exist, so that
-	// an unknown user takes as long as a wrong password.
-	dummyHash string
+	// dummy is verified against when the user does not exist, so that an
+	// unknown user takes as long as a wrong password; made at first use
+	// (dummyHash), not at start, which would cost the hash's memory.
+	dummyOnce sync.Once
+	dummy     string
 	passwords *passwordChecker
 	logins    *loginCache
 }
@@ -202,14 +205,28 @@ func New(store Stores, log *slog.Logger, opts Options) (*Service, error) {
 	if s.throttle.Window <= 0 {
 		s.throttle.Window = 5 * time.Minute
 	}
-	h, err := argon2id.CreateHash("not a password", s.hash)
-	if err != nil {
-		return nil, fmt.Errorf("identity: %w", err)
-	}
-	s.dummyHash = h
 	s.passwords = newPasswordChecker(s.now)
 	s.logins = newLoginCache(opts.LoginCacheTTL, s.now, opts.Generation)
 	return s, nil
+}
+
+// dummyHash returns the hash unknown users are checked against.
+func (s *Service) dummyHash() string {
+	s.dummyOnce.Do(func() {
+		h, err := argon2id.CreateHash("not a password", s.hash)
+		if err != nil {
+			h = fixedDummy(s.hash)
+		}
+		s.dummy = h
+	})
+	return s.dummy
+}
+
+// fixedDummy is a well-formed hash of cost p with a fixed salt, for when
+// no random salt can be had: checking against it costs the same.
+func fixedDummy(p *argon2id.Params) string {
+	return fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
+		p.Memory, p.Iterations, p.Parallelism)
 }
 
 // RobotPrefix starts every robot account name.
@@ -264,7 +281,7 @@ func (s *Service) authenticateUser(ctx context.Context, username, password strin
 	switch {
 	case errors.Is(err, meta.ErrUserNotFound):
 		if s.external == nil {
-			s.passwords.burn(password, s.dummyHash)
+			s.passwords.burn(password, s.dummyHash())
 			return access.Principal{}, ErrInvalidCredentials
 		}
 		return s.authenticateExternal(ctx, username, password)
@@ -273,7 +290,7 @@ func (s *Service) authenticateUser(ctx context.Context, username, password strin
 	}
 	if u.Source == meta.SourceLDAP {
 		if s.external == nil {
-			s.passwords.burn(password, s.dummyHash)
+			s.passwords.burn(password, s.dummyHash())
 			return access.Principal{}, ErrInvalidCredentials
 		}
 		return s.authenticateExternal(ctx, username, password)
@@ -282,10 +299,10 @@ func (s *Service) authenticateUser(ctx context.Context, username, password strin
 	// login path, only the administrator's local account logs in (Harbor's
 	// rule), so accounts made under db_auth cannot bypass the directory.
 	if u.Username != AdminUsername && s.directoryOnly(ctx) {
-		s.passwords.burn(password, s.dummyHash)
+		s.passwords.burn(password, s.dummyHash())
 		return access.Principal{}, ErrInvalidCredentials
 	}
-	if !s.passwords.check(password, u.PasswordHash, s.dummyHash) {
+	if !s.passwords.check(password, u.PasswordHash, s.dummyHash()) {
 		return access.Principal{}, ErrInvalidCredentials
 	}
 	if u.Disabled {

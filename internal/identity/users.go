@@ -122,7 +122,7 @@ func (s *Service) ChangePassword(ctx context.Context, id int64, oldPassword, new
 	if err != nil {
 		return err
 	}
-	if !s.passwords.check(oldPassword, u.PasswordHash, s.dummyHash) {
+	if !s.passwords.check(oldPassword, u.PasswordHash, s.dummyHash()) {
 		s.recordFailure(ctx, keys)
 		return ErrInvalidCredentials
 	}

@@ -29,8 +29,8 @@ type localCache struct {
 	// write must not be put after it (put's ver).
 	writes uint64
 	bytes  int64
-	ll    *list.List // front: most recently used
-	items map[string]*list.Element
+	ll     *list.List // front: most recently used
+	items  map[string]*list.Element
 }
 
 type localEntry struct {
