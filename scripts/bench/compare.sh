@@ -73,7 +73,8 @@ out=()
 env_args=()
 [ -n "${BERTH_BENCH_BERTH_ENV:-}" ] && env_args=(-berth-env "$BERTH_BENCH_BERTH_ENV")
 
+mkdir -p "$TMP/run"
 cd "$ROOT"
 "$TMP/berth-bench" -berth "$BERTH_BIN" -dist3 "$dist3" -dist28 "$(command -v docker-registry)" \
-	-dir "$TMP" -seaweedfs "$ROOT/scripts/services/seaweedfs.sh" -commit "$commit" \
+	-dir "$TMP/run" -seaweedfs "$ROOT/scripts/services/seaweedfs.sh" -commit "$commit" \
 	"${env_args[@]}" "${out[@]}" "${args[@]}"
