@@ -66,10 +66,11 @@ func (o Options) logf(format string, args ...any) {
 func Run(ctx context.Context, o Options) (Results, error) {
 	res := Results{}
 	var servers []*Server
+	// Data is left for the caller to remove with the scratch directory:
+	// deleting a peer's tree of 10,000 tags takes minutes.
 	defer func() {
 		for _, s := range servers {
 			s.Stop()
-			s.RemoveData()
 		}
 	}()
 	for _, name := range o.Servers {
@@ -220,7 +221,6 @@ func Run(ctx context.Context, o Options) (Results, error) {
 	}
 	for _, s := range servers {
 		s.Stop()
-		s.RemoveData()
 	}
 	servers = nil
 
@@ -275,7 +275,6 @@ func runS3(ctx context.Context, o Options, res Results) error {
 		push, pull, err := bigPushPull(ctx, newClient(s), "library/big", o.BigMiB<<20, o.BigRuns, 2000)
 		_, p := s.RSSMiB()
 		s.Stop()
-		s.RemoveData()
 		if err != nil {
 			return fmt.Errorf("S3 big push/pull on %s: %w", name, err)
 		}
