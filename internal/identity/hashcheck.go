@@ -21,15 +21,15 @@ type passwordChecker struct {
 	// compare is argon2id's verification (tests count its calls).
 	compare func(password, hash string) (bool, error)
 
-	mu    sync.Mutex
-	ok    map[[sha256.Size]byte]time.Time // expiry
+	mu sync.Mutex
+	ok map[[sha256.Size]byte]time.Time // expiry
 	// flight holds the checks under way: a burst of requests with the same
 	// credentials (a client opening many connections at once) waits for
 	// one check instead of each spending the hash's memory.
 	flight map[[sha256.Size]byte]*flightCheck
-	now   func() time.Time
-	ttl   time.Duration
-	limit int
+	now    func() time.Time
+	ttl    time.Duration
+	limit  int
 }
 
 // maxConcurrentHashes bounds the memory of password checks: each costs
