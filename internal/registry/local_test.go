@@ -128,3 +128,28 @@ func TestLocalCacheFallbackOnly(t *testing.T) {
 		}
 	}
 }
+
+// Putting a manifest the repository holds again under another tag only
+// writes the tag.
+func TestRetag(t *testing.T) {
+	ctx := t.Context()
+	st := metatest.OpenSQLite(t)
+	s := New(Stores{Repos: st.Repos, Manifests: st.Manifests, Tx: st}, nil, slog.New(slog.DiscardHandler)).WithLocalCache(1<<20, time.Minute)
+	r1, err := s.PutManifest(ctx, "library/app", "v1", indexType, index("1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := s.PutManifest(ctx, "library/app", "v2", indexType, index("1"), "v3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2.Digest != r1.Digest || len(r2.Tags) != 2 {
+		t.Errorf("retag result = %+v", r2)
+	}
+	for _, tag := range []string{"v1", "v2", "v3"} {
+		m, err := s.Resolve(ctx, "library/app", tag)
+		if err != nil || m.Digest != r1.Digest {
+			t.Errorf("%s: %v %v", tag, m.Digest, err)
+		}
+	}
+}

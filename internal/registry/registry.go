@@ -185,6 +185,13 @@ func (s *Service) PutManifest(ctx context.Context, repo, ref, contentType string
 	if p.Subject != nil {
 		m.Subject = p.Subject.Digest
 	}
+	if ok, err := s.retag(ctx, repo, d, tags); ok || err != nil {
+		if err != nil {
+			return PutResult{}, fmt.Errorf("put manifest %s:%s: %w", repo, ref, err)
+		}
+		s.forget(ctx, tagKeys(repo, tags)...)
+		return PutResult{Digest: d, Subject: m.Subject, Tags: tags}, nil
+	}
 	err = s.store.Tx.InTx(ctx, func(tx *meta.Store) error {
 		if err := checkReferences(ctx, tx, repo, p); err != nil {
 			return err
@@ -204,6 +211,29 @@ func (s *Service) PutManifest(ctx context.Context, repo, ref, contentType string
 	}
 	s.forget(ctx, tagKeys(repo, tags)...)
 	return PutResult{Digest: d, Subject: m.Subject, Tags: tags}, nil
+}
+
+// retag handles the PUT of a manifest repo already holds (a CI pipeline
+// tagging one image many times): its references were checked when it was
+// stored and cannot go while it stays, so only the tags are written, in
+// one transaction. It reports false when the manifest is not there (or
+// went meanwhile): the caller stores it in full.
+func (s *Service) retag(ctx context.Context, repo string, d digest.Digest, tags []string) (bool, error) {
+	if _, err := s.cachedManifest(ctx, repo, d); err != nil {
+		return false, nil // missing, or unreadable: the full path decides
+	}
+	err := s.store.Tx.InTx(ctx, func(tx *meta.Store) error {
+		for _, t := range tags {
+			if err := tx.Manifests.PutTag(ctx, repo, t, d); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, meta.ErrManifestNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 func tagKeys(repo string, tags []string) []string {
