@@ -202,6 +202,7 @@ type projectFinder interface {
 // projects up in the store.
 type Checker struct {
 	projects projectFinder
+	cache    *projectCache // nil: none (WithCache)
 }
 
 // NewChecker returns a Checker over the store's projects.
@@ -211,14 +212,26 @@ func NewChecker(projects projectFinder) *Checker { return &Checker{projects: pro
 // *ProjectNotFoundError (matching meta.ErrProjectNotFound).
 func (c *Checker) Project(ctx context.Context, repo string) (Project, error) {
 	name := ProjectName(repo)
+	if p, ok := c.cache.get(name); ok {
+		return p, nil
+	}
+	var gen uint64
+	if c.cache != nil {
+		gen = c.cache.generation()
+	}
 	p, err := c.projects.GetProjectByName(ctx, name)
 	if errors.Is(err, meta.ErrProjectNotFound) {
 		return Project{}, &ProjectNotFoundError{Project: name}
 	}
 	if err != nil {
+		if stale, ok := c.cache.stale(name); ok && errors.Is(err, meta.ErrUnavailable) {
+			return stale, nil
+		}
 		return Project{}, fmt.Errorf("project of %s: %w", repo, err)
 	}
-	return ProjectOf(p), nil
+	proj := ProjectOf(p)
+	c.cache.put(name, proj, gen)
+	return proj, nil
 }
 
 // Grant returns the subset of actions p holds on repository repo, in the

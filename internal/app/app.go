@@ -122,7 +122,8 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	// One audit writer for every edge.
 	auditLog := audit.NewWriter(audit.Stores{Log: store.Audit, Projects: store.Projects}, log)
 	defer auditLog.Close() // after the server has stopped: writes what is queued
-	auth, err := newAuth(ctx, cfg, store, auditLog, log)
+	changes := &changeCounter{}
+	auth, err := newAuth(ctx, cfg, store, auditLog, log, changes.load)
 	if err != nil {
 		return err
 	}
@@ -131,6 +132,11 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		UploadsPerRepository: cfg.Uploads.MaxPerRepository, UploadsPerAccount: cfg.Uploads.MaxPerAccount,
 	})
 	reg := registry.New(registry.Stores{Repos: store.Repos, Manifests: store.Manifests, Tx: store}, regCache, log)
+	if store.Dialect() == "sqlite" { // no other replica writes (perf.go)
+		reg.WithLocalCache(localCacheBytes, localCacheTTL)
+	} else { // only for pulls through a database outage
+		reg.WithLocalCache(localCacheBytes, 0)
+	}
 	api := distapi.New(blobs, reg, log, distapi.Options{
 		OnUploadFinished: metrics.ObserveUpload, Auth: auth.gate, TokenRealm: auth.realm,
 		ExternalURL: strings.TrimRight(cfg.ExternalURL, "/"),
@@ -166,12 +172,17 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	// A slow client holds a connection at most these long; blob streams
 	// move their deadlines forward as they progress (distapi).
 	srv := &http.Server{
-		Handler:           routes(api, auth.token, rest, portal, metrics, store, drv, log),
+		Handler:           changes.middleware(routes(api, auth.token, rest, portal, metrics, store, drv, log)),
 		ReadHeaderTimeout: min(cfg.HTTP.ReadTimeout, 30*time.Second),
 		ReadTimeout:       cfg.HTTP.ReadTimeout,
 		WriteTimeout:      cfg.HTTP.WriteTimeout,
 		IdleTimeout:       cfg.HTTP.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if cfg.Debug.Addr != "" {
+		if err := serveDebug(ctx, cfg.Debug.Addr, log); err != nil {
+			return fmt.Errorf("debug listener: %w", err)
+		}
 	}
 	tlsSrv, err := newTLS(cfg, store, cfg.HTTP.Addr, log)
 	if err != nil {
@@ -198,6 +209,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 
 	served := make(chan error, 1)
 	go func() { served <- tlsSrv.serve(ctx, srv, ln, log) }()
+	releaseStartMemory()
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)

@@ -37,7 +37,10 @@ type authStack struct {
 // newAuth builds the authentication stack and creates the administrator
 // on the first start. A generated administrator password is logged here,
 // once, and kept in <data_dir>/admin-password.
-func newAuth(ctx context.Context, cfg config.Config, store *meta.Store, rec audit.Recorder, log *slog.Logger) (*authStack, error) {
+//
+// changes is the change counter of perf.go: the login and project caches
+// drop what they hold when it moves.
+func newAuth(ctx context.Context, cfg config.Config, store *meta.Store, rec audit.Recorder, log *slog.Logger, changes func() uint64) (*authStack, error) {
 	clientIP, err := httpx.ClientIP(cfg.HTTP.TrustedProxies)
 	if err != nil {
 		return nil, err
@@ -54,7 +57,7 @@ func newAuth(ctx context.Context, cfg config.Config, store *meta.Store, rec audi
 		PerUser: cfg.Auth.LoginThrottle.FailuresPerUser,
 		PerIP:   cfg.Auth.LoginThrottle.FailuresPerIP,
 		Window:  cfg.Auth.LoginThrottle.Window,
-	}})
+	}, LoginCacheTTL: loginCacheTTL, Generation: changes})
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +81,7 @@ func newAuth(ctx context.Context, cfg config.Config, store *meta.Store, rec audi
 	if err != nil {
 		return nil, fmt.Errorf("token service: %w", err)
 	}
-	checker := access.NewChecker(store.Projects)
+	checker := access.NewChecker(store.Projects).WithCache(projectCacheTTL, changes)
 	tc := tokenauth.Config{Issuer: issuer, Lifetime: sets, Identity: ids, Access: checker, Audit: tokenAudit{rec}, ClientIP: clientIP, Log: log}
 	gate, err := tokenauth.NewGate(tc)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -43,6 +44,16 @@ type Config struct {
 	// written to the database at the first start only; afterwards the
 	// database (GET/PUT /api/v2.0/configurations) is what counts.
 	LDAP ldap.Config `yaml:"ldap"`
+	// Debug configures the opt-in profiling listener.
+	Debug Debug `yaml:"debug"`
+}
+
+// Debug configures the profiling listener (net/http/pprof), off unless
+// Addr is set; never served on the main port.
+type Debug struct {
+	// Addr is where /debug/pprof/ listens, host:port; a bare :port binds
+	// the loopback address only. Empty: off.
+	Addr string `yaml:"addr"`
 }
 
 // Authentication modes (Harbor's auth_mode values).
@@ -405,6 +416,7 @@ var envOverrides = []envOverride{
 	{"BERTH_STORAGE_S3_KEYID", "KMS key for encryption", setString(func(c *Config) *string { return &c.Storage.S3.KeyID })},
 	{"BERTH_STORAGE_S3_DISABLEREDIRECT", "stream blobs instead of redirecting to presigned URLs", setBool(func(c *Config) *bool { return &c.Storage.S3.DisableRedirect })},
 	{"BERTH_STORAGE_S3_SECRETKEY_FILE", "file holding the S3 secret key", setFromFile(func(c *Config) *string { return &c.Storage.S3.SecretKey })},
+	{"BERTH_DEBUG_ADDR", "opt-in pprof listener, e.g. 127.0.0.1:6060 (a bare :port binds loopback; default off)", setString(func(c *Config) *string { return &c.Debug.Addr })},
 	{"BERTH_REDIS_URL", "optional shared cache, redis://host:port/db", setString(func(c *Config) *string { return &c.Redis.URL })},
 	{"BERTH_UPLOAD_TTL", "idle upload session lifetime (default 24h)", setDuration(func(c *Config) *time.Duration { return &c.Uploads.TTL })},
 	{"BERTH_GC_GRACE", "how long unreferenced blobs are kept before garbage collection (default 24h)", setDuration(func(c *Config) *time.Duration { return &c.GC.Grace })},
@@ -554,6 +566,16 @@ func (c Config) Validate() error {
 	}{{"http.read_timeout", c.HTTP.ReadTimeout}, {"http.write_timeout", c.HTTP.WriteTimeout}, {"http.idle_timeout", c.HTTP.IdleTimeout}} {
 		if d.v < time.Second {
 			errs = append(errs, fmt.Errorf("%s must be at least 1s", d.key))
+		}
+	}
+	if c.Debug.Addr != "" {
+		_, port, err := net.SplitHostPort(c.Debug.Addr)
+		_, mainPort, _ := net.SplitHostPort(c.HTTP.Addr)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("debug.addr %q: want host:port", c.Debug.Addr))
+		case port == mainPort:
+			errs = append(errs, fmt.Errorf("debug.addr %q: must not share the main port", c.Debug.Addr))
 		}
 	}
 	if c.Uploads.MaxPerRepository < 0 || c.Uploads.MaxPerAccount < 0 {

@@ -358,17 +358,66 @@ func (s *Service) dropSession(ctx context.Context, u meta.Upload) {
 // copyChunk streams c.Body into w and h, enforcing c.Length when known.
 func copyChunk(w io.Writer, h hash.Hash, c Chunk) (int64, error) {
 	r := c.Body
+	size := int64(copyBlock)
 	if c.Length >= 0 {
 		r = io.LimitReader(c.Body, c.Length+1)
+		size = min(size, c.Length+1)
 	}
-	n, err := io.Copy(io.MultiWriter(w, h), r)
+	n, err := pipeCopy(w, h, r, int(max(size, 512)))
 	if err != nil {
-		return n, fmt.Errorf("read body: %w", err)
+		return n, err
 	}
 	if c.Length >= 0 && n != c.Length {
 		return n, fmt.Errorf("%w: declared %d bytes, received %d", ErrSizeInvalid, c.Length, n)
 	}
 	return n, nil
+}
+
+// copyBlock is the block size of pipeCopy: two blocks per upload in
+// progress.
+const copyBlock = 512 << 10
+
+// pipeCopy copies r to w in blocks of size bytes while h hashes each
+// block on its own goroutine: hashing block i overlaps reading and
+// writing block i+1, so a big push costs max(hash, I/O), not their sum.
+// Errors are wrapped as "read body".
+func pipeCopy(w io.Writer, h hash.Hash, r io.Reader, size int) (int64, error) {
+	free := make(chan []byte, 2)
+	free <- make([]byte, size)
+	free <- make([]byte, size)
+	blocks := make(chan []byte, 1)
+	hashed := make(chan struct{})
+	go func() {
+		defer close(hashed)
+		for b := range blocks {
+			h.Write(b)
+			free <- b[:cap(b)]
+		}
+	}()
+	var total int64
+	var err error
+	for {
+		b := <-free
+		n, rerr := io.ReadFull(r, b)
+		if n > 0 {
+			if _, werr := w.Write(b[:n]); werr != nil {
+				err = fmt.Errorf("read body: %w", werr) // as io.Copy's errors were
+				break
+			}
+			total += int64(n)
+			blocks <- b[:n]
+		}
+		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
+			break
+		}
+		if rerr != nil {
+			err = fmt.Errorf("read body: %w", rerr)
+			break
+		}
+	}
+	close(blocks)
+	<-hashed // h is complete (or abandoned) before the caller reads it
+	return total, err
 }
 
 func marshalHash(h hash.Hash) ([]byte, error) {

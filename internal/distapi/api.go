@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/berth-registry/berth/internal/content"
@@ -108,6 +109,7 @@ type API struct {
 	registry *registry.Service
 	log      *slog.Logger
 	opts     Options
+	copyBufs *sync.Pool // blob download blocks (deadlines.go)
 }
 
 // New returns the /v2/ handler set.
@@ -115,7 +117,7 @@ func New(c *content.Service, r *registry.Service, log *slog.Logger, opts Options
 	if opts.Auth == nil {
 		opts.Auth = denyAll{}
 	}
-	return &API{content: c, registry: r, log: log, opts: opts}
+	return &API{content: c, registry: r, log: log, opts: opts, copyBufs: newCopyBuffers()}
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, t target) error

@@ -3,6 +3,7 @@ package distapi
 import (
 	"io"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -53,6 +54,7 @@ func (a *API) streamBody(w http.ResponseWriter, r *http.Request) io.Reader {
 // now+timeout at each successful write.
 type progressWriter struct {
 	http.ResponseWriter
+	bufs    *sync.Pool // ReadFrom's blocks
 	rc      *http.ResponseController
 	timeout time.Duration
 	pushed  time.Time
@@ -64,6 +66,37 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 		p.pushed = now
 	}
 	return p.ResponseWriter.Write(b)
+}
+
+// ReadFrom streams src in large blocks (io.Copy's default is 32 KiB: a
+// read and a write system call each), moving the deadline as it goes.
+func (p *progressWriter) ReadFrom(src io.Reader) (int64, error) {
+	bp := p.bufs.Get().(*[]byte)
+	defer p.bufs.Put(bp)
+	buf := *bp
+	var total int64
+	for {
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			w, werr := p.Write(buf[:n])
+			total += int64(w)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
+}
+
+// newCopyBuffers returns the pool of blocks blob downloads are copied
+// through (256 KiB each, one per download in progress).
+func newCopyBuffers() *sync.Pool {
+	return &sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.
@@ -79,5 +112,5 @@ func (a *API) streamResponse(w http.ResponseWriter) http.ResponseWriter {
 		return w
 	}
 	_ = rc.SetWriteDeadline(time.Now().Add(a.opts.DownloadTimeout))
-	return &progressWriter{ResponseWriter: w, rc: rc, timeout: a.opts.DownloadTimeout, pushed: time.Now()}
+	return &progressWriter{ResponseWriter: w, bufs: a.copyBufs, rc: rc, timeout: a.opts.DownloadTimeout, pushed: time.Now()}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/alexedwards/argon2id"
 
@@ -23,9 +24,23 @@ type ldapSettings interface {
 // nobody.
 type Directory struct {
 	settings ldapSettings
-	// dummyHash is checked against while the directory is off, so that an
-	// unknown user costs what a wrong local password costs.
-	dummyHash string
+	// dummy is checked against while the directory is off, so that an
+	// unknown user costs what a wrong local password costs; made at first
+	// use, not at start (it costs the hash's memory).
+	hash      *argon2id.Params
+	dummyOnce sync.Once
+	dummy     string
+}
+
+func (d *Directory) dummyHash() string {
+	d.dummyOnce.Do(func() {
+		h, err := argon2id.CreateHash("not a password", d.hash)
+		if err != nil {
+			h = fixedDummy(d.hash)
+		}
+		d.dummy = h
+	})
+	return d.dummy
 }
 
 var _ externalAuth = (*Directory)(nil)
@@ -44,11 +59,7 @@ func NewDirectory(settings ldapSettings, hash *argon2id.Params) (*Directory, err
 	if hash == nil {
 		hash = defaultHashParams()
 	}
-	h, err := argon2id.CreateHash("not a password", hash)
-	if err != nil {
-		return nil, fmt.Errorf("identity: %w", err)
-	}
-	return &Directory{settings: settings, dummyHash: h}, nil
+	return &Directory{settings: settings, hash: hash}, nil
 }
 
 // Authenticate checks username and password against the directory and
@@ -65,7 +76,7 @@ func (d *Directory) Authenticate(ctx context.Context, username, password string)
 		return ExternalUser{}, fmt.Errorf("ldap settings: %w", err)
 	}
 	if !enabled {
-		_, _ = argon2id.ComparePasswordAndHash(password, d.dummyHash)
+		_, _ = argon2id.ComparePasswordAndHash(password, d.dummyHash())
 		return ExternalUser{}, ErrInvalidCredentials
 	}
 	u, err := ldap.Authenticate(ctx, cfg, username, password)

@@ -21,20 +21,32 @@ type passwordChecker struct {
 	// compare is argon2id's verification (tests count its calls).
 	compare func(password, hash string) (bool, error)
 
-	mu    sync.Mutex
-	ok    map[[sha256.Size]byte]time.Time // expiry
-	now   func() time.Time
-	ttl   time.Duration
-	limit int
+	mu sync.Mutex
+	ok map[[sha256.Size]byte]time.Time // expiry
+	// flight holds the checks under way: a burst of requests with the same
+	// credentials (a client opening many connections at once) waits for
+	// one check instead of each spending the hash's memory.
+	flight map[[sha256.Size]byte]*flightCheck
+	now    func() time.Time
+	ttl    time.Duration
+	limit  int
 }
 
-const maxConcurrentHashes = 4
+// maxConcurrentHashes bounds the memory of password checks: each costs
+// the hash's memory (19 MiB by default) while it runs.
+const maxConcurrentHashes = 2
+
+type flightCheck struct {
+	done chan struct{}
+	ok   bool
+}
 
 func newPasswordChecker(now func() time.Time) *passwordChecker {
 	return &passwordChecker{
 		sem:     make(chan struct{}, maxConcurrentHashes),
 		compare: argon2id.ComparePasswordAndHash,
 		ok:      map[[sha256.Size]byte]time.Time{},
+		flight:  map[[sha256.Size]byte]*flightCheck{},
 		now:     now,
 		ttl:     time.Minute,
 		limit:   10000,
@@ -58,11 +70,32 @@ func (c *passwordChecker) check(password, hash, dummy string) bool {
 		k := cacheKey(password, hash)
 		c.mu.Lock()
 		exp, hit := c.ok[k]
-		c.mu.Unlock()
 		if hit && c.now().Before(exp) {
+			c.mu.Unlock()
 			return true
 		}
+		if f, ok := c.flight[k]; ok { // the same check is under way
+			c.mu.Unlock()
+			<-f.done
+			return f.ok
+		}
+		f := &flightCheck{done: make(chan struct{})}
+		c.flight[k] = f
+		c.mu.Unlock()
+		defer func() {
+			c.mu.Lock()
+			delete(c.flight, k)
+			c.mu.Unlock()
+			close(f.done)
+		}()
+		f.ok = c.verify(password, hash, dummy)
+		return f.ok
 	}
+	return c.verify(password, hash, dummy)
+}
+
+// verify runs the argon2id check, at most maxConcurrentHashes at once.
+func (c *passwordChecker) verify(password, hash, dummy string) bool {
 	c.sem <- struct{}{}
 	defer func() { <-c.sem }()
 	if hash == "" {

@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -70,5 +71,39 @@ func TestPasswordChecker(t *testing.T) {
 	}
 	if len(c.ok) > 3 {
 		t.Fatalf("cache grew to %d entries, limit 3", len(c.ok))
+	}
+}
+
+// A burst of checks of the same credentials (a client opening many
+// connections at once) costs one argon2id run, not one each: each run
+// holds the hash's memory (19 MiB by default).
+func TestPasswordCheckerBurst(t *testing.T) {
+	params := &argon2id.Params{Memory: 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+	hash, err := argon2id.CreateHash("right", params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newPasswordChecker(time.Now)
+	var runs atomic.Int64
+	release := make(chan struct{})
+	c.compare = func(password, hash string) (bool, error) {
+		runs.Add(1)
+		<-release
+		return argon2id.ComparePasswordAndHash(password, hash)
+	}
+	const n = 16
+	results := make(chan bool, n)
+	for range n {
+		go func() { results <- c.check("right", hash, hash) }()
+	}
+	time.Sleep(100 * time.Millisecond) // let them all arrive
+	close(release)
+	for range n {
+		if !<-results {
+			t.Error("a check of the right password failed")
+		}
+	}
+	if got := runs.Load(); got != 1 {
+		t.Errorf("%d concurrent checks ran argon2id %d times, want 1", n, got)
 	}
 }

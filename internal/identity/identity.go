@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/alexedwards/argon2id"
@@ -153,6 +154,14 @@ type Options struct {
 	Hash *argon2id.Params
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// LoginCacheTTL, when positive, caches successful Basic logins for
+	// that long (logins.go): repeated requests with the same credentials
+	// cost no query. Zero: every login is checked in full.
+	LoginCacheTTL time.Duration
+	// Generation, when set, is a counter the caller moves on every change
+	// to accounts, roles or settings; cached logins made before a move are
+	// not used.
+	Generation func() uint64
 }
 
 // Service manages and authenticates users and robot accounts.
@@ -163,10 +172,13 @@ type Service struct {
 	throttle Throttle
 	hash     *argon2id.Params
 	now      func() time.Time
-	// dummyHash is verified against when the user does not exist, so that
-	// an unknown user takes as long as a wrong password.
-	dummyHash string
+	// dummy is verified against when the user does not exist, so that an
+	// unknown user takes as long as a wrong password; made at first use
+	// (dummyHash), not at start, which would cost the hash's memory.
+	dummyOnce sync.Once
+	dummy     string
 	passwords *passwordChecker
+	logins    *loginCache
 }
 
 // defaultHashParams is the argon2id cost of new password hashes: 19 MiB,
@@ -193,13 +205,28 @@ func New(store Stores, log *slog.Logger, opts Options) (*Service, error) {
 	if s.throttle.Window <= 0 {
 		s.throttle.Window = 5 * time.Minute
 	}
-	h, err := argon2id.CreateHash("not a password", s.hash)
-	if err != nil {
-		return nil, fmt.Errorf("identity: %w", err)
-	}
-	s.dummyHash = h
 	s.passwords = newPasswordChecker(s.now)
+	s.logins = newLoginCache(opts.LoginCacheTTL, s.now, opts.Generation)
 	return s, nil
+}
+
+// dummyHash returns the hash unknown users are checked against.
+func (s *Service) dummyHash() string {
+	s.dummyOnce.Do(func() {
+		h, err := argon2id.CreateHash("not a password", s.hash)
+		if err != nil {
+			h = fixedDummy(s.hash)
+		}
+		s.dummy = h
+	})
+	return s.dummy
+}
+
+// fixedDummy is a well-formed hash of cost p with a fixed salt, for when
+// no random salt can be had: checking against it costs the same.
+func fixedDummy(p *argon2id.Params) string {
+	return fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
+		p.Memory, p.Iterations, p.Parallelism)
 }
 
 // RobotPrefix starts every robot account name.
@@ -213,19 +240,21 @@ func (s *Service) Authenticate(ctx context.Context, username, password, clientIP
 	if username == "" || password == "" {
 		return access.Principal{}, ErrInvalidCredentials
 	}
+	if p, ok := s.logins.get(username, password); ok {
+		return p, nil
+	}
+	gen, ext := s.logins.generations()
 	keys := throttleKeys(username, clientIP)
 	check := keys
 	if id, ok := s.resolveAccount(ctx, username); ok {
 		keys = append(keys, accountKey(id))
 		check = append(keys, passwordKey(id))
 	}
-	if err := s.checkThrottle(ctx, check); err != nil {
+	failed, err := s.checkThrottle(ctx, check)
+	if err != nil {
 		return access.Principal{}, err
 	}
-	var (
-		p   access.Principal
-		err error
-	)
+	var p access.Principal
 	if strings.HasPrefix(username, RobotPrefix) {
 		p, err = s.authenticateRobot(ctx, username, password)
 	} else {
@@ -239,10 +268,11 @@ func (s *Service) Authenticate(ctx context.Context, username, password, clientIP
 		return access.Principal{}, err
 	}
 	if p.Kind == access.KindUser {
-		s.clearFailures(ctx, keys[0], accountKey(p.ID))
+		s.clearFailures(ctx, failed, keys[0], accountKey(p.ID))
 	} else {
-		s.clearFailures(ctx, keys[0])
+		s.clearFailures(ctx, failed, keys[0])
 	}
+	s.logins.put(username, password, p, gen, ext)
 	return p, nil
 }
 
@@ -251,7 +281,7 @@ func (s *Service) authenticateUser(ctx context.Context, username, password strin
 	switch {
 	case errors.Is(err, meta.ErrUserNotFound):
 		if s.external == nil {
-			s.passwords.burn(password, s.dummyHash)
+			s.passwords.burn(password, s.dummyHash())
 			return access.Principal{}, ErrInvalidCredentials
 		}
 		return s.authenticateExternal(ctx, username, password)
@@ -260,7 +290,7 @@ func (s *Service) authenticateUser(ctx context.Context, username, password strin
 	}
 	if u.Source == meta.SourceLDAP {
 		if s.external == nil {
-			s.passwords.burn(password, s.dummyHash)
+			s.passwords.burn(password, s.dummyHash())
 			return access.Principal{}, ErrInvalidCredentials
 		}
 		return s.authenticateExternal(ctx, username, password)
@@ -269,10 +299,10 @@ func (s *Service) authenticateUser(ctx context.Context, username, password strin
 	// login path, only the administrator's local account logs in (Harbor's
 	// rule), so accounts made under db_auth cannot bypass the directory.
 	if u.Username != AdminUsername && s.directoryOnly(ctx) {
-		s.passwords.burn(password, s.dummyHash)
+		s.passwords.burn(password, s.dummyHash())
 		return access.Principal{}, ErrInvalidCredentials
 	}
-	if !s.passwords.check(password, u.PasswordHash, s.dummyHash) {
+	if !s.passwords.check(password, u.PasswordHash, s.dummyHash()) {
 		return access.Principal{}, ErrInvalidCredentials
 	}
 	if u.Disabled {

@@ -183,6 +183,7 @@ func (s *Service) UpdateRobot(ctx context.Context, by *access.Principal, id int6
 	if err := s.checkGrant(ctx, by, id, r); err != nil {
 		return meta.Robot{}, err
 	}
+	defer s.logins.invalidate() // after the change: cached logins ask again
 	return s.store.Robots.UpdateRobot(ctx, r)
 }
 
@@ -205,6 +206,7 @@ func (s *Service) RefreshRobotSecret(ctx context.Context, by *access.Principal, 
 	} else if err := ValidatePassword(secret); err != nil {
 		return "", &InvalidError{"secret", err.(*InvalidError).Reason}
 	}
+	defer s.logins.invalidate() // after the change: cached logins ask again
 	if err := s.store.Robots.SetRobotSecretHash(ctx, id, hashSecret(secret)); err != nil {
 		return "", err
 	}
@@ -219,6 +221,7 @@ func (s *Service) DeleteRobot(ctx context.Context, by *access.Principal, id int6
 			return err
 		}
 	}
+	defer s.logins.invalidate() // after the change: cached logins ask again
 	return s.store.Robots.DeleteRobot(ctx, id)
 }
 

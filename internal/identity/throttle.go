@@ -59,14 +59,16 @@ func (s *Service) resolveAccount(ctx context.Context, username string) (int64, b
 }
 
 // checkThrottle refuses the attempt with a *ThrottledError while any of
-// keys has reached its limit in its current window. A store failure lets
-// the attempt through (and is logged): refusing every login because the
+// keys has reached its limit in its current window; it returns the keys
+// that hold failures (a successful login clears only those, so that a
+// login without failures writes nothing). A store failure lets the
+// attempt through (and is logged): refusing every login because the
 // counters cannot be read would be worse.
-func (s *Service) checkThrottle(ctx context.Context, keys []string) error {
+func (s *Service) checkThrottle(ctx context.Context, keys []string) (map[string]meta.LoginFailures, error) {
 	got, err := s.store.Users.GetLoginFailures(ctx, keys, s.throttle.Window)
 	if err != nil {
 		s.log.WarnContext(ctx, "login throttle unavailable", "err", err)
-		return nil
+		return nil, nil
 	}
 	var wait time.Duration
 	for _, k := range keys {
@@ -77,9 +79,9 @@ func (s *Service) checkThrottle(ctx context.Context, keys []string) error {
 		wait = max(wait, lf.WindowStart.Add(s.throttle.Window).Sub(s.now()))
 	}
 	if wait <= 0 {
-		return nil
+		return got, nil
 	}
-	return &ThrottledError{RetryAfter: max(wait, time.Second)}
+	return got, &ThrottledError{RetryAfter: max(wait, time.Second)}
 }
 
 func (s *Service) limit(key string) int {
@@ -90,6 +92,7 @@ func (s *Service) limit(key string) int {
 }
 
 func (s *Service) recordFailure(ctx context.Context, keys []string) {
+	s.logins.invalidate() // a throttle may start: cached logins must ask again
 	for _, k := range keys {
 		if _, err := s.store.Users.RecordLoginFailure(ctx, k, s.throttle.Window); err != nil {
 			s.log.WarnContext(ctx, "record failed login", "err", err)
@@ -97,8 +100,14 @@ func (s *Service) recordFailure(ctx context.Context, keys []string) {
 	}
 }
 
-func (s *Service) clearFailures(ctx context.Context, keys ...string) {
+// clearFailures resets the counters of keys that hold failures (failed:
+// what checkThrottle found; a key it did not list is at zero already).
+// When the counters could not be read (failed is nil), it clears them all.
+func (s *Service) clearFailures(ctx context.Context, failed map[string]meta.LoginFailures, keys ...string) {
 	for _, k := range keys {
+		if _, ok := failed[k]; failed != nil && !ok {
+			continue
+		}
 		if err := s.store.Users.ClearLoginFailures(ctx, k); err != nil {
 			s.log.WarnContext(ctx, "clear failed logins", "err", err)
 		}

@@ -118,17 +118,18 @@ func (s *Service) ChangePassword(ctx context.Context, id int64, oldPassword, new
 		return fmt.Errorf("user %s: %w", u.Username, ErrNotLocal)
 	}
 	keys := append(throttleKeys(u.Username, clientIP), accountKey(id), passwordKey(id))
-	if err := s.checkThrottle(ctx, keys); err != nil {
+	failed, err := s.checkThrottle(ctx, keys)
+	if err != nil {
 		return err
 	}
-	if !s.passwords.check(oldPassword, u.PasswordHash, s.dummyHash) {
+	if !s.passwords.check(oldPassword, u.PasswordHash, s.dummyHash()) {
 		s.recordFailure(ctx, keys)
 		return ErrInvalidCredentials
 	}
 	if err := s.ResetPassword(ctx, id, newPassword); err != nil {
 		return err
 	}
-	s.clearFailures(ctx, passwordKey(id))
+	s.clearFailures(ctx, failed, passwordKey(id))
 	return nil
 }
 
@@ -150,6 +151,7 @@ func (s *Service) ResetPassword(ctx context.Context, id int64, newPassword strin
 	if err != nil {
 		return err
 	}
+	defer s.logins.invalidate() // after the change: cached logins ask again
 	if err := s.store.Users.SetPasswordHash(ctx, id, h); err != nil {
 		return err
 	}
@@ -166,6 +168,7 @@ func (s *Service) SessionGeneration(ctx context.Context, id int64) (int64, error
 // password changes and resets and by disabling). Missing:
 // meta.ErrUserNotFound.
 func (s *Service) EndSessions(ctx context.Context, id int64) error {
+	defer s.logins.invalidate() // after the change: cached logins ask again
 	if _, err := s.store.Users.BumpSessionGeneration(ctx, id); err != nil {
 		return fmt.Errorf("end sessions of user %d: %w", id, err)
 	}
@@ -202,12 +205,14 @@ func (s *Service) update(ctx context.Context, id int64, fn func(*meta.User)) (me
 		return meta.User{}, err
 	}
 	fn(&u)
+	defer s.logins.invalidate() // after the change: cached logins ask again
 	return s.store.Users.UpdateUser(ctx, u)
 }
 
 // DeleteUser deletes a user and its memberships. Missing:
 // meta.ErrUserNotFound.
 func (s *Service) DeleteUser(ctx context.Context, id int64) error {
+	defer s.logins.invalidate() // after the change: cached logins ask again
 	return s.store.Users.DeleteUser(ctx, id)
 }
 

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -35,32 +36,63 @@ func (noCache) Set(context.Context, string, []byte, time.Duration) {}
 func (noCache) Delete(context.Context, ...string)                  {}
 
 func (s *Service) cachedTag(ctx context.Context, repo, tag string) (digest.Digest, error) {
-	if b, ok := s.cache.Get(ctx, tagKey(repo, tag)); ok {
+	key := tagKey(repo, tag)
+	v, fresh, seen := s.local.get(key)
+	if fresh {
+		return v.(digest.Digest), nil
+	}
+	ver := s.local.version()
+	if b, ok := s.cache.Get(ctx, key); ok {
 		if d, err := digest.Parse(string(b)); err == nil {
+			s.local.put(key, d, int64(len(d)), ver)
 			return d, nil
 		}
 	}
 	d, err := s.store.Manifests.GetTag(ctx, repo, tag)
 	if err != nil {
+		if seen && errors.Is(err, meta.ErrUnavailable) {
+			return v.(digest.Digest), nil // stale but better than a failed pull
+		}
 		return "", err
 	}
-	s.cache.Set(ctx, tagKey(repo, tag), []byte(d.String()), tagTTL)
+	s.local.put(key, d, int64(len(d)), ver)
+	s.cache.Set(ctx, key, []byte(d.String()), tagTTL)
 	return d, nil
 }
 
 func (s *Service) cachedManifest(ctx context.Context, repo string, d digest.Digest) (meta.Manifest, error) {
-	if b, ok := s.cache.Get(ctx, manifestKey(repo, d)); ok {
+	key := manifestKey(repo, d)
+	v, fresh, seen := s.local.get(key)
+	if fresh {
+		return v.(meta.Manifest), nil
+	}
+	ver := s.local.version()
+	if b, ok := s.cache.Get(ctx, key); ok {
 		var m meta.Manifest
 		if err := json.Unmarshal(b, &m); err == nil && m.Digest == d {
+			s.local.put(key, m, manifestSize(m), ver)
 			return m, nil
 		}
 	}
 	m, err := s.store.Manifests.GetManifest(ctx, repo, d)
 	if err != nil {
+		if seen && errors.Is(err, meta.ErrUnavailable) {
+			return v.(meta.Manifest), nil // stale but better than a failed pull
+		}
 		return meta.Manifest{}, err
 	}
+	s.local.put(key, m, manifestSize(m), ver)
 	if b, err := json.Marshal(m); err == nil {
-		s.cache.Set(ctx, manifestKey(repo, d), b, manifestTTL)
+		s.cache.Set(ctx, key, b, manifestTTL)
 	}
 	return m, nil
+}
+
+// manifestSize is roughly what m holds in memory.
+func manifestSize(m meta.Manifest) int64 {
+	n := len(m.Payload) + len(m.Digest) + len(m.MediaType) + len(m.ArtifactType) + len(m.Subject) + 128
+	for k, v := range m.Annotations {
+		n += len(k) + len(v) + 32
+	}
+	return int64(n)
 }

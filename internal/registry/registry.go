@@ -95,6 +95,7 @@ type transactor interface {
 type Service struct {
 	store Stores
 	cache Cache
+	local *localCache // nil: off (WithLocalCache)
 	log   *slog.Logger
 }
 
@@ -184,6 +185,13 @@ func (s *Service) PutManifest(ctx context.Context, repo, ref, contentType string
 	if p.Subject != nil {
 		m.Subject = p.Subject.Digest
 	}
+	if ok, err := s.retag(ctx, repo, d, tags); ok || err != nil {
+		if err != nil {
+			return PutResult{}, fmt.Errorf("put manifest %s:%s: %w", repo, ref, err)
+		}
+		s.forget(ctx, tagKeys(repo, tags)...)
+		return PutResult{Digest: d, Subject: m.Subject, Tags: tags}, nil
+	}
 	err = s.store.Tx.InTx(ctx, func(tx *meta.Store) error {
 		if err := checkReferences(ctx, tx, repo, p); err != nil {
 			return err
@@ -201,8 +209,31 @@ func (s *Service) PutManifest(ctx context.Context, repo, ref, contentType string
 	if err != nil {
 		return PutResult{}, fmt.Errorf("put manifest %s:%s: %w", repo, ref, err)
 	}
-	s.cache.Delete(ctx, tagKeys(repo, tags)...)
+	s.forget(ctx, tagKeys(repo, tags)...)
 	return PutResult{Digest: d, Subject: m.Subject, Tags: tags}, nil
+}
+
+// retag handles the PUT of a manifest repo already holds (a CI pipeline
+// tagging one image many times): its references were checked when it was
+// stored and cannot go while it stays, so only the tags are written, in
+// one transaction. It reports false when the manifest is not there (or
+// went meanwhile): the caller stores it in full.
+func (s *Service) retag(ctx context.Context, repo string, d digest.Digest, tags []string) (bool, error) {
+	if _, err := s.cachedManifest(ctx, repo, d); err != nil {
+		return false, nil // missing, or unreadable: the full path decides
+	}
+	err := s.store.Tx.InTx(ctx, func(tx *meta.Store) error {
+		for _, t := range tags {
+			if err := tx.Manifests.PutTag(ctx, repo, t, d); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, meta.ErrManifestNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 func tagKeys(repo string, tags []string) []string {
@@ -259,7 +290,7 @@ func (s *Service) DeleteManifest(ctx context.Context, repo, ref string) error {
 		if err := s.store.Manifests.DeleteTag(ctx, repo, ref); err != nil {
 			return fmt.Errorf("delete tag %s:%s: %w", repo, ref, err)
 		}
-		s.cache.Delete(ctx, tagKey(repo, ref))
+		s.forget(ctx, tagKey(repo, ref))
 		return nil
 	}
 	d, err := oci.ParseDigest(ref)
@@ -281,7 +312,7 @@ func (s *Service) DeleteManifest(ctx context.Context, repo, ref string) error {
 	}
 	// Tags that pointed at it are gone from the database; their cache
 	// entries expire within tagTTL and resolve to MANIFEST_UNKNOWN meanwhile.
-	s.cache.Delete(ctx, manifestKey(repo, d))
+	s.forget(ctx, manifestKey(repo, d))
 	return nil
 }
 

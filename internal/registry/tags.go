@@ -19,6 +19,6 @@ func (s *Service) CreateTag(ctx context.Context, repo, tag string, d digest.Dige
 	if err := s.store.Manifests.CreateTag(ctx, repo, tag, d); err != nil {
 		return fmt.Errorf("create tag %s:%s: %w", repo, tag, err)
 	}
-	s.cache.Delete(ctx, tagKey(repo, tag))
+	s.forget(ctx, tagKey(repo, tag))
 	return nil
 }

@@ -74,6 +74,8 @@ type Issuer struct {
 	method jwt.SigningMethod
 	kid    string
 	opts   Options
+	// seen caches verified tokens until they expire (verified.go).
+	seen *verifiedCache
 }
 
 // NewIssuer returns an Issuer signing with key (ES256 for ECDSA P-256,
@@ -99,7 +101,7 @@ func NewIssuer(key crypto.Signer, opts Options) (*Issuer, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Issuer{key: key, method: m, kid: kid, opts: opts}, nil
+	return &Issuer{key: key, method: m, kid: kid, opts: opts, seen: &verifiedCache{limit: verifiedCacheSize}}, nil
 }
 
 // Service returns the audience tokens are issued for.
@@ -157,6 +159,10 @@ var ErrInvalidToken = errors.New("invalid or expired token")
 // Verify checks raw's signature, algorithm, issuer, audience and validity
 // period and returns its claims. Failures match ErrInvalidToken.
 func (i *Issuer) Verify(raw string) (Claims, error) {
+	now := i.opts.Now()
+	if c, ok := i.seen.get(raw, now); ok {
+		return c, nil
+	}
 	var c Claims
 	_, err := jwt.ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return i.key.Public(), nil },
 		jwt.WithValidMethods([]string{i.method.Alg()}),
@@ -164,14 +170,18 @@ func (i *Issuer) Verify(raw string) (Claims, error) {
 		jwt.WithAudience(i.opts.Service),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
-		jwt.WithLeeway(5*time.Second),
+		jwt.WithLeeway(verifyLeeway),
 		jwt.WithTimeFunc(i.opts.Now),
 	)
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
+	i.seen.put(raw, c, now)
 	return c, nil
 }
+
+// verifyLeeway is the clock skew Verify tolerates.
+const verifyLeeway = 5 * time.Second
 
 // Scope is one requested scope: type:name:actions, e.g.
 // repository:library/app:pull,push or registry:catalog:*.

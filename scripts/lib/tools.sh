@@ -17,6 +17,7 @@ BERTH_CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
 BERTH_STATICCHECK_VERSION=v0.8.2
 BERTH_PEBBLE_VERSION=v2.10.3
 BERTH_AXE_VERSION=4.14.1
+BERTH_DISTRIBUTION_VERSION=v3.1.2
 
 # _berth_go_install NAME PKG VERSION [BINARY]: go install PKG@VERSION into the
 # cache directory of NAME unless it is already there; prints the binary path.
@@ -122,6 +123,13 @@ berth_tool_axe() {
 		fi
 	fi
 	printf '%s\n' "$dir/axe.min.js"
+}
+
+# Distribution v3, the peer registry of scripts/bench/compare.sh; its main
+# package installs as "registry".
+berth_tool_distribution() {
+	_berth_go_install distribution github.com/distribution/distribution/v3/cmd/registry \
+		"$BERTH_DISTRIBUTION_VERSION" registry
 }
 
 # berth_tools_all: install every tool; prints their directory paths, one a line.

@@ -1,0 +1,44 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// Report is the Markdown block for docs/benchmarks.md.
+func Report(r Results, o Options, commit string, started time.Time) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Measured %s (run took %s), commit `%s`, on %s.\n\n", started.UTC().Format("2006-01-02 15:04 UTC"),
+		time.Since(started).Round(time.Second), commit, Machine())
+	fmt.Fprintf(&b, "Sizes: big layer %d MiB x%d; %d small images by %d clients; wrk %s x%d rounds, %d connections, %d threads; %d tags; _catalog of %d repositories.\n\n",
+		o.BigMiB, o.BigRuns, o.SmallImages, o.SmallClients, o.WrkDuration, o.WrkRounds, o.WrkConnections, o.WrkThreads, o.Tags, o.CatalogRepos)
+	b.WriteString(Table(r))
+	return b.String()
+}
+
+const (
+	beginMark = "<!-- bench:begin -->"
+	endMark   = "<!-- bench:end -->"
+)
+
+// WriteReport replaces the block between the bench markers of path with
+// report (or creates the file with just the block).
+func WriteReport(path, report string) error {
+	block := beginMark + "\n" + report + endMark
+	old, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	s := string(old)
+	i, j := strings.Index(s, beginMark), strings.Index(s, endMark)
+	if i < 0 || j < i {
+		s = strings.TrimRight(s, "\n")
+		if s != "" {
+			s += "\n\n"
+		}
+		return os.WriteFile(path, []byte(s+block+"\n"), 0o644)
+	}
+	return os.WriteFile(path, []byte(s[:i]+block+s[j+len(endMark):]), 0o644)
+}
