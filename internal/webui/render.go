@@ -176,3 +176,12 @@ func prettyJSON(b []byte) string {
 
 // IsUser reports whether a user (not a robot) is logged in.
 func (v view) IsUser() bool { return v.User.Kind == access.KindUser }
+
+// pager is a list's paging with the view, for the "paging" template.
+type pager struct {
+	P paging
+	V view
+}
+
+// Pager pairs a list's paging with the view.
+func (v view) Pager(p paging) pager { return pager{P: p, V: v} }
