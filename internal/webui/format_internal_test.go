@@ -17,14 +17,19 @@ func TestHumanSize(t *testing.T) {
 }
 
 func TestAgo(t *testing.T) {
-	for d, want := range map[time.Duration]string{10 * time.Second: "<1 min", 5 * time.Minute: "5 min",
-		3 * time.Hour: "3 h", 72 * time.Hour: "3 d"} {
-		if got := ago(time.Now().Add(-d)); got != want {
-			t.Errorf("ago(-%s) = %q, want %q", d, got, want)
+	now := time.Now()
+	type kn struct {
+		key string
+		n   int
+	}
+	for d, want := range map[time.Duration]kn{10 * time.Second: {"time.now", 0}, 5 * time.Minute: {"time.minutes", 5},
+		3 * time.Hour: {"time.hours", 3}, 72 * time.Hour: {"time.days", 3}} {
+		if k, n := ago(now.Add(-d), now); k != want.key || n != want.n {
+			t.Errorf("ago(-%s) = %s %d, want %v", d, k, n, want)
 		}
 	}
-	if got := ago(time.Time{}); got != "—" {
-		t.Errorf("ago(zero) = %q", got)
+	if k, _ := ago(time.Time{}, now); k != "" {
+		t.Errorf("ago(zero) = %q", k)
 	}
 }
 

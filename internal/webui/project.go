@@ -16,7 +16,6 @@ import (
 // repoStore is meta.Repositories as the portal uses it.
 type repoStore interface {
 	ListProjectRepositories(ctx context.Context, project, name string, p meta.Page) ([]meta.RepositoryInfo, int, error)
-	GetRepositoryInfo(ctx context.Context, name string) (meta.RepositoryInfo, error)
 }
 
 // userStore is meta.Users as the portal uses it.

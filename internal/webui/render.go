@@ -39,7 +39,6 @@ type pages struct {
 // request's catalog (view.T); here it only makes the templates parse.
 var funcs = template.FuncMap{
 	"size":     humanSize,
-	"ago":      ago,
 	"when":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 	"short":    shortDigest,
 	"role":     func(r int) string { return access.Role(r).String() },
@@ -128,22 +127,32 @@ func humanSize(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-// ago is how long before now t was, roughly ("3 min", "2 h", "5 d"); the
-// page shows the exact time beside it.
-func ago(t time.Time) string {
-	if t.IsZero() {
+// Ago is how long before now t was, roughly ("3 min", "2 h", "5 d"), in
+// the request's language; the page shows the exact time beside it.
+func (v view) Ago(t time.Time) string {
+	key, n := ago(t, time.Now())
+	if key == "" {
 		return "—"
 	}
-	d := time.Since(t)
+	return v.T(key, n)
+}
+
+// ago is the message key and number saying how long before now t was; ""
+// for the zero time.
+func ago(t, now time.Time) (string, int) {
+	if t.IsZero() {
+		return "", 0
+	}
+	d := now.Sub(t)
 	switch {
 	case d < time.Minute:
-		return "<1 min"
+		return "time.now", 0
 	case d < time.Hour:
-		return fmt.Sprintf("%d min", int(d/time.Minute))
+		return "time.minutes", int(d / time.Minute)
 	case d < 48*time.Hour:
-		return fmt.Sprintf("%d h", int(d/time.Hour))
+		return "time.hours", int(d / time.Hour)
 	}
-	return fmt.Sprintf("%d d", int(d/(24*time.Hour)))
+	return "time.days", int(d / (24 * time.Hour))
 }
 
 // shortDigest is a digest's algorithm and first 12 hex digits.
@@ -167,3 +176,12 @@ func prettyJSON(b []byte) string {
 
 // IsUser reports whether a user (not a robot) is logged in.
 func (v view) IsUser() bool { return v.User.Kind == access.KindUser }
+
+// pager is a list's paging with the view, for the "paging" template.
+type pager struct {
+	P paging
+	V view
+}
+
+// Pager pairs a list's paging with the view.
+func (v view) Pager(p paging) pager { return pager{P: p, V: v} }

@@ -72,19 +72,12 @@ func parseRepoPath(p string) (repoTarget, error) {
 	return t, nil
 }
 
-// loadRepo authorizes res/act in the repository's project and reads the
-// repository. A repository the caller may not see answers as the project
-// would.
-func (u *UI) loadRepo(c *call, name string, res access.Resource, act access.Action) (meta.Project, meta.RepositoryInfo, error) {
-	proj, err := u.loadProjectNamed(c, access.ProjectName(name), res, act)
-	if err != nil {
-		return meta.Project{}, meta.RepositoryInfo{}, err
-	}
-	info, err := u.d.Repos.GetRepositoryInfo(c.r.Context(), name)
-	if err != nil {
-		return meta.Project{}, meta.RepositoryInfo{}, err
-	}
-	return proj, info, nil
+// loadRepo authorizes res/act in the repository's project. A repository
+// the caller may not see answers as its project would; whether it exists
+// is the next read's to say (meta.ErrRepositoryNotFound), so that a page
+// does not count its artifacts twice.
+func (u *UI) loadRepo(c *call, name string, res access.Resource, act access.Action) (meta.Project, error) {
+	return u.loadProjectNamed(c, access.ProjectName(name), res, act)
 }
 
 // artifactRow is one artifact of a repository page.
@@ -106,7 +99,7 @@ type referrerRow struct {
 // repoView is a repository page.
 type repoView struct {
 	Project   meta.Project
-	Repo      meta.RepositoryInfo
+	Repo      string
 	Short     string // the name inside the project
 	Artifacts []artifactRow
 	Paging    paging
@@ -135,7 +128,7 @@ func (u *UI) repositoryGet(c *call) error {
 
 func (u *UI) repositoryPage(c *call, name string, status int, errKey, detail string) error {
 	ctx := c.r.Context()
-	proj, info, err := u.loadRepo(c, name, access.ResourceArtifact, access.ActionList)
+	proj, err := u.loadRepo(c, name, access.ResourceArtifact, access.ActionList)
 	if err != nil {
 		return err
 	}
@@ -146,7 +139,7 @@ func (u *UI) repositoryPage(c *call, name string, status int, errKey, detail str
 	}
 	pg.Total = total
 	ap := access.ProjectOf(proj)
-	v := repoView{Project: proj, Repo: info, Short: strings.TrimPrefix(name, proj.Name+"/"), Paging: pg,
+	v := repoView{Project: proj, Repo: name, Short: strings.TrimPrefix(name, proj.Name+"/"), Paging: pg,
 		CanDelete: access.Can(c.p, ap, access.ResourceArtifact, access.ActionDelete),
 		CanTag:    access.Can(c.p, ap, access.ResourceTag, access.ActionCreate),
 		CanUntag:  access.Can(c.p, ap, access.ResourceTag, access.ActionDelete),
@@ -267,7 +260,7 @@ func (u *UI) artifactPage(c *call, name, ref string) error {
 	if err != nil {
 		return errNotFound
 	}
-	proj, _, err := u.loadRepo(c, name, access.ResourceArtifact, access.ActionRead)
+	proj, err := u.loadRepo(c, name, access.ResourceArtifact, access.ActionRead)
 	if err != nil {
 		return err
 	}
@@ -373,7 +366,7 @@ func (u *UI) deleteArtifact(c *call, name, ref string) error {
 	if err != nil {
 		return errNotFound
 	}
-	proj, _, err := u.loadRepo(c, name, access.ResourceArtifact, access.ActionDelete)
+	proj, err := u.loadRepo(c, name, access.ResourceArtifact, access.ActionDelete)
 	if err != nil {
 		return err
 	}
@@ -392,7 +385,7 @@ func (u *UI) addTag(c *call, name, ref string) error {
 	if err != nil {
 		return errNotFound
 	}
-	proj, _, err := u.loadRepo(c, name, access.ResourceTag, access.ActionCreate)
+	proj, err := u.loadRepo(c, name, access.ResourceTag, access.ActionCreate)
 	if err != nil {
 		return err
 	}
@@ -414,7 +407,7 @@ func (u *UI) deleteTag(c *call, name, rawTag string) error {
 	if err != nil {
 		return errNotFound
 	}
-	proj, _, err := u.loadRepo(c, name, access.ResourceTag, access.ActionDelete)
+	proj, err := u.loadRepo(c, name, access.ResourceTag, access.ActionDelete)
 	if err != nil {
 		return err
 	}
