@@ -160,7 +160,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	}
 
 	queue, err := jobs.Open(ctx, cfg.Database.URL, log, jobs.Options{
-		Jobs:        jobList(cfg, blobs, collector, store.GC, log),
+		Jobs:        jobList(cfg, blobs, collector, store.GC, gcWorkers(store.Dialect()), log),
 		StopTimeout: cfg.HTTP.ShutdownTimeout,
 	})
 	if err != nil {

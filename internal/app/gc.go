@@ -88,7 +88,7 @@ func GC(ctx context.Context, cfg config.Config, log *slog.Logger, opts GCOptions
 	}
 	ro := settings.New(store.Settings, log, settings.Options{})
 	c := gc.New(store.GC, drv, ro, nil, log)
-	_, r, err := c.RunNow(ctx, store.GC, gc.KindManual, gc.Options{DryRun: opts.DryRun, Grace: opts.Grace})
+	_, r, err := c.RunNow(ctx, store.GC, gc.KindManual, gc.Options{DryRun: opts.DryRun, Grace: opts.Grace, Workers: gcWorkers(store.Dialect())})
 	fmt.Fprint(out, r.String())
 	return err
 }

@@ -15,7 +15,7 @@ import (
 // jobList is every background job Berth runs: one entry per job (kind,
 // interval if periodic, timeout, function). River works them; periodic
 // ones fire once per cluster.
-func jobList(cfg config.Config, blobs *content.Service, collector *gc.Collector, gcStore *meta.GC, log *slog.Logger) []jobs.Job {
+func jobList(cfg config.Config, blobs *content.Service, collector *gc.Collector, gcStore *meta.GC, gcWorkers int, log *slog.Logger) []jobs.Job {
 	return []jobs.Job{
 		{Kind: "purge_uploads", Every: cfg.Uploads.PurgeInterval, Timeout: 5 * time.Minute,
 			Run: jobs.NoArgs(purgeUploads(blobs, cfg.Uploads, log))},
@@ -23,7 +23,7 @@ func jobList(cfg config.Config, blobs *content.Service, collector *gc.Collector,
 		// gc`) may work it at the same time.
 		{Kind: "gc_sweep", Every: cfg.GC.Interval, Timeout: 10 * time.Minute,
 			Run: jobs.NoArgs(func(ctx context.Context) error {
-				_, err := collector.Sweep(ctx, gc.Options{Grace: -1, MaxReviews: 100_000})
+				_, err := collector.Sweep(ctx, gc.Options{Grace: -1, MaxReviews: 100_000, Workers: gcWorkers})
 				return err
 			})},
 		// The Harbor-style schedule (/system/gc/schedule): a recorded run
@@ -38,19 +38,28 @@ func jobList(cfg config.Config, blobs *content.Service, collector *gc.Collector,
 				if err != nil || !ok {
 					return err
 				}
-				_, _, err = collector.RunNow(ctx, gcStore, gc.KindSchedule, gc.Options{Grace: -1})
+				_, _, err = collector.RunNow(ctx, gcStore, gc.KindSchedule, gc.Options{Grace: -1, Workers: gcWorkers})
 				return err
 			})},
 		// A run asked for through the API (the row exists already).
 		{Kind: gcRunJob, Timeout: 30 * time.Minute, MaxAttempts: 1,
 			Run: jobs.WithArgs(func(ctx context.Context, a gcRunArgs) error {
-				_, err := collector.Record(ctx, gcStore, a.RunID, gc.Options{Grace: -1, DryRun: a.DryRun})
+				_, err := collector.Record(ctx, gcStore, a.RunID, gc.Options{Grace: -1, DryRun: a.DryRun, Workers: gcWorkers})
 				return err
 			})},
 	}
 }
 
 const gcRunJob = "gc_run"
+
+// gcWorkers is how many reviews a sweep works at once: several on
+// PostgreSQL (SKIP LOCKED spreads them), one on SQLite (one writer).
+func gcWorkers(dialect string) int {
+	if dialect == "postgres" {
+		return 4
+	}
+	return 1
+}
 
 type gcRunArgs struct {
 	RunID  int64 `json:"run_id"`

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -23,8 +24,8 @@ import (
 
 // Store is meta.GC as a collector uses it.
 type Store interface {
-	Claim(ctx context.Context, opts meta.ClaimOptions) (meta.Claim, error)
-	FinishDelete(ctx context.Context, d digest.Digest, key string) (bool, error)
+	ClaimBatch(ctx context.Context, opts meta.ClaimOptions, n int) ([]meta.Claim, error)
+	FinishDeletes(ctx context.Context, cs []meta.Claim) ([]bool, error)
 	FailDelete(ctx context.Context, d digest.Digest, cause error) error
 	Candidates(ctx context.Context, opts meta.ClaimOptions, after digest.Digest, limit int) ([]meta.Candidate, error)
 }
@@ -45,6 +46,9 @@ type Options struct {
 	// MaxReviews bounds the reviews one sweep decides; 0: no bound (until
 	// nothing is due).
 	MaxReviews int
+	// Workers is how many reviews are worked at once (PostgreSQL; SQLite
+	// has one writer anyway); 0 or 1: one.
+	Workers int
 }
 
 // Report says what a sweep did.
@@ -120,28 +124,49 @@ func (c *Collector) Sweep(ctx context.Context, opts Options) (Report, error) {
 		r.Elapsed = time.Since(start)
 		return r, err
 	}
-	for opts.MaxReviews <= 0 || r.Reviewed < opts.MaxReviews {
-		if err := ctx.Err(); err != nil {
-			return r, err
-		}
-		cl, err := c.store.Claim(ctx, claim)
-		if errors.Is(err, meta.ErrNoReview) {
-			break
-		}
-		if err != nil {
-			return r, fmt.Errorf("gc: %w", err)
-		}
-		r.Reviewed++
-		switch cl.Outcome {
-		case meta.ClaimDelete:
-			if err := c.delete(ctx, cl, &r); err != nil {
-				return r, err
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	work := func() {
+		for {
+			mu.Lock()
+			n := batchSize
+			if opts.MaxReviews > 0 {
+				n = min(n, opts.MaxReviews-r.Reviewed)
 			}
-		case meta.ClaimWait:
-			r.Postponed++
-		default:
-			r.Kept++
+			stop := firstErr != nil || n <= 0
+			if !stop {
+				r.Reviewed += n // reserved; what was not due is given back
+			}
+			mu.Unlock()
+			if stop {
+				return
+			}
+			got, err := c.batch(ctx, claim, n, &r, &mu)
+			mu.Lock()
+			r.Reviewed -= n - got
+			mu.Unlock()
+			if errors.Is(err, meta.ErrNoReview) {
+				return
+			}
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+				return
+			}
 		}
+	}
+	for range max(opts.Workers, 1) {
+		wg.Go(work)
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return r, firstErr
 	}
 	r.Elapsed = time.Since(start)
 	if r.BlobsDeleted > 0 || r.Failed > 0 {
@@ -151,42 +176,93 @@ func (c *Collector) Sweep(ctx context.Context, opts Options) (Report, error) {
 	return r, nil
 }
 
-// delete removes a claimed blob's object (and its digest sidecar when the
-// blob lives at an upload key), then its row. A storage failure leaves the
-// blob marked and its review postponed: the next worker finishes it.
-func (c *Collector) delete(ctx context.Context, cl meta.Claim, r *Report) error {
+// batchSize is how many reviews one transaction decides: enough to save
+// commits, few enough that pushers waiting for those rows wait little.
+const batchSize = 50
+
+// batch takes and decides up to n reviews, deletes the objects of those
+// marked, then their rows; it returns how many reviews it took
+// (meta.ErrNoReview when none was due).
+func (c *Collector) batch(ctx context.Context, claim meta.ClaimOptions, n int, r *Report, mu *sync.Mutex) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	cls, err := c.store.ClaimBatch(ctx, claim, n)
+	if errors.Is(err, meta.ErrNoReview) {
+		return 0, err
+	}
+	if err != nil {
+		return 0, fmt.Errorf("gc: %w", err)
+	}
+	var gone []meta.Claim
+	for _, cl := range cls {
+		switch cl.Outcome {
+		case meta.ClaimDelete:
+			ok, err := c.deleteObject(ctx, cl, r, mu)
+			if err != nil {
+				return len(cls), err
+			}
+			if ok {
+				gone = append(gone, cl)
+			}
+		case meta.ClaimWait:
+			mu.Lock()
+			r.Postponed++
+			mu.Unlock()
+		default:
+			mu.Lock()
+			r.Kept++
+			mu.Unlock()
+		}
+	}
+	if len(gone) == 0 {
+		return len(cls), nil
+	}
+	done, err := c.store.FinishDeletes(ctx, gone)
+	if err != nil {
+		return len(cls), fmt.Errorf("gc: %w", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, cl := range gone {
+		if !done[i] { // revived by an upload at another key meanwhile
+			r.Kept++
+			continue
+		}
+		r.BlobsDeleted++
+		r.BytesFreed += cl.Size
+		if len(r.Deleted) < MaxListed {
+			r.Deleted = append(r.Deleted, cl.Digest)
+		}
+		if c.metrics != nil {
+			c.metrics.deleted.Inc()
+			c.metrics.freed.Add(float64(cl.Size))
+		}
+	}
+	return len(cls), nil
+}
+
+// deleteObject removes a claimed blob's object (and its digest sidecar
+// when the blob lives at an upload key). A storage failure leaves the blob
+// marked and its review postponed (ok false): a later worker finishes it.
+func (c *Collector) deleteObject(ctx context.Context, cl meta.Claim, r *Report, mu *sync.Mutex) (bool, error) {
 	keys := []string{cl.Key}
 	if k, ok := strings.CutSuffix(cl.Key, "/data"); ok {
 		keys = append(keys, k+"/digest")
 	}
 	for _, k := range keys {
 		if err := c.drv.Delete(ctx, k); err != nil {
+			mu.Lock()
 			r.Failed++
+			mu.Unlock()
 			c.log.WarnContext(ctx, "gc: delete blob object", "digest", cl.Digest.String(), "key", k, "err", err)
 			if ferr := c.store.FailDelete(ctx, cl.Digest, err); ferr != nil {
-				return fmt.Errorf("gc: %w", ferr)
+				return false, fmt.Errorf("gc: %w", ferr)
 			}
-			return nil
+			return false, nil
 		}
 	}
-	done, err := c.store.FinishDelete(ctx, cl.Digest, cl.Key)
-	if err != nil {
-		return fmt.Errorf("gc: %w", err)
-	}
-	if !done { // revived by an upload at another key meanwhile
-		r.Kept++
-		return nil
-	}
-	r.BlobsDeleted++
-	r.BytesFreed += cl.Size
-	if len(r.Deleted) < MaxListed {
-		r.Deleted = append(r.Deleted, cl.Digest)
-	}
-	if c.metrics != nil {
-		c.metrics.deleted.Inc()
-		c.metrics.freed.Add(float64(cl.Size))
-	}
-	return nil
+	return true, nil
 }
 
 func (c *Collector) dryRun(ctx context.Context, claim meta.ClaimOptions, opts Options, r *Report) error {

@@ -453,3 +453,31 @@ func TestDryRun(t *testing.T) {
 }
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+// TestBackupLeaseHoldsBlobs: a backup lease taken before a blob lost its
+// last reference keeps it until the lease is released (issue 11's hook).
+func TestBackupLeaseHoldsBlobs(t *testing.T) {
+	metatest.ForEachEngine(t, func(t *testing.T, s *meta.Store) {
+		e := newEnv(t, s)
+		ctx := context.Background()
+		md, ds := e.image(t, "lib/app", "v1")
+		leaseEnd := time.Now().Add(2 * time.Second)
+		if err := s.GC.AcquireLease(ctx, "backup-1", "test", time.Now().Add(-time.Second), leaseEnd); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.reg.DeleteManifest(ctx, "lib/app", md.String()); err != nil {
+			t.Fatal(err)
+		}
+		if r := sweep(t, e, now); r.BlobsDeleted != 0 || !stored(t, e, ds[1]) {
+			t.Fatalf("under a lease: %+v, want nothing deleted", r)
+		}
+		if err := s.GC.ReleaseLease(ctx, "backup-1"); err != nil {
+			t.Fatal(err)
+		}
+		// The reviews were postponed to the lease's end: due then.
+		time.Sleep(time.Until(leaseEnd) + 100*time.Millisecond)
+		if r := sweep(t, e, now); r.BlobsDeleted != 2 || stored(t, e, ds[1]) {
+			t.Fatalf("after the lease: %+v, want both blobs deleted", r)
+		}
+	})
+}

@@ -119,7 +119,7 @@ func (h *handle) enqueueReview(ctx context.Context, d digest.Digest, reason stri
 		INSERT INTO gc_blob_reviews (blob_digest, review_after, queued_at, reason)
 		VALUES ($1, $2, $3, $4)
 		ON CONFLICT (blob_digest) DO UPDATE SET review_after = excluded.review_after,
-			queued_at = excluded.queued_at, reason = excluded.reason, attempts = 0, last_error = ''`,
+			queued_at = excluded.queued_at, not_before = NULL, reason = excluded.reason, attempts = 0, last_error = ''`,
 		d, now.Add(h.gcGrace()), now, reason); err != nil {
 		return wrapErr(err, "meta: queue review of %s", d)
 	}

@@ -14,6 +14,9 @@ CREATE TABLE gc_blob_reviews (
     blob_digest  TEXT PRIMARY KEY,
     review_after TIMESTAMP NOT NULL,
     queued_at    TIMESTAMP NOT NULL,
+    -- Set when a worker postpones the review (a fresh link, a lease, a
+    -- busy row): not looked at again before then, whatever the grace.
+    not_before   TIMESTAMP,
     reason       TEXT NOT NULL,
     attempts     INTEGER NOT NULL DEFAULT 0,
     last_error   TEXT NOT NULL DEFAULT ''
