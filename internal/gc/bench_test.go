@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/berth-registry/berth/internal/content"
 	"github.com/berth-registry/berth/internal/gc"
 	"github.com/berth-registry/berth/internal/meta"
@@ -208,4 +207,3 @@ func BenchmarkDeleteManifest10kTags(b *testing.B) {
 		})
 	}
 }
-
