@@ -10,6 +10,7 @@ type (
 	memberJSON       = restapi.MemberJSON
 	configItem       = restapi.ConfigItem
 	auditLogJSON     = restapi.AuditLogJSON
+	auditLogExtJSON  = restapi.AuditLogExtJSON
 	robotCreatedJSON = restapi.RobotCreatedJSON
 	userJSON         = restapi.UserJSON
 	ldapUserJSON     = restapi.LDAPUserJSON

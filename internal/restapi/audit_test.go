@@ -2,6 +2,7 @@ package restapi_test
 
 import (
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -158,5 +159,71 @@ func testProjectLogsByID(t *testing.T, e *acctEnv) {
 		if l.ProjectID == 0 || l.ResourceType == "" {
 			t.Errorf("entry %+v: want a project id and a resource type", l)
 		}
+	}
+}
+
+// TestAuditLogExts: Harbor 2.13's /auditlog-exts shows every entry to
+// system administrators and, to anyone else, only the entries of the
+// projects they administer (never those where they are a mere member);
+// the per-project list admits the callers /projects/{p}/logs admits; the
+// event types list needs a login.
+func TestAuditLogExts(t *testing.T) { forEachAcct(t, testAuditLogExts) }
+
+func testAuditLogExts(t *testing.T, e *acctEnv) {
+	p1 := e.project("x1", false)
+	p2 := e.project("x2", false)
+	owner, _ := e.user("owner", false, map[int64]access.Role{p1.ID: access.RoleProjectAdmin, p2.ID: access.RoleGuest})
+	outsider, _ := e.user("stranger", false, nil)
+	t0 := time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)
+	for i, a := range []meta.AuditLog{
+		{Username: "dev", Operation: "push", ResourceType: "artifact", Resource: "x1/app:1", ProjectID: p1.ID},
+		{Username: "dev", Operation: "push", ResourceType: "artifact", Resource: "x2/app:1", ProjectID: p2.ID},
+		{Username: "mallory", Operation: "login", ResourceType: "user", Resource: "mallory", Result: meta.AuditFailure},
+	} {
+		a.OpTime = t0.Add(time.Duration(i) * time.Minute)
+		if err := e.store.Audit.AddAuditLog(t.Context(), a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.run(t, []acctCase{
+		{"anonymous", acctAnon, "GET", "/auditlog-exts", nil, 401},
+		{"events anonymous", acctAnon, "GET", "/auditlog-exts/events", nil, 401},
+		{"events", outsider, "GET", "/auditlog-exts/events", nil, 200},
+		{"project outsider", outsider, "GET", "/projects/x1/auditlog-exts", nil, 403},
+		{"project missing", outsider, "GET", "/projects/nope/auditlog-exts", nil, 403},
+		{"bad sort", acctAdmin, "GET", "/auditlog-exts?sort=username", nil, 400},
+	})
+	list := func(c acctCred, path string) []string {
+		t.Helper()
+		var logs []auditLogExtJSON
+		e.decode(e.must(e.do(c, "GET", path, nil), 200), &logs)
+		out := []string{}
+		for _, l := range logs {
+			if l.Username == "admin" { // the setup's own project and member changes
+				continue
+			}
+			out = append(out, l.OperationDescription+" "+strconv.FormatBool(l.OperationResult)+" "+l.OpTime)
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		cred acctCred
+		path string
+		want []string
+	}{
+		{"admin sees everything", acctAdmin, "/auditlog-exts?sort=-op_time", []string{
+			"login user mallory (failed) false 2026-02-03T04:07:06Z", "push artifact x2/app:1 true 2026-02-03T04:06:06Z",
+			"push artifact x1/app:1 true 2026-02-03T04:05:06Z"}},
+		{"a project admin sees its project only", owner, "/auditlog-exts", []string{"push artifact x1/app:1 true 2026-02-03T04:05:06Z"}},
+		{"a user without admin roles sees nothing", outsider, "/auditlog-exts", []string{}},
+		{"one project, a guest", owner, "/projects/x2/auditlog-exts", []string{"push artifact x2/app:1 true 2026-02-03T04:06:06Z"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if d := cmp.Diff(tt.want, list(tt.cred, tt.path)); d != "" {
+				t.Errorf("GET %s (-want +got):\n%s", tt.path, d)
+			}
+		})
 	}
 }

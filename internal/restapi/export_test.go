@@ -8,6 +8,7 @@ type (
 	MemberJSON       = memberJSON
 	ConfigItem       = configItem
 	AuditLogJSON     = auditLogJSON
+	AuditLogExtJSON  = auditLogExtJSON
 	RobotCreatedJSON = robotCreatedJSON
 	UserJSON         = userJSON
 	LDAPUserJSON     = ldapUserJSON

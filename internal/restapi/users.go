@@ -77,6 +77,9 @@ func (a *API) accountRoutes(mux *http.ServeMux) {
 
 	a.handle(mux, "GET "+Prefix+"/audit-logs", a.listAuditLogs)
 	a.handle(mux, "GET "+Prefix+"/projects/{project_name}/logs", a.listProjectLogs)
+	a.handle(mux, "GET "+Prefix+"/auditlog-exts", a.listAuditLogExts)
+	a.handle(mux, "GET "+Prefix+"/auditlog-exts/events", a.listAuditLogEventTypes)
+	a.handle(mux, "GET "+Prefix+"/projects/{project_name}/auditlog-exts", a.listProjectAuditLogExts)
 }
 
 // userJSON is Harbor's UserResp.
