@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/berth-registry/berth/internal/content"
 	"github.com/berth-registry/berth/internal/gc"
 	"github.com/berth-registry/berth/internal/meta"
@@ -88,10 +87,12 @@ func benchDeletes(b *testing.B, s *meta.Store, drv storage.Driver, n, workers in
 		var cw sync.WaitGroup
 		var clientLat []time.Duration
 		cw.Go(func() { clientLat = client(b, e, fmt.Sprintf("lib/client%d", i), stop) })
-		time.Sleep(200 * time.Millisecond) // the client is under way
+		// The garbage is 1.5 s old when the sweep starts with a 1 s grace:
+		// all of it is due, the client's pushes in flight are not.
+		time.Sleep(1500 * time.Millisecond)
 		b.StartTimer()
 		t0 := time.Now()
-		r, err := e.gc.Sweep(ctx, gc.Options{Grace: 0, Workers: workers})
+		r, err := e.gc.Sweep(ctx, gc.Options{Grace: time.Second, Workers: workers})
 		elapsed := time.Since(t0)
 		b.StopTimer()
 		close(stop)
@@ -208,4 +209,3 @@ func BenchmarkDeleteManifest10kTags(b *testing.B) {
 		})
 	}
 }
-
