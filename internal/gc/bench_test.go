@@ -87,10 +87,13 @@ func benchDeletes(b *testing.B, s *meta.Store, drv storage.Driver, n, workers in
 		var cw sync.WaitGroup
 		var clientLat []time.Duration
 		cw.Go(func() { clientLat = client(b, e, fmt.Sprintf("lib/client%d", i), stop) })
-		time.Sleep(200 * time.Millisecond) // the client is under way
+		// The garbage is 5.5 s old when the sweep starts with a 5 s grace:
+		// all of it is due, the client's pushes in flight are not (a
+		// loaded push can take over a second between blob and manifest).
+		time.Sleep(5500 * time.Millisecond)
 		b.StartTimer()
 		t0 := time.Now()
-		r, err := e.gc.Sweep(ctx, gc.Options{Grace: 0, Workers: workers})
+		r, err := e.gc.Sweep(ctx, gc.Options{Grace: 5 * time.Second, Workers: workers})
 		elapsed := time.Since(t0)
 		b.StopTimer()
 		close(stop)

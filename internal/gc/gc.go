@@ -49,6 +49,8 @@ type Options struct {
 	// Workers is how many reviews are worked at once (PostgreSQL; SQLite
 	// has one writer anyway); 0 or 1: one.
 	Workers int
+	// DeleteHold: see meta.ClaimOptions (tests shorten it).
+	DeleteHold time.Duration
 }
 
 // Report says what a sweep did.
@@ -118,7 +120,7 @@ func (c *Collector) Sweep(ctx context.Context, opts Options) (Report, error) {
 			return r, nil
 		}
 	}
-	claim := meta.ClaimOptions{Grace: opts.Grace}
+	claim := meta.ClaimOptions{Grace: opts.Grace, DeleteHold: opts.DeleteHold}
 	if opts.DryRun {
 		err := c.dryRun(ctx, claim, opts, &r)
 		r.Elapsed = time.Since(start)

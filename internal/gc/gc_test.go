@@ -51,8 +51,12 @@ func newEnv(t *testing.T, store *meta.Store) *env {
 	}
 }
 
-// now collects every due review as if the grace period were over.
-var now = gc.Options{Grace: 0}
+// now collects every due review as if the grace period were over, and
+// takes over a marked blob at once (as after a worker's death).
+var now = gc.Options{Grace: 0, DeleteHold: time.Nanosecond}
+
+// claimNow is meta.ClaimOptions of now.
+var claimNow = meta.ClaimOptions{Grace: 0, DeleteHold: time.Nanosecond}
 
 func randomBlob(t testing.TB, n int) ([]byte, digest.Digest) {
 	t.Helper()
@@ -278,7 +282,7 @@ func TestRacePutHoldsBlobs(t *testing.T) {
 		<-locked
 		gcDone := make(chan gc.Report, 1)
 		go func() {
-			r, err := e.gc.Sweep(ctx, gc.Options{Grace: 0, MaxReviews: 1})
+			r, err := e.gc.Sweep(ctx, gc.Options{Grace: 0, MaxReviews: 1, DeleteHold: time.Nanosecond})
 			if err != nil {
 				t.Error(err)
 			}
@@ -308,7 +312,7 @@ func TestRaceMount(t *testing.T) {
 		ctx := context.Background()
 		data, _ := randomBlob(t, 100)
 		d := e.push(t, "lib/a", data)
-		cl, err := s.GC.Claim(ctx, meta.ClaimOptions{Grace: 0}) // GC marks it; its delete is under way
+		cl, err := s.GC.Claim(ctx, claimNow) // GC marks it; its delete is under way
 		if err != nil || cl.Outcome != meta.ClaimDelete {
 			t.Fatalf("claim: %v, %v; want delete", cl, err)
 		}
@@ -339,7 +343,7 @@ func TestRaceConcurrentPushSameBlob(t *testing.T) {
 		ctx := context.Background()
 		data, _ := randomBlob(t, 300)
 		d := e.push(t, "lib/app", data)
-		cl, err := s.GC.Claim(ctx, meta.ClaimOptions{Grace: 0})
+		cl, err := s.GC.Claim(ctx, claimNow)
 		if err != nil || cl.Outcome != meta.ClaimDelete {
 			t.Fatalf("claim: %v, %v", cl, err)
 		}
@@ -408,7 +412,7 @@ func TestCrashAfterMark(t *testing.T) {
 		e := newEnv(t, s)
 		data, _ := randomBlob(t, 10)
 		d := e.push(t, "lib/app", data)
-		if cl, err := s.GC.Claim(context.Background(), meta.ClaimOptions{Grace: 0}); err != nil || cl.Outcome != meta.ClaimDelete {
+		if cl, err := s.GC.Claim(context.Background(), claimNow); err != nil || cl.Outcome != meta.ClaimDelete {
 			t.Fatalf("claim: %v %v", cl, err)
 		}
 		// ... the worker dies here.

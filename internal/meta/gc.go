@@ -46,6 +46,10 @@ type ClaimOptions struct {
 	// due when it was queued at least Grace ago, and links older than
 	// Grace no longer keep a blob. < 0: the configured grace.
 	Grace time.Duration
+	// DeleteHold is how long a blob this worker marks stays its own to
+	// delete before another worker may take over (this one died); 0:
+	// DefaultDeleteHold.
+	DeleteHold time.Duration
 }
 
 // Claim is the decision on one review.
@@ -127,7 +131,7 @@ func (g *GC) claim(ctx context.Context, opts ClaimOptions, n int) ([]Claim, erro
 	}
 	out := make([]Claim, 0, len(due))
 	for _, r := range due {
-		c, err := g.decide(ctx, r, grace, leases)
+		c, err := g.decide(ctx, r, grace, opts.DeleteHold, leases)
 		if err != nil {
 			return nil, err
 		}
@@ -140,7 +144,7 @@ func (g *GC) claim(ctx context.Context, opts ClaimOptions, n int) ([]Claim, erro
 type lease struct{ snapshotAt, expires time.Time }
 
 // decide re-checks one taken review's blob under its row lock.
-func (g *GC) decide(ctx context.Context, r dueReview, grace time.Duration, leases []lease) (Claim, error) {
+func (g *GC) decide(ctx context.Context, r dueReview, grace, hold time.Duration, leases []lease) (Claim, error) {
 	now := g.timestamp()
 	c := Claim{Digest: r.digest}
 	var deleting, referenced bool
@@ -164,9 +168,9 @@ func (g *GC) decide(ctx context.Context, r dueReview, grace time.Duration, lease
 	if err != nil {
 		return Claim{}, wrapErr(err, "meta: gc review of %s", c.Digest)
 	}
-	if deleting {
+	if deleting { // its worker died (the hold expired): finish its delete
 		c.Outcome = ClaimDelete
-		return c, nil
+		return c, g.hold(ctx, c.Digest, now, hold)
 	}
 	// A backup lease taken before the last reference went away may still
 	// need the blob: wait for the lease to end.
@@ -222,7 +226,19 @@ func (g *GC) decide(ctx context.Context, r dueReview, grace time.Duration, lease
 		return Claim{}, wrapErr(err, "meta: mark %s deleted", c.Digest)
 	}
 	c.Outcome = ClaimDelete
-	return c, nil
+	return c, g.hold(ctx, c.Digest, now, hold)
+}
+
+// DefaultDeleteHold is how long a marked blob's review is left to the
+// worker that marked it before another worker may finish the delete.
+const DefaultDeleteHold = 5 * time.Minute
+
+// hold keeps other workers off a review whose blob this worker deletes.
+func (g *GC) hold(ctx context.Context, d digest.Digest, now time.Time, hold time.Duration) error {
+	if hold <= 0 {
+		hold = DefaultDeleteHold
+	}
+	return g.postpone(ctx, d, now.Add(hold))
 }
 
 func (g *GC) postpone(ctx context.Context, d digest.Digest, at time.Time) error {
@@ -290,8 +306,8 @@ func (g *GC) finish(ctx context.Context, d digest.Digest, key string) (bool, err
 	err := g.q.QueryRowContext(ctx, `SELECT storage_key, deleting FROM blobs WHERE digest = $1`+g.forUpdate(), d).
 		Scan(&cur, &deleting)
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return true, g.dropReview(ctx, d)
+	case errors.Is(err, sql.ErrNoRows): // another worker finished it
+		return false, g.dropReview(ctx, d)
 	case err != nil:
 		return false, wrapErr(err, "meta: finish delete of %s", d)
 	}
