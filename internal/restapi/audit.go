@@ -61,22 +61,36 @@ func (a *API) listAuditLogs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if !access.CanSystem(p, access.ResourceLog, access.ActionList) {
-		if p.Kind != access.KindUser {
-			return denied(p)
-		}
-		roles, err := a.d.Projects.RolesOf(r.Context(), meta.Viewer{UserID: p.ID, GroupDNs: p.GroupDNs})
-		if err != nil {
-			return err
-		}
-		f.ProjectIDs = []int64{}
-		for _, role := range roles {
-			if access.Role(role.Role).Has(access.Permission{Resource: access.ResourceLog, Action: access.ActionList}) {
-				f.ProjectIDs = append(f.ProjectIDs, role.ProjectID)
-			}
-		}
+	if err := a.limitToProjects(r, &f, func(role access.Role) bool {
+		return role.Has(access.Permission{Resource: access.ResourceLog, Action: access.ActionList})
+	}); err != nil {
+		return err
 	}
 	return a.writeAuditLogs(w, r, f)
+}
+
+// limitToProjects keeps f to the projects where the caller's role passes
+// ok, unless the caller may list every entry (system administrators and
+// robots with a system log:list permission). Other robots: denied.
+func (a *API) limitToProjects(r *http.Request, f *meta.AuditFilter, ok func(access.Role) bool) error {
+	p := caller(r)
+	if access.CanSystem(p, access.ResourceLog, access.ActionList) {
+		return nil
+	}
+	if p.Kind != access.KindUser {
+		return denied(p)
+	}
+	roles, err := a.d.Projects.RolesOf(r.Context(), meta.Viewer{UserID: p.ID, GroupDNs: p.GroupDNs})
+	if err != nil {
+		return err
+	}
+	f.ProjectIDs = []int64{}
+	for _, role := range roles {
+		if ok(access.Role(role.Role)) {
+			f.ProjectIDs = append(f.ProjectIDs, role.ProjectID)
+		}
+	}
+	return nil
 }
 
 // listProjectLogs is GET /projects/{project_name}/logs: the entries about
@@ -95,6 +109,15 @@ func (a *API) listProjectLogs(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) writeAuditLogs(w http.ResponseWriter, r *http.Request, f meta.AuditFilter) error {
+	return writeAuditPage(a, w, r, f, func(l meta.AuditLog) auditLogJSON {
+		return auditLogJSON{ID: l.ID, Username: l.Username, Resource: l.Resource, ResourceType: l.ResourceType,
+			Operation: l.Operation, OpTime: l.OpTime, OperationResult: l.Result != meta.AuditFailure, ClientIP: l.ClientIP}
+	})
+}
+
+// writeAuditPage writes one page of the entries f selects, each in the
+// shape shape gives, with the paging headers.
+func writeAuditPage[T any](a *API, w http.ResponseWriter, r *http.Request, f meta.AuditFilter, shape func(meta.AuditLog) T) error {
 	pg, err := parsePaging(r)
 	if err != nil {
 		return err
@@ -103,10 +126,9 @@ func (a *API) writeAuditLogs(w http.ResponseWriter, r *http.Request, f meta.Audi
 	if err != nil {
 		return err
 	}
-	out := make([]auditLogJSON, 0, len(logs))
+	out := make([]T, 0, len(logs))
 	for _, l := range logs {
-		out = append(out, auditLogJSON{ID: l.ID, Username: l.Username, Resource: l.Resource, ResourceType: l.ResourceType,
-			Operation: l.Operation, OpTime: l.OpTime, OperationResult: l.Result != meta.AuditFailure, ClientIP: l.ClientIP})
+		out = append(out, shape(l))
 	}
 	setPagingHeaders(w, r, pg, total)
 	return writeJSON(w, http.StatusOK, out)

@@ -49,20 +49,8 @@ func (a *API) listAuditLogExts(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if !access.CanSystem(p, access.ResourceLog, access.ActionList) {
-		if p.Kind != access.KindUser {
-			return denied(p)
-		}
-		roles, err := a.d.Projects.RolesOf(r.Context(), meta.Viewer{UserID: p.ID, GroupDNs: p.GroupDNs})
-		if err != nil {
-			return err
-		}
-		f.ProjectIDs = []int64{}
-		for _, role := range roles {
-			if access.Role(role.Role) == access.RoleProjectAdmin {
-				f.ProjectIDs = append(f.ProjectIDs, role.ProjectID)
-			}
-		}
+	if err := a.limitToProjects(r, &f, func(role access.Role) bool { return role == access.RoleProjectAdmin }); err != nil {
+		return err
 	}
 	return a.writeAuditLogExts(w, r, f)
 }
@@ -108,22 +96,11 @@ func parseAuditExtQuery(r *http.Request) (meta.AuditFilter, error) {
 }
 
 func (a *API) writeAuditLogExts(w http.ResponseWriter, r *http.Request, f meta.AuditFilter) error {
-	pg, err := parsePaging(r)
-	if err != nil {
-		return err
-	}
-	logs, total, err := a.d.AuditLog.ListAuditLogs(r.Context(), f, pg.meta())
-	if err != nil {
-		return err
-	}
-	out := make([]auditLogExtJSON, 0, len(logs))
-	for _, l := range logs {
-		out = append(out, auditLogExtJSON{ID: l.ID, Username: l.Username, Resource: l.Resource, ResourceType: l.ResourceType,
+	return writeAuditPage(a, w, r, f, func(l meta.AuditLog) auditLogExtJSON {
+		return auditLogExtJSON{ID: l.ID, Username: l.Username, Resource: l.Resource, ResourceType: l.ResourceType,
 			Operation: l.Operation, OperationDescription: auditDescription(l), OperationResult: l.Result != meta.AuditFailure,
-			OpTime: l.OpTime.UTC().Format("2006-01-02T15:04:05Z")})
-	}
-	setPagingHeaders(w, r, pg, total)
-	return writeJSON(w, http.StatusOK, out)
+			OpTime: l.OpTime.UTC().Format("2006-01-02T15:04:05Z")}
+	})
 }
 
 // auditDescription is an entry in words, e.g. "create project team".
