@@ -7,17 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/berth-registry/berth/internal/config"
-	"github.com/berth-registry/berth/internal/meta/metatest"
-	"github.com/berth-registry/berth/internal/testenv"
-	"github.com/berth-registry/berth/internal/tokenauth"
 )
 
 // logCapture collects what Serve logs, as JSON lines.
@@ -80,18 +75,7 @@ func startServeLogged(t *testing.T, ctx context.Context, cfg config.Config) (str
 // TestServerErrorsLogRequestID: during a database outage every log line
 // about a failed (5xx) request carries the request_id the client got.
 func TestServerErrorsLogRequestID(t *testing.T) {
-	dsn, err := url.Parse(metatest.PostgresDSN(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := testenv.NewProxy(t, dsn.Host)
-	dsn.Host = proxy.Addr()
-	cfg := testConfig(t)
-	cfg.Database.URL = dsn.String()
-	if _, _, err := tokenauth.LoadOrCreateKey(cfg.DataDir); err != nil {
-		t.Fatal(err)
-	}
-	cfg.Auth.TokenKeyFile = filepath.Join(cfg.DataDir, tokenauth.KeyFile)
+	cfg, proxy := proxiedPostgres(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	addr, logs := startServeLogged(t, ctx, cfg)

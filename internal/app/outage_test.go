@@ -12,6 +12,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/meta/metatest"
 	"github.com/berth-registry/berth/internal/testenv"
 	"github.com/berth-registry/berth/internal/tokenauth"
@@ -21,19 +22,7 @@ import (
 // requests fail fast with 503 UNAVAILABLE, nothing half-written becomes
 // visible, and service recovers by itself when the database returns.
 func TestPostgresOutage(t *testing.T) {
-	dsn, err := url.Parse(metatest.PostgresDSN(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := testenv.NewProxy(t, dsn.Host)
-	dsn.Host = proxy.Addr()
-
-	cfg := testConfig(t)
-	cfg.Database.URL = dsn.String()
-	if _, _, err := tokenauth.LoadOrCreateKey(cfg.DataDir); err != nil {
-		t.Fatal(err)
-	}
-	cfg.Auth.TokenKeyFile = filepath.Join(cfg.DataDir, tokenauth.KeyFile)
+	cfg, proxy := proxiedPostgres(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	addr, _ := startServe(t, ctx, cfg)
@@ -121,4 +110,24 @@ func TestPostgresOutage(t *testing.T) {
 	if st, code := do("PUT", "/manifests/after", manifest("after"), mt); st != http.StatusCreated {
 		t.Errorf("push after recovery: %d %s", st, code)
 	}
+}
+
+// proxiedPostgres is a test configuration on a fresh PostgreSQL database
+// reached through a fault-injecting proxy (cut it with SetDown), with the
+// shared token key PostgreSQL requires.
+func proxiedPostgres(t *testing.T) (config.Config, *testenv.Proxy) {
+	t.Helper()
+	dsn, err := url.Parse(metatest.PostgresDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := testenv.NewProxy(t, dsn.Host)
+	dsn.Host = proxy.Addr()
+	cfg := testConfig(t)
+	cfg.Database.URL = dsn.String()
+	if _, _, err := tokenauth.LoadOrCreateKey(cfg.DataDir); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Auth.TokenKeyFile = filepath.Join(cfg.DataDir, tokenauth.KeyFile)
+	return cfg, proxy
 }

@@ -5,34 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/url"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/opencontainers/go-digest"
-
-	"github.com/berth-registry/berth/internal/meta/metatest"
-	"github.com/berth-registry/berth/internal/testenv"
-	"github.com/berth-registry/berth/internal/tokenauth"
 )
 
 // TestPullsThroughOutage: with the caches warm, a pull by a valid token
 // of a manifest already served keeps working while PostgreSQL is
 // unreachable; writes still get a fast 503.
 func TestPullsThroughOutage(t *testing.T) {
-	dsn, err := url.Parse(metatest.PostgresDSN(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := testenv.NewProxy(t, dsn.Host)
-	dsn.Host = proxy.Addr()
-	cfg := testConfig(t)
-	cfg.Database.URL = dsn.String()
-	if _, _, err := tokenauth.LoadOrCreateKey(cfg.DataDir); err != nil {
-		t.Fatal(err)
-	}
-	cfg.Auth.TokenKeyFile = filepath.Join(cfg.DataDir, tokenauth.KeyFile)
+	cfg, proxy := proxiedPostgres(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	addr, _ := startServe(t, ctx, cfg)
