@@ -150,7 +150,8 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	collector := gc.New(store.GC, drv, auth.settings, gcMetrics, log)
 	trigger := &gcTrigger{store: store.GC}
 
-	rest, err := newRESTAPI(cfg, store, reg, blobs, drv, auth, auditLog, trigger, log)
+	ret := newRetention(store, reg, blobs, auditLog, log)
+	rest, err := newRESTAPI(cfg, store, reg, blobs, drv, auth, auditLog, trigger, ret, log)
 	if err != nil {
 		return err
 	}
@@ -160,7 +161,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	}
 
 	queue, err := jobs.Open(ctx, cfg.Database.URL, log, jobs.Options{
-		Jobs:        jobList(cfg, blobs, collector, store.GC, gcWorkers(store.Dialect()), log),
+		Jobs:        append(jobList(cfg, blobs, collector, store.GC, gcWorkers(store.Dialect()), log), retentionJobs(ret)...),
 		StopTimeout: cfg.HTTP.ShutdownTimeout,
 	})
 	if err != nil {
@@ -168,6 +169,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	}
 	defer queue.Close()   // after the queue has stopped (deferred below)
 	trigger.queue = queue // before the server starts: no request sees it unset
+	ret.SetQueue(queue)
 
 	// A slow client holds a connection at most these long; blob streams
 	// move their deadlines forward as they progress (distapi).

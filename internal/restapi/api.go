@@ -123,6 +123,8 @@ type Deps struct {
 	// Quotas serves /quotas and project storage limits (quotas.go); nil:
 	// /quotas answers 503 and storage_limit is refused.
 	Quotas quotaStore
+	// Retention is tag retention (retention.go); nil: 503.
+	Retention RetentionService
 }
 
 // SystemInfo is what GET /systeminfo reports besides stored settings.
@@ -216,6 +218,8 @@ func (a *API) routes(mux *http.ServeMux) {
 	a.accountRoutes(mux) // users.go
 	a.gcRoutes(mux)      // gc.go
 	a.quotaRoutes(mux)   // quotas.go
+	// Tag retention (retention.go).
+	a.retentionRoutes(mux)
 }
 
 // handlerFunc is an API handler: it writes a response or returns an error

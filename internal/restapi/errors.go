@@ -16,6 +16,7 @@ import (
 	"github.com/berth-registry/berth/internal/project"
 	"github.com/berth-registry/berth/internal/registry"
 	"github.com/berth-registry/berth/internal/repository"
+	"github.com/berth-registry/berth/internal/retention"
 	"github.com/berth-registry/berth/internal/settings"
 )
 
@@ -110,6 +111,13 @@ var apiErrors = []struct {
 	{meta.ErrMemberNotFound, codeNotFound, http.StatusNotFound},
 	{meta.ErrRobotNotFound, codeNotFound, http.StatusNotFound},
 	{gc.ErrBadSchedule, codeBadRequest, http.StatusBadRequest},
+	// Tag retention: Harbor answers 400 to a second policy for a project.
+	{retention.ErrInvalid, codeBadRequest, http.StatusBadRequest},
+	{meta.ErrRetentionExists, codeBadRequest, http.StatusBadRequest},
+	{meta.ErrRetentionNotFound, codeNotFound, http.StatusNotFound},
+	{meta.ErrRetentionExecutionNotFound, codeNotFound, http.StatusNotFound},
+	{meta.ErrRetentionTaskNotFound, codeNotFound, http.StatusNotFound},
+	{retention.ErrQueue, codeUnavailable, http.StatusServiceUnavailable},
 	// Over a project's storage quota (an artifact copy): Harbor's 403.
 	{meta.ErrQuotaExceeded, codeForbidden, http.StatusForbidden},
 	{settings.ErrInvalid, codeBadRequest, http.StatusBadRequest},

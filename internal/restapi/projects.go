@@ -81,6 +81,9 @@ type cveItem struct {
 // projectMetadata is Harbor's ProjectMetadata, for the keys Berth has.
 type projectMetadata struct {
 	Public string `json:"public"`
+	// RetentionID is the project's tag retention policy, when it has one
+	// (set by getProject: retention.go).
+	RetentionID string `json:"retention_id,omitempty"`
 }
 
 func (a *API) projectJSON(p access.Principal, pi meta.ProjectInfo) projectJSON {
@@ -273,7 +276,11 @@ func (a *API) getProject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, a.projectJSON(caller(r), pi))
+	out := a.projectJSON(caller(r), pi)
+	if out.Metadata.RetentionID, err = a.retentionID(r.Context(), proj.ID); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
 func (a *API) projectInfo(ctx context.Context, proj meta.Project) (meta.ProjectInfo, error) {
@@ -397,7 +404,13 @@ func (a *API) listProjectMetadata(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]string{metaPublic: strconv.FormatBool(proj.Public)})
+	out := map[string]string{metaPublic: strconv.FormatBool(proj.Public)}
+	if id, err := a.retentionID(r.Context(), proj.ID); err != nil {
+		return err
+	} else if id != "" {
+		out[metaRetentionID] = id
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
 // getProjectMetadata is GET /projects/{project_name_or_id}/metadatas/{meta_name}.
@@ -406,7 +419,16 @@ func (a *API) getProjectMetadata(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if name := r.PathValue("meta_name"); name != metaPublic {
+	if name := r.PathValue("meta_name"); name == metaRetentionID {
+		id, err := a.retentionID(r.Context(), proj.ID)
+		if err != nil {
+			return err
+		}
+		if id == "" {
+			return errNotFound("project %s has no retention policy", proj.Name)
+		}
+		return writeJSON(w, http.StatusOK, map[string]string{metaRetentionID: id})
+	} else if name != metaPublic {
 		return errNotFound("project metadata %q does not exist; Berth has %q", truncate(name, 100), metaPublic)
 	}
 	return writeJSON(w, http.StatusOK, map[string]string{metaPublic: strconv.FormatBool(proj.Public)})

@@ -58,9 +58,9 @@ const (
 	AlgorithmOr = "or"
 	// LevelProject is the one scope level: a policy belongs to a project.
 	LevelProject = "project"
-	// TriggerSchedule is the one trigger kind; an empty cron means manual
+	// TriggerKindSchedule is the one trigger kind; an empty cron means manual
 	// runs only.
-	TriggerSchedule = "Schedule"
+	TriggerKindSchedule = "Schedule"
 )
 
 // Policy is Harbor's RetentionPolicy.
@@ -189,12 +189,12 @@ func Normalize(p Policy) (Policy, error) {
 }
 
 func normalizeTrigger(t *Trigger) (*Trigger, error) {
-	out := &Trigger{Kind: TriggerSchedule, Settings: map[string]any{"cron": ""}, References: map[string]any{}}
+	out := &Trigger{Kind: TriggerKindSchedule, Settings: map[string]any{"cron": ""}, References: map[string]any{}}
 	if t == nil {
 		return out, nil
 	}
-	if t.Kind != "" && t.Kind != TriggerSchedule {
-		return nil, invalid("trigger.kind %q: want %q", clip(t.Kind), TriggerSchedule)
+	if t.Kind != "" && t.Kind != TriggerKindSchedule {
+		return nil, invalid("trigger.kind %q: want %q", clip(t.Kind), TriggerKindSchedule)
 	}
 	for k, v := range t.Settings {
 		if k != "cron" {

@@ -1,0 +1,38 @@
+package app
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/berth-registry/berth/internal/audit"
+	"github.com/berth-registry/berth/internal/content"
+	"github.com/berth-registry/berth/internal/jobs"
+	"github.com/berth-registry/berth/internal/meta"
+	"github.com/berth-registry/berth/internal/registry"
+	"github.com/berth-registry/berth/internal/repository"
+	"github.com/berth-registry/berth/internal/retention"
+)
+
+// newRetention builds tag retention over the store and a repository
+// service of its own (deletions are audited and go through the registry,
+// as the REST API's do). Its queue is set once the queue is open.
+func newRetention(store *meta.Store, reg *registry.Service, blobs *content.Service, rec audit.Recorder, log *slog.Logger) *retention.Service {
+	repos := repository.New(repository.Stores{Repos: store.Repos, Manifests: store.Manifests}, reg, blobs, rec, log)
+	return retention.New(retention.Deps{
+		Store:     store.Retention,
+		Projects:  store.Projects,
+		Repos:     store.Repos,
+		Artifacts: store.Manifests,
+		Deleter:   repos,
+		Audit:     rec,
+	}, log)
+}
+
+// retentionJobs are tag retention's jobs: the schedule (policies whose
+// cron is due get a run, once per cluster) and one run.
+func retentionJobs(ret *retention.Service) []jobs.Job {
+	return []jobs.Job{
+		{Kind: "retention_schedule", Every: time.Minute, Timeout: 5 * time.Minute, Run: jobs.NoArgs(ret.RunDue)},
+		{Kind: retention.RunJob, Timeout: time.Hour, MaxAttempts: 1, Run: jobs.WithArgs(ret.Run)},
+	}
+}

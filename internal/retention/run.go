@@ -1,0 +1,214 @@
+package retention
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/berth-registry/berth/internal/meta"
+)
+
+// Run works execution args.ExecutionID (the RunJob body): for every
+// repository of the policy's project that an enabled rule selects, one
+// task that evaluates its artifacts and, unless the execution is a dry
+// run, deletes what no rule retains. A dry run and a real run on the same
+// data decide the same (Evaluate is pure; the clock is the execution's
+// start). A stopped execution starts no further repository and deletes
+// nothing more. Run is not retried: an execution runs once.
+func (s *Service) Run(ctx context.Context, args RunArgs) error {
+	e, err := s.d.Store.GetExecution(ctx, args.ExecutionID)
+	if err != nil {
+		return err
+	}
+	if e.Status != meta.RetentionRunning {
+		return nil // stopped before it started
+	}
+	status, err := s.run(ctx, e, args.Operator)
+	if err != nil {
+		status = meta.RetentionError
+		s.log.ErrorContext(ctx, "retention run failed", "execution_id", e.ID, "policy_id", e.PolicyID, "err", err)
+	}
+	if _, ferr := s.d.Store.FinishExecution(context.WithoutCancel(ctx), e.ID, status); ferr != nil {
+		return errors.Join(err, ferr)
+	}
+	return nil
+}
+
+func (s *Service) run(ctx context.Context, e meta.RetentionExecution, operator string) (string, error) {
+	p, err := s.Get(ctx, e.PolicyID)
+	if err != nil {
+		return "", err
+	}
+	proj, err := s.d.Projects.GetProject(ctx, p.ProjectID())
+	if err != nil {
+		return "", err
+	}
+	status := meta.RetentionSuccess
+	for offset := 0; offset < MaxRepositories; offset += pageSize {
+		repos, _, err := s.d.Repos.ListProjectRepositories(ctx, proj.Name, "", meta.Page{Offset: offset, Limit: min(pageSize, MaxRepositories-offset)})
+		if err != nil {
+			return "", err
+		}
+		for _, r := range repos {
+			rules := RulesFor(p.Rules, strings.TrimPrefix(r.Name, proj.Name+"/"))
+			if len(rules) == 0 {
+				continue
+			}
+			if stopped, err := s.stopped(ctx, e.ID); err != nil || stopped {
+				return meta.RetentionStopped, err
+			}
+			if err := s.runTask(ctx, e, proj, r.Name, rules, operator); err != nil {
+				if ctx.Err() != nil {
+					return "", err
+				}
+				status = meta.RetentionError
+			}
+		}
+		if len(repos) < pageSize {
+			break
+		}
+	}
+	return status, nil
+}
+
+func (s *Service) stopped(ctx context.Context, id int64) (bool, error) {
+	e, err := s.d.Store.GetExecution(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	return e.Status == meta.RetentionStopped, nil
+}
+
+// runTask evaluates and (unless a dry run) prunes one repository as one
+// task; its error is also recorded in the task.
+func (s *Service) runTask(ctx context.Context, e meta.RetentionExecution, proj meta.Project, repo string, rules []Rule, operator string) error {
+	task, err := s.d.Store.CreateTask(ctx, e.ID, repo)
+	if err != nil {
+		return err
+	}
+	var log strings.Builder
+	total, retained, err := s.prune(ctx, e, proj, repo, rules, operator, &log)
+	status := meta.RetentionSuccess
+	if err != nil {
+		status = meta.RetentionError
+		fmt.Fprintf(&log, "error: %v\n", err)
+		s.log.WarnContext(ctx, "retention task failed", "execution_id", e.ID, "repository", repo, "err", err)
+	}
+	if ferr := s.d.Store.FinishTask(context.WithoutCancel(ctx), task.ID, status, total, retained, log.String()); ferr != nil {
+		return errors.Join(err, ferr)
+	}
+	return err
+}
+
+// prune decides repo's artifacts, writes the decision table to log and,
+// unless e is a dry run, deletes what goes.
+func (s *Service) prune(ctx context.Context, e meta.RetentionExecution, proj meta.Project, repo string, rules []Rule, operator string, log *strings.Builder) (total, retained int, err error) {
+	cands, err := s.candidates(ctx, proj.ID, repo)
+	if err != nil {
+		return 0, 0, err
+	}
+	decisions := Evaluate(rules, cands, e.StartedAt)
+	for _, d := range decisions {
+		if d.Retain {
+			retained++
+		}
+	}
+	fmt.Fprintf(log, "%-71s | %-40s | %-20s | %-20s | %s\n", "Digest", "Tags", "PushedTime", "PulledTime", "Retention")
+	var failed []error
+	deleted := 0
+	for _, d := range decisions {
+		action := "RETAIN (" + strings.Join(d.Why, ", ") + ")"
+		if !d.Retain {
+			action = "DEL"
+			if !e.DryRun {
+				if deleted%100 == 0 {
+					if stopped, err := s.stopped(ctx, e.ID); err != nil || stopped {
+						fmt.Fprintf(log, "stopped: %d of %d artifacts deleted\n", deleted, len(decisions)-retained)
+						return len(decisions), len(decisions) - deleted, err
+					}
+				}
+				err := s.d.Deleter.DeleteArtifact(ctx, jobActor(operator), proj.ID, repo, d.Digest)
+				switch {
+				case err == nil || errors.Is(err, meta.ErrManifestNotFound):
+					deleted++
+				default:
+					action = "DEL FAILED: " + err.Error()
+					failed = append(failed, fmt.Errorf("delete %s@%s: %w", repo, d.Digest, err))
+				}
+			}
+		}
+		fmt.Fprintf(log, "%-71s | %-40s | %-20s | %-20s | %s\n", d.Digest, clipTags(d.Tags), stamp(d.PushedAt), stamp(d.PulledAt), action)
+	}
+	fmt.Fprintf(log, "total %d, retained %d, deleted %d", len(decisions), retained, len(decisions)-retained)
+	if e.DryRun {
+		log.WriteString(" (dry run: nothing deleted)")
+	}
+	log.WriteString("\n")
+	if e.DryRun {
+		return len(decisions), retained, nil
+	}
+	// What remains: a failed deletion leaves its artifact.
+	return len(decisions), len(decisions) - deleted, errors.Join(failed...)
+}
+
+// candidates reads every top-level artifact of repo, in pages, up to
+// MaxCandidates.
+func (s *Service) candidates(ctx context.Context, projectID int64, repo string) ([]Candidate, error) {
+	var out []Candidate
+	for offset := 0; ; offset += pageSize {
+		arts, total, err := s.d.Artifacts.ListArtifacts(ctx, repo, meta.Page{Offset: offset, Limit: pageSize})
+		if err != nil {
+			return nil, err
+		}
+		if total > MaxCandidates {
+			return nil, fmt.Errorf("%w: %s holds %d artifacts, at most %d are evaluated at once", ErrTooManyArtifacts, repo, total, MaxCandidates)
+		}
+		for _, a := range arts {
+			c, err := s.candidate(ctx, projectID, repo, a)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, c)
+		}
+		if len(arts) < pageSize || len(out) >= MaxCandidates {
+			return out, nil
+		}
+	}
+}
+
+// candidate is artifact a as retention sees it: pushed when the manifest
+// or any of its tags was last pushed.
+func (s *Service) candidate(ctx context.Context, projectID int64, repo string, a meta.Artifact) (Candidate, error) {
+	c := Candidate{Digest: a.Digest, PushedAt: a.PushedAt}
+	for _, t := range a.Tags {
+		c.Tags = append(c.Tags, t.Name)
+		if t.PushedAt.After(c.PushedAt) {
+			c.PushedAt = t.PushedAt
+		}
+	}
+	if s.d.Immutable != nil && len(c.Tags) > 0 {
+		imm, err := s.d.Immutable.Protected(ctx, projectID, repo, c.Tags)
+		if err != nil {
+			return Candidate{}, err
+		}
+		c.Immutable = imm
+	}
+	return c, nil
+}
+
+func clipTags(tags []string) string {
+	s := strings.Join(tags, ",")
+	if len(s) > 40 {
+		return s[:37] + "..."
+	}
+	return s
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
