@@ -48,6 +48,7 @@ func (a *API) retentionRoutes(mux *http.ServeMux) {
 	a.handle(mux, "DELETE "+base+"/{id}", a.deleteRetention)
 	a.handle(mux, "POST "+base+"/{id}/executions", a.triggerRetention)
 	a.handle(mux, "GET "+base+"/{id}/executions", a.listRetentionExecutions)
+	a.handle(mux, "GET "+base+"/{id}/executions/{eid}", a.getRetentionExecution)
 	a.handle(mux, "PATCH "+base+"/{id}/executions/{eid}", a.operateRetentionExecution)
 	a.handle(mux, "GET "+base+"/{id}/executions/{eid}/tasks", a.listRetentionTasks)
 	a.handle(mux, "GET "+base+"/{id}/executions/{eid}/tasks/{tid}", a.getRetentionTaskLog)
@@ -264,6 +265,20 @@ func (a *API) retentionExecution(r *http.Request, act access.Action) (RetentionS
 		return nil, retention.Policy{}, 0, err
 	}
 	return svc, pol, eid, nil
+}
+
+// getRetentionExecution is GET /retentions/{id}/executions/{eid} (a
+// Berth addition: the Location of a triggered run).
+func (a *API) getRetentionExecution(w http.ResponseWriter, r *http.Request) error {
+	svc, pol, eid, err := a.retentionExecution(r, access.ActionRead)
+	if err != nil {
+		return err
+	}
+	e, err := svc.Execution(r.Context(), pol.ID, eid)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, retentionExecutionOut(e))
 }
 
 // operateRetentionExecution is PATCH /retentions/{id}/executions/{eid}
