@@ -261,7 +261,9 @@ func TestRetentionBadInput(t *testing.T) {
 		e.createProject("bad", false)
 		e.createProject("bad2", false)
 		pid := e.projectID("bad")
-		good := func() map[string]any { return retentionPolicy(pid, "**", retentionRule("latestPushedK", 3, "**", true)) }
+		good := func() map[string]any {
+			return retentionPolicy(pid, "**", retentionRule("latestPushedK", 3, "**", true))
+		}
 		rule := func(p map[string]any) map[string]any { return p["rules"].([]map[string]any)[0] }
 		tests := []struct {
 			name string
