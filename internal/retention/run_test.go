@@ -1,0 +1,280 @@
+package retention_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/internal/meta"
+	"github.com/berth-registry/berth/internal/meta/metatest"
+	"github.com/berth-registry/berth/internal/project"
+	"github.com/berth-registry/berth/internal/retention"
+)
+
+// registry is an in-memory project: repositories with their artifacts.
+// It lists them as meta does and deletes as the repository service does.
+type registry struct {
+	mu      sync.Mutex
+	repos   map[string][]meta.Artifact
+	deleted []digest.Digest
+	total   int // reported total when > 0 (a repository too large)
+	onDel   func(n int)
+}
+
+func (r *registry) ListProjectRepositories(_ context.Context, proj, _ string, pg meta.Page) ([]meta.RepositoryInfo, int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var names []string
+	for n := range r.repos {
+		if strings.HasPrefix(n, proj+"/") {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	var out []meta.RepositoryInfo
+	for _, n := range names[min(pg.Offset, len(names)):min(pg.Offset+pg.Limit, len(names))] {
+		out = append(out, meta.RepositoryInfo{Name: n})
+	}
+	return out, len(names), nil
+}
+
+func (r *registry) ListArtifacts(_ context.Context, repo string, pg meta.Page) ([]meta.Artifact, int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	arts := r.repos[repo]
+	total := len(arts)
+	if r.total > 0 {
+		total = r.total
+	}
+	return slices.Clone(arts[min(pg.Offset, len(arts)):min(pg.Offset+pg.Limit, len(arts))]), total, nil
+}
+
+func (r *registry) DeleteArtifact(_ context.Context, _ project.Actor, _ int64, repo string, d digest.Digest) error {
+	r.mu.Lock()
+	arts := r.repos[repo]
+	i := slices.IndexFunc(arts, func(a meta.Artifact) bool { return a.Digest == d })
+	if i < 0 {
+		r.mu.Unlock()
+		return meta.ErrManifestNotFound
+	}
+	r.repos[repo] = slices.Delete(arts, i, i+1)
+	r.deleted = append(r.deleted, d)
+	n := len(r.deleted)
+	r.mu.Unlock()
+	if r.onDel != nil {
+		r.onDel(n)
+	}
+	return nil
+}
+
+type protect struct{ tag string }
+
+func (p protect) Protected(_ context.Context, _ int64, _ string, tags []string) (bool, error) {
+	return slices.Contains(tags, p.tag), nil
+}
+
+type queue struct{ args []retention.RunArgs }
+
+func (q *queue) Enqueue(_ context.Context, kind string, a any) error {
+	if kind != retention.RunJob {
+		return fmt.Errorf("kind %s", kind)
+	}
+	q.args = append(q.args, a.(retention.RunArgs))
+	return nil
+}
+
+var t0 = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+
+// artifacts makes n artifacts tagged prefix-i, pushed an hour apart
+// (the last newest).
+func artifacts(prefix string, n int) []meta.Artifact {
+	out := make([]meta.Artifact, n)
+	for i := range out {
+		tag := fmt.Sprintf("%s-%d", prefix, i)
+		out[n-1-i] = meta.Artifact{Digest: digest.FromString(prefix + tag), PushedAt: t0.Add(time.Duration(i) * time.Hour),
+			Tags: []meta.TagInfo{{Name: tag, PushedAt: t0.Add(time.Duration(i) * time.Hour)}}}
+	}
+	return out
+}
+
+type fixture struct {
+	store *meta.Store
+	reg   *registry
+	svc   *retention.Service
+	q     *queue
+	pol   retention.Policy
+}
+
+func newFixture(t *testing.T, imm retention.Immutability, rules ...retention.Rule) *fixture {
+	t.Helper()
+	s := metatest.OpenSQLite(t)
+	p, err := s.Projects.CreateProject(t.Context(), meta.Project{Name: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := &registry{repos: map[string][]meta.Artifact{"p/app": artifacts("v", 5), "p/web": artifacts("w", 3)}}
+	f := &fixture{store: s, reg: reg, q: &queue{}}
+	f.svc = retention.New(retention.Deps{Store: s.Retention, Projects: s.Projects, Repos: reg, Artifacts: reg, Deleter: reg,
+		Immutable: imm, Now: func() time.Time { return t0.Add(-time.Hour) }}, slog.New(slog.DiscardHandler))
+	f.svc.SetQueue(f.q)
+	f.pol, err = f.svc.Create(t.Context(), project.Actor{}, retention.Policy{Rules: rules,
+		Scope: &retention.Scope{Level: "project", Ref: p.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func keepLatest(n int, repos string) retention.Rule {
+	return retention.Rule{Template: retention.TemplateLatestPushedK, Params: map[string]any{retention.TemplateLatestPushedK: n},
+		TagSelectors:   []retention.Selector{{Kind: "doublestar", Decoration: "matches", Pattern: "**"}},
+		ScopeSelectors: map[string][]retention.Selector{"repository": {{Kind: "doublestar", Decoration: "repoMatches", Pattern: repos}}}}
+}
+
+// run triggers and works one execution; it returns the execution and
+// the digests its tasks' logs mark DEL, per repository.
+func (f *fixture) run(t *testing.T, dry bool) (meta.RetentionExecution, map[string][]string) {
+	t.Helper()
+	e, err := f.svc.Trigger(t.Context(), project.Actor{}, f.pol.ID, dry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Run(t.Context(), f.q.args[len(f.q.args)-1]); err != nil {
+		t.Fatal(err)
+	}
+	e, err = f.svc.Execution(t.Context(), f.pol.ID, e.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks, _, err := f.svc.Tasks(t.Context(), f.pol.ID, e.ID, meta.Page{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := map[string][]string{}
+	for _, task := range tasks {
+		for _, line := range strings.Split(task.Log, "\n") {
+			if fs := strings.Split(line, "|"); len(fs) == 5 && strings.HasPrefix(strings.TrimSpace(fs[4]), "DEL") {
+				gone[task.Repository] = append(gone[task.Repository], strings.TrimSpace(fs[1]))
+			}
+		}
+	}
+	return e, gone
+}
+
+func TestRunDryEqualsReal(t *testing.T) {
+	f := newFixture(t, nil, keepLatest(2, "app"))
+	e, dry := f.run(t, true)
+	if e.Status != meta.RetentionSuccess || len(f.reg.deleted) != 0 {
+		t.Fatalf("dry run: %+v, deleted %v", e, f.reg.deleted)
+	}
+	want := map[string][]string{"p/app": {"v-2", "v-1", "v-0"}}
+	if fmt.Sprint(dry) != fmt.Sprint(want) {
+		t.Errorf("dry run would delete %v, want %v", dry, want)
+	}
+	e, real := f.run(t, false)
+	if e.Status != meta.RetentionSuccess || fmt.Sprint(real) != fmt.Sprint(dry) || len(f.reg.deleted) != 3 {
+		t.Errorf("real run: %+v deleted %v (%d), dry run said %v", e, real, len(f.reg.deleted), dry)
+	}
+	if len(f.reg.repos["p/app"]) != 2 || len(f.reg.repos["p/web"]) != 3 {
+		t.Errorf("left %d in app, %d in web; want 2 and 3 (web out of scope)", len(f.reg.repos["p/app"]), len(f.reg.repos["p/web"]))
+	}
+}
+
+func TestRunKeepsImmutable(t *testing.T) {
+	f := newFixture(t, protect{"v-1"}, keepLatest(0, "**"))
+	f.run(t, false)
+	if got := f.reg.repos["p/app"]; len(got) != 1 || got[0].Tags[0].Name != "v-1" {
+		t.Errorf("left %+v, want only the immutable v-1", got)
+	}
+	if len(f.reg.repos["p/web"]) != 0 {
+		t.Errorf("web left %d", len(f.reg.repos["p/web"]))
+	}
+}
+
+func TestRunStops(t *testing.T) {
+	f := newFixture(t, nil, keepLatest(0, "app"))
+	f.reg.repos["p/app"] = artifacts("v", 250)
+	// Stop the execution as the first deletion happens: the run checks
+	// every 100 deletions, so it deletes 100 and stops.
+	f.reg.onDel = func(n int) {
+		if n == 1 {
+			if err := f.svc.Stop(context.Background(), f.pol.ID, f.q.args[len(f.q.args)-1].ExecutionID); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	e, _ := f.run(t, false)
+	if e.Status != meta.RetentionStopped || len(f.reg.deleted) != 100 {
+		t.Errorf("status %s, deleted %d; want Stopped after 100", e.Status, len(f.reg.deleted))
+	}
+	// A stopped execution that has not started does nothing.
+	f.reg.onDel = nil
+	ex, err := f.svc.Trigger(t.Context(), project.Actor{}, f.pol.ID, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Stop(t.Context(), f.pol.ID, ex.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Run(t.Context(), f.q.args[len(f.q.args)-1]); err != nil || len(f.reg.deleted) != 100 {
+		t.Errorf("run of a stopped execution: %v, deleted %d", err, len(f.reg.deleted))
+	}
+}
+
+func TestRunRefusesTooLargeRepository(t *testing.T) {
+	f := newFixture(t, nil, keepLatest(0, "app"))
+	f.reg.total = retention.MaxCandidates + 1
+	e, _ := f.run(t, false)
+	tasks, _, err := f.svc.Tasks(t.Context(), f.pol.ID, e.ID, meta.Page{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Status != meta.RetentionError || len(tasks) != 1 || tasks[0].Status != meta.RetentionError ||
+		!strings.Contains(tasks[0].Log, "at most 50000") || len(f.reg.deleted) != 0 {
+		t.Errorf("execution %+v, tasks %+v, deleted %d", e, tasks, len(f.reg.deleted))
+	}
+}
+
+func TestRunDue(t *testing.T) {
+	f := newFixture(t, nil, keepLatest(1, "**"))
+	// Every second; the service's clock is in the past, so the first run
+	// is due at once.
+	p := f.pol
+	p.Trigger = &retention.Trigger{Kind: "Schedule", Settings: map[string]any{"cron": "* * * * * *"}}
+	if _, err := f.svc.Update(t.Context(), project.Actor{}, p.ID, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.RunDue(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.q.args) != 1 {
+		t.Fatalf("queued %d runs, want 1", len(f.q.args))
+	}
+	e, err := f.svc.Execution(t.Context(), p.ID, f.q.args[0].ExecutionID)
+	if err != nil || e.Trigger != retention.TriggerSchedule || e.DryRun {
+		t.Errorf("scheduled execution %+v, %v", e, err)
+	}
+	// Claimed: the next run is a second from now, not again at once.
+	if err := f.svc.RunDue(t.Context()); err != nil || len(f.q.args) != 1 {
+		t.Errorf("second RunDue: %v, queued %d", err, len(f.q.args))
+	}
+	if err := f.svc.Run(t.Context(), f.q.args[0]); err != nil || len(f.reg.deleted) != 6 {
+		t.Errorf("scheduled run: %v, deleted %d, want 6", err, len(f.reg.deleted))
+	}
+}
+
+func TestTriggerWithoutQueue(t *testing.T) {
+	f := newFixture(t, nil, keepLatest(1, "**"))
+	f.svc.SetQueue(nil)
+	if _, err := f.svc.Trigger(t.Context(), project.Actor{}, f.pol.ID, true); !errors.Is(err, retention.ErrQueue) {
+		t.Errorf("Trigger without a queue err = %v, want ErrQueue", err)
+	}
+}
