@@ -155,7 +155,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	if err != nil {
 		return err
 	}
-	portal, err := newWebUI(cfg, store, reg, blobs, drv, auth, auditLog, log)
+	portal, err := newWebUI(cfg, store, reg, blobs, drv, auth, auditLog, ret, log)
 	if err != nil {
 		return err
 	}

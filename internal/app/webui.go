@@ -14,6 +14,7 @@ import (
 	"github.com/berth-registry/berth/internal/project"
 	"github.com/berth-registry/berth/internal/registry"
 	"github.com/berth-registry/berth/internal/repository"
+	"github.com/berth-registry/berth/internal/retention"
 	"github.com/berth-registry/berth/internal/storage"
 	"github.com/berth-registry/berth/internal/version"
 	"github.com/berth-registry/berth/internal/websession"
@@ -22,7 +23,7 @@ import (
 
 // newWebUI builds the portal served at /, over the same services, session
 // key and audit writer as the REST API.
-func newWebUI(cfg config.Config, store *meta.Store, reg *registry.Service, blobs *content.Service, drv storage.Driver, auth *authStack, rec audit.Recorder, log *slog.Logger) (*webui.UI, error) {
+func newWebUI(cfg config.Config, store *meta.Store, reg *registry.Service, blobs *content.Service, drv storage.Driver, auth *authStack, rec audit.Recorder, ret *retention.Service, log *slog.Logger) (*webui.UI, error) {
 	key, err := sessionKey(cfg)
 	if err != nil {
 		return nil, err
@@ -43,6 +44,7 @@ func newWebUI(cfg config.Config, store *meta.Store, reg *registry.Service, blobs
 		Identity:       auth.identity,
 		Settings:       auth.settings,
 		Audit:          rec,
+		Retention:      ret,
 		ClientIP:       auth.clientIP,
 		ExternalURL:    cfg.ExternalURL,
 		Health: func(ctx context.Context) map[string]error {

@@ -25,6 +25,7 @@ import (
 	"github.com/berth-registry/berth/internal/project"
 	"github.com/berth-registry/berth/internal/registry"
 	"github.com/berth-registry/berth/internal/repository"
+	"github.com/berth-registry/berth/internal/retention"
 	"github.com/berth-registry/berth/internal/settings"
 	"github.com/berth-registry/berth/internal/storage/filesystem"
 	"github.com/berth-registry/berth/internal/websession"
@@ -47,6 +48,7 @@ type env struct {
 	projects *project.Service
 	reg      *registry.Service
 	blobs    *content.Service
+	ret      *retention.Service // runs synchronously (retention_test.go)
 }
 
 func newEnv(tb testing.TB) *env {
@@ -72,6 +74,7 @@ func newEnv(tb testing.TB) *env {
 	sets := settings.New(store.Settings, log, settings.Options{})
 	rec := audit.NewDirect(audit.Stores{Log: store.Audit, Projects: store.Projects}, log)
 	projects := project.New(project.Stores{Projects: store.Projects, Repos: store.Repos}, sets, rec, log)
+	ret := newRetention(store, reg, blobs, rec, log)
 	ui, err := webui.New(webui.Deps{
 		Sessions:       websession.New(ids, websession.Options{Key: []byte("test session key, 32 bytes long."), Audit: rec}),
 		Projects:       store.Projects,
@@ -86,6 +89,7 @@ func newEnv(tb testing.TB) *env {
 		Identity:       ids,
 		Settings:       sets,
 		Audit:          rec,
+		Retention:      ret,
 		System:         webui.SystemInfo{Version: "v-test", Database: "sqlite", Storage: "filesystem"},
 	}, log)
 	if err != nil {
@@ -93,7 +97,7 @@ func newEnv(tb testing.TB) *env {
 	}
 	srv := httptest.NewServer(ui)
 	tb.Cleanup(srv.Close)
-	return &env{tb: tb, srv: srv, store: store, ids: ids, projects: projects, reg: reg, blobs: blobs}
+	return &env{tb: tb, srv: srv, store: store, ids: ids, projects: projects, reg: reg, blobs: blobs, ret: ret}
 }
 
 // addUser creates a local user with userPassword.

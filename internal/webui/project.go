@@ -39,6 +39,7 @@ type projectHead struct {
 	Tab     string
 	// Tabs the caller may open, and controls it may use.
 	Members, Robots, Settings, Logs bool
+	Retention                       bool // retention.go
 	CanDelete                       bool
 	ErrorKey                        string
 	Detail                          string
@@ -53,6 +54,7 @@ func (u *UI) head(c *call, proj meta.Project, tab string) projectHead {
 		Logs:      access.Can(c.p, ap, access.ResourceLog, access.ActionList),
 		CanDelete: access.Can(c.p, ap, access.ResourceProject, access.ActionDelete),
 	}
+	h.Retention = u.d.Retention != nil && access.Can(c.p, ap, access.ResourceTagRetention, access.ActionList)
 	if r, ok := c.p.Roles[proj.ID]; ok {
 		h.Role = r.String()
 	}

@@ -63,6 +63,8 @@ type Deps struct {
 	Blobs          blobReader        // *content.Service (image configurations)
 	Identity       accounts          // *identity.Service
 	Settings       settingsService   // *settings.Service
+	// Retention is tag retention (retention.go); nil: no tab.
+	Retention retentionService
 	// Audit records member changes (the server's one audit writer).
 	Audit project.Recorder
 	// Health probes the database and storage for the system page; nil:
@@ -136,6 +138,8 @@ func (u *UI) routes() {
 	u.handle("GET /projects/{project}/settings", u.projectSettings)
 	u.handle("POST /projects/{project}/settings", u.saveProjectSettings)
 	u.handle("GET /projects/{project}/logs", u.projectLogs)
+	u.handle("GET /projects/{project}/retention", u.projectRetention)
+	u.handle("POST /projects/{project}/retention/run", u.runRetention)
 
 	// Repository names hold slashes: /repositories/<name>[/-/<rest>].
 	u.handle("GET /repositories/{path...}", u.repositoryGet)
