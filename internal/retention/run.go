@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -166,6 +167,9 @@ func (s *Service) candidates(ctx context.Context, projectID int64, repo string) 
 			return nil, fmt.Errorf("%w: %s holds %d artifacts, at most %d are evaluated at once", ErrTooManyArtifacts, repo, total, MaxCandidates)
 		}
 		for _, a := range arts {
+			if accessory(a) {
+				continue
+			}
 			c, err := s.candidate(ctx, projectID, repo, a)
 			if err != nil {
 				return nil, err
@@ -196,6 +200,25 @@ func (s *Service) candidate(ctx context.Context, projectID int64, repo string, a
 		c.Immutable = imm
 	}
 	return c, nil
+}
+
+// accessoryTag is cosign's tag scheme for an artifact's signature,
+// attestation or SBOM: sha256-<hex>.sig|.att|.sbom.
+var accessoryTag = regexp.MustCompile(`^sha256-[0-9a-f]{64}\.(sig|att|sbom)$`)
+
+// accessory reports whether a is another artifact's accessory (every tag
+// in cosign's scheme). As in Harbor, accessories are no candidates: a rule
+// counting "the most recent N" counts images, not their signatures.
+func accessory(a meta.Artifact) bool {
+	if len(a.Tags) == 0 {
+		return false
+	}
+	for _, t := range a.Tags {
+		if !accessoryTag.MatchString(t.Name) {
+			return false
+		}
+	}
+	return true
 }
 
 func clipTags(tags []string) string {

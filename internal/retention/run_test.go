@@ -278,3 +278,15 @@ func TestTriggerWithoutQueue(t *testing.T) {
 		t.Errorf("Trigger without a queue err = %v, want ErrQueue", err)
 	}
 }
+
+func TestRunSkipsAccessories(t *testing.T) {
+	f := newFixture(t, nil, keepLatest(1, "app"))
+	sig := meta.Artifact{Digest: digest.FromString("sig"), PushedAt: t0.Add(100 * time.Hour),
+		Tags: []meta.TagInfo{{Name: "sha256-" + strings.Repeat("ab", 32) + ".sig", PushedAt: t0.Add(100 * time.Hour)}}}
+	f.reg.repos["p/app"] = append([]meta.Artifact{sig}, f.reg.repos["p/app"]...)
+	f.run(t, false)
+	// The signature is no candidate: the newest image is kept beside it.
+	if got := f.reg.repos["p/app"]; len(got) != 2 || got[0].Digest != sig.Digest || got[1].Tags[0].Name != "v-4" {
+		t.Errorf("left %+v, want the signature and v-4", got)
+	}
+}
