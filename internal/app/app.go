@@ -150,7 +150,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	collector := gc.New(store.GC, drv, auth.settings, gcMetrics, log)
 	trigger := &gcTrigger{store: store.GC}
 
-	ret := newRetention(store, reg, blobs, auditLog, log)
+	ret := newRetention(store, reg, blobs, auth.settings, auditLog, log)
 	rest, err := newRESTAPI(cfg, store, reg, blobs, drv, auth, auditLog, trigger, ret, log)
 	if err != nil {
 		return err

@@ -15,8 +15,9 @@ import (
 
 // newRetention builds tag retention over the store and a repository
 // service of its own (deletions are audited and go through the registry,
-// as the REST API's do). Its queue is set once the queue is open.
-func newRetention(store *meta.Store, reg *registry.Service, blobs *content.Service, rec audit.Recorder, log *slog.Logger) *retention.Service {
+// as the REST API's do), paused by read-only mode. Its queue is set once
+// the queue is open.
+func newRetention(store *meta.Store, reg *registry.Service, blobs *content.Service, ro retention.ReadOnly, rec audit.Recorder, log *slog.Logger) *retention.Service {
 	repos := repository.New(repository.Stores{Repos: store.Repos, Manifests: store.Manifests}, reg, blobs, rec, log)
 	return retention.New(retention.Deps{
 		Store:     store.Retention,
@@ -24,6 +25,7 @@ func newRetention(store *meta.Store, reg *registry.Service, blobs *content.Servi
 		Repos:     store.Repos,
 		Artifacts: store.Manifests,
 		Deleter:   repos,
+		ReadOnly:  ro,
 		Audit:     rec,
 	}, log)
 }

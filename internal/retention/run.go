@@ -60,6 +60,11 @@ func (s *Service) run(ctx context.Context, e meta.RetentionExecution, operator s
 			if stopped, err := s.stopped(ctx, e.ID); err != nil || stopped {
 				return meta.RetentionStopped, err
 			}
+			if !e.DryRun {
+				if err := s.writable(ctx); err != nil {
+					return "", err
+				}
+			}
 			if err := s.runTask(ctx, e, proj, r.Name, rules, operator); err != nil {
 				if ctx.Err() != nil {
 					return "", err

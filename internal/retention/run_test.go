@@ -290,3 +290,49 @@ func TestRunSkipsAccessories(t *testing.T) {
 		t.Errorf("left %+v, want the signature and v-4", got)
 	}
 }
+
+type readOnly struct{ on bool }
+
+func (r *readOnly) ReadOnly(context.Context) (bool, error) { return r.on, nil }
+
+func TestReadOnlyDeletesNothing(t *testing.T) {
+	ro := &readOnly{on: true}
+	s := metatest.OpenSQLite(t)
+	p, err := s.Projects.CreateProject(t.Context(), meta.Project{Name: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := &registry{repos: map[string][]meta.Artifact{"p/app": artifacts("v", 3)}}
+	q := &queue{}
+	svc := retention.New(retention.Deps{Store: s.Retention, Projects: s.Projects, Repos: reg, Artifacts: reg, Deleter: reg,
+		ReadOnly: ro, Now: func() time.Time { return t0 }}, slog.New(slog.DiscardHandler))
+	svc.SetQueue(q)
+	pol, err := svc.Create(t.Context(), project.Actor{}, retention.Policy{Rules: []retention.Rule{keepLatest(0, "**")},
+		Trigger: &retention.Trigger{Settings: map[string]any{"cron": "* * * * * *"}}, Scope: &retention.Scope{Level: "project", Ref: p.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The schedule waits while read-only.
+	if err := svc.RunDue(t.Context()); err != nil || len(q.args) != 0 {
+		t.Fatalf("RunDue while read-only: %v, queued %d", err, len(q.args))
+	}
+	// A dry run works; a real run deletes nothing and ends in Error.
+	for _, dry := range []bool{true, false} {
+		e, err := svc.Trigger(t.Context(), project.Actor{}, pol.ID, dry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := svc.Run(t.Context(), q.args[len(q.args)-1]); err != nil {
+			t.Fatal(err)
+		}
+		e, _ = svc.Execution(t.Context(), pol.ID, e.ID)
+		want := map[bool]string{true: meta.RetentionSuccess, false: meta.RetentionError}[dry]
+		if e.Status != want || len(reg.deleted) != 0 {
+			t.Errorf("dry=%v: status %s, deleted %d; want %s and none", dry, e.Status, len(reg.deleted), want)
+		}
+	}
+	ro.on = false
+	if err := svc.RunDue(t.Context()); err != nil || len(q.args) != 3 {
+		t.Errorf("RunDue once writable: %v, queued %d, want the third run", err, len(q.args))
+	}
+}

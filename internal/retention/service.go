@@ -109,6 +109,15 @@ type Immutability interface {
 	Protected(ctx context.Context, projectID int64, repo string, tags []string) (bool, error)
 }
 
+// ReadOnly reports Harbor's read_only setting (settings.Service): while it
+// is on, scheduled runs wait and real runs delete nothing.
+type ReadOnly interface {
+	ReadOnly(ctx context.Context) (bool, error)
+}
+
+// ErrReadOnly: a real run found the registry in read-only mode.
+var ErrReadOnly = errors.New("the registry is in read-only mode: retention deletes nothing")
+
 // Enqueuer queues a job (jobs.Queue).
 type Enqueuer interface {
 	Enqueue(ctx context.Context, kind string, args any) error
@@ -121,8 +130,9 @@ type Deps struct {
 	Repos     repoLister
 	Artifacts artifactLister
 	Deleter   Deleter
-	// Immutable is optional.
+	// Immutable and ReadOnly are optional.
 	Immutable Immutability
+	ReadOnly  ReadOnly
 	Audit     project.Recorder
 	Now       func() time.Time
 }
@@ -283,6 +293,9 @@ func (s *Service) trigger(ctx context.Context, id int64, trigger string, dryRun 
 // per call; the scheduler calls again a minute later). Each scheduled run
 // is claimed by exactly one replica.
 func (s *Service) RunDue(ctx context.Context) error {
+	if err := s.writable(ctx); err != nil {
+		return nil // the schedule waits: due runs are claimed once writes are allowed again
+	}
 	due, err := s.d.Store.TakeDuePolicies(ctx, 100, s.nextRun)
 	if err != nil {
 		return err
@@ -347,6 +360,21 @@ func (s *Service) Task(ctx context.Context, id, eid, tid int64) (meta.RetentionT
 		return meta.RetentionTask{}, fmt.Errorf("retention task %d: %w", tid, meta.ErrRetentionTaskNotFound)
 	}
 	return t, nil
+}
+
+// writable returns ErrReadOnly while the registry is read-only.
+func (s *Service) writable(ctx context.Context) error {
+	if s.d.ReadOnly == nil {
+		return nil
+	}
+	ro, err := s.d.ReadOnly.ReadOnly(ctx)
+	if err != nil {
+		return err
+	}
+	if ro {
+		return ErrReadOnly
+	}
+	return nil
 }
 
 func (s *Service) record(a project.Actor, projectID int64, op, resource string) {
