@@ -26,6 +26,7 @@ import (
 	"github.com/berth-registry/berth/internal/jobs"
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/observe"
+	"github.com/berth-registry/berth/internal/pulls"
 	"github.com/berth-registry/berth/internal/registry"
 	"github.com/berth-registry/berth/internal/storage"
 	"github.com/berth-registry/berth/internal/storage/filesystem"
@@ -137,10 +138,11 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	} else { // only for pulls through a database outage
 		reg.WithLocalCache(localCacheBytes, 0)
 	}
+	pullCounts := pulls.New(store.Pulls, log, pulls.Options{}) // run below (pulls.go)
 	api := distapi.New(blobs, reg, log, distapi.Options{
 		OnUploadFinished: metrics.ObserveUpload, Auth: auth.gate, TokenRealm: auth.realm,
 		ExternalURL: strings.TrimRight(cfg.ExternalURL, "/"),
-		OnEvent:     registryEvents(auditLog), ClientIP: auth.clientIP, ReadOnly: auth.settings,
+		OnEvent:     countPulls(registryEvents(auditLog), pullCounts), ClientIP: auth.clientIP, ReadOnly: auth.settings,
 		UploadTimeout: cfg.HTTP.ReadTimeout, DownloadTimeout: cfg.HTTP.WriteTimeout,
 	})
 
@@ -206,6 +208,12 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 			log.Warn("background jobs", "err", err)
 		}
 	}()
+
+	// Pull counts: flushed every few seconds, and once more after the
+	// server has stopped (this defer runs before the store closes).
+	pullsDone := make(chan struct{})
+	go func() { pullCounts.Run(bg); close(pullsDone) }()
+	defer func() { stopBG(); <-pullsDone }()
 
 	served := make(chan error, 1)
 	go func() { served <- tlsSrv.serve(ctx, srv, ln, log) }()

@@ -57,6 +57,8 @@ func newRESTAPI(cfg config.Config, store *meta.Store, reg *registry.Service, blo
 		SessionKey:     key,
 		GC:             gcs,
 		Quotas:         store.Quotas,
+		Labels:         store.Labels,
+		Pulls:          store.Pulls,
 		ClientIP:       clientIP,
 		System: restapi.SystemInfo{Version: version.String(), ExternalURL: cfg.ExternalURL,
 			StorageProvider: storageProvider(cfg.Storage.Type)},

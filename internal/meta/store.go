@@ -85,6 +85,8 @@ type Store struct {
 	ACME      *ACMECache    // the shared ACME certificate cache
 	GC        *GC           // garbage collection reviews, runs, schedule, leases
 	Quotas    *Quotas       // per-project storage quotas
+	Labels    *Labels       // labels and their attachment to artifacts
+	Pulls     *Pulls        // artifact pull counts, added in batches
 }
 
 func newStore(db *sql.DB, d dialect) *Store {
@@ -107,6 +109,8 @@ func storeOn(h *handle) *Store {
 		ACME:      &ACMECache{h},
 		GC:        &GC{h},
 		Quotas:    &Quotas{h},
+		Labels:    &Labels{h},
+		Pulls:     &Pulls{h},
 	}
 }
 

@@ -123,6 +123,12 @@ type Deps struct {
 	// Quotas serves /quotas and project storage limits (quotas.go); nil:
 	// /quotas answers 503 and storage_limit is refused.
 	Quotas quotaStore
+	// Labels serves /labels and artifact labels (labels.go); nil: those
+	// endpoints answer 503.
+	Labels labelStore
+	// Pulls gives artifacts' pull_time and repositories' pull_count
+	// (pulls.go); nil: they stay zero.
+	Pulls pullStore
 }
 
 // SystemInfo is what GET /systeminfo reports besides stored settings.
@@ -216,6 +222,7 @@ func (a *API) routes(mux *http.ServeMux) {
 	a.accountRoutes(mux) // users.go
 	a.gcRoutes(mux)      // gc.go
 	a.quotaRoutes(mux)   // quotas.go
+	a.labelRoutes(mux)   // labels.go
 }
 
 // handlerFunc is an API handler: it writes a response or returns an error

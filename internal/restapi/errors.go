@@ -119,6 +119,11 @@ var apiErrors = []struct {
 	// them. The message names the setting and never holds a password.
 	{ldap.ErrMisconfigured, codePrecondition, http.StatusPreconditionFailed},
 	{ldap.ErrGroupNotFound, codeNotFound, http.StatusNotFound},
+	// Labels (labels.go).
+	{meta.ErrLabelNotFound, codeNotFound, http.StatusNotFound},
+	{meta.ErrLabelExists, codeConflict, http.StatusConflict},
+	{meta.ErrLabelAttached, codeConflict, http.StatusConflict},
+	{meta.ErrLabelNotAttached, codeNotFound, http.StatusNotFound},
 }
 
 // classify returns the code, status and client-safe message for err.
