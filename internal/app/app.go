@@ -23,6 +23,7 @@ import (
 	"github.com/berth-registry/berth/internal/distapi"
 	"github.com/berth-registry/berth/internal/gc"
 	"github.com/berth-registry/berth/internal/httpx"
+	"github.com/berth-registry/berth/internal/immutable"
 	"github.com/berth-registry/berth/internal/jobs"
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/observe"
@@ -132,7 +133,8 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	blobs := content.New(content.Stores{Blobs: store.Blobs, Uploads: store.Uploads, Tx: store}, drv, log).WithLimits(content.Limits{
 		UploadsPerRepository: cfg.Uploads.MaxPerRepository, UploadsPerAccount: cfg.Uploads.MaxPerAccount,
 	})
-	reg := registry.New(registry.Stores{Repos: store.Repos, Manifests: store.Manifests, Tx: store}, regCache, log)
+	reg := registry.New(registry.Stores{Repos: store.Repos, Manifests: store.Manifests, Tx: store,
+		Immutable: immutable.NewChecker(store.Immutable)}, regCache, log)
 	if store.Dialect() == "sqlite" { // no other replica writes (perf.go)
 		reg.WithLocalCache(localCacheBytes, localCacheTTL)
 	} else { // only for pulls through a database outage

@@ -59,6 +59,7 @@ func newRESTAPI(cfg config.Config, store *meta.Store, reg *registry.Service, blo
 		Quotas:         store.Quotas,
 		Labels:         store.Labels,
 		Pulls:          store.Pulls,
+		Immutable:      store.Immutable,
 		ClientIP:       clientIP,
 		System: restapi.SystemInfo{Version: version.String(), ExternalURL: cfg.ExternalURL,
 			StorageProvider: storageProvider(cfg.Storage.Type)},

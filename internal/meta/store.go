@@ -87,6 +87,7 @@ type Store struct {
 	Quotas    *Quotas       // per-project storage quotas
 	Labels    *Labels       // labels and their attachment to artifacts
 	Pulls     *Pulls        // artifact pull counts, added in batches
+	Immutable *Immutable    // tag immutability rules
 }
 
 func newStore(db *sql.DB, d dialect) *Store {
@@ -111,6 +112,7 @@ func storeOn(h *handle) *Store {
 		Quotas:    &Quotas{h},
 		Labels:    &Labels{h},
 		Pulls:     &Pulls{h},
+		Immutable: &Immutable{h},
 	}
 }
 

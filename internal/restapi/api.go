@@ -129,6 +129,9 @@ type Deps struct {
 	// Pulls gives artifacts' pull_time and repositories' pull_count
 	// (pulls.go); nil: they stay zero.
 	Pulls pullStore
+	// Immutable serves /projects/{p}/immutabletagrules (immutable.go);
+	// nil: those endpoints answer 503.
+	Immutable immutableStore
 }
 
 // SystemInfo is what GET /systeminfo reports besides stored settings.
@@ -223,6 +226,8 @@ func (a *API) routes(mux *http.ServeMux) {
 	a.gcRoutes(mux)      // gc.go
 	a.quotaRoutes(mux)   // quotas.go
 	a.labelRoutes(mux)   // labels.go
+
+	a.immutableRoutes(mux) // immutable.go
 }
 
 // handlerFunc is an API handler: it writes a response or returns an error

@@ -333,6 +333,15 @@ func (a *API) decorateArtifacts(r *http.Request, arts []meta.Artifact, out []art
 	if err := a.fillArtifactPulls(r.Context(), out); err != nil {
 		return err
 	}
+	withImmutable, err := boolParam(r, "with_immutable_status", false)
+	if err != nil {
+		return err
+	}
+	if withImmutable && len(out) > 0 {
+		if err := a.fillImmutable(r.Context(), out[0].RepositoryName, out); err != nil {
+			return err
+		}
+	}
 	if !withLabel {
 		return nil
 	}

@@ -70,7 +70,7 @@ func testLabels(t *testing.T, e *env) {
 	prod := e.createLabel(admin, map[string]any{"name": "prod", "color": "#00FF00", "description": "shipped", "scope": "g"})
 	qa := e.createLabel(maint, map[string]any{"name": "qa", "scope": "p", "project_id": one.ID})
 	e.createLabel(admin, map[string]any{"name": "qa", "scope": "p", "project_id": two.ID}) // same name, other project
-	e.createLabel(admin, map[string]any{"name": "qa", "scope": "g"})                      // same name, system-wide
+	e.createLabel(admin, map[string]any{"name": "qa", "scope": "g"})                       // same name, system-wide
 	secret := e.createLabel(admin, map[string]any{"name": "secret", "scope": "p", "project_id": two.ID})
 
 	for _, tc := range []struct {
