@@ -108,6 +108,8 @@ const (
 	ResourceImmutableTag     Resource = "immutable-tag"
 	ResourceWebhook          Resource = "notification-policy"
 	ResourceConfiguration    Resource = "configuration"
+	ResourceLabel            Resource = "label"
+	ResourceArtifactLabel    Resource = "artifact-label"
 )
 
 // Action is what is done to a resource.
@@ -212,6 +214,14 @@ var matrix = []matrixRow{
 	{Permission{ResourceTag, ActionCreate}, developerUp},
 	{Permission{ResourceTag, ActionDelete}, maintainerUp},
 	{Permission{ResourceAccessory, ActionList}, everyRole},
+
+	{Permission{ResourceLabel, ActionCreate}, maintainerUp},
+	{Permission{ResourceLabel, ActionRead}, guestUp},
+	{Permission{ResourceLabel, ActionUpdate}, maintainerUp},
+	{Permission{ResourceLabel, ActionDelete}, maintainerUp},
+	{Permission{ResourceLabel, ActionList}, guestUp},
+	{Permission{ResourceArtifactLabel, ActionCreate}, developerUp},
+	{Permission{ResourceArtifactLabel, ActionDelete}, developerUp},
 
 	{Permission{ResourceRobot, ActionCreate}, adminUp},
 	{Permission{ResourceRobot, ActionRead}, guestUp},

@@ -23,9 +23,11 @@ import (
 	"github.com/berth-registry/berth/internal/distapi"
 	"github.com/berth-registry/berth/internal/gc"
 	"github.com/berth-registry/berth/internal/httpx"
+	"github.com/berth-registry/berth/internal/immutable"
 	"github.com/berth-registry/berth/internal/jobs"
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/observe"
+	"github.com/berth-registry/berth/internal/pulls"
 	"github.com/berth-registry/berth/internal/registry"
 	"github.com/berth-registry/berth/internal/storage"
 	"github.com/berth-registry/berth/internal/storage/filesystem"
@@ -131,16 +133,18 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	blobs := content.New(content.Stores{Blobs: store.Blobs, Uploads: store.Uploads, Tx: store}, drv, log).WithLimits(content.Limits{
 		UploadsPerRepository: cfg.Uploads.MaxPerRepository, UploadsPerAccount: cfg.Uploads.MaxPerAccount,
 	})
-	reg := registry.New(registry.Stores{Repos: store.Repos, Manifests: store.Manifests, Tx: store}, regCache, log)
+	reg := registry.New(registry.Stores{Repos: store.Repos, Manifests: store.Manifests, Tx: store,
+		Immutable: immutable.NewChecker(store.Immutable)}, regCache, log)
 	if store.Dialect() == "sqlite" { // no other replica writes (perf.go)
 		reg.WithLocalCache(localCacheBytes, localCacheTTL)
 	} else { // only for pulls through a database outage
 		reg.WithLocalCache(localCacheBytes, 0)
 	}
+	pullCounts := pulls.New(store.Pulls, log, pulls.Options{}) // run below (pulls.go)
 	api := distapi.New(blobs, reg, log, distapi.Options{
 		OnUploadFinished: metrics.ObserveUpload, Auth: auth.gate, TokenRealm: auth.realm,
 		ExternalURL: strings.TrimRight(cfg.ExternalURL, "/"),
-		OnEvent:     registryEvents(auditLog), ClientIP: auth.clientIP, ReadOnly: auth.settings,
+		OnEvent:     countPulls(registryEvents(auditLog), pullCounts), ClientIP: auth.clientIP, ReadOnly: auth.settings,
 		UploadTimeout: cfg.HTTP.ReadTimeout, DownloadTimeout: cfg.HTTP.WriteTimeout,
 	})
 
@@ -208,6 +212,12 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 			log.Warn("background jobs", "err", err)
 		}
 	}()
+
+	// Pull counts: flushed every few seconds, and once more after the
+	// server has stopped (this defer runs before the store closes).
+	pullsDone := make(chan struct{})
+	go func() { pullCounts.Run(bg); close(pullsDone) }()
+	defer func() { stopBG(); <-pullsDone }()
 
 	served := make(chan error, 1)
 	go func() { served <- tlsSrv.serve(ctx, srv, ln, log) }()

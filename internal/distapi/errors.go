@@ -11,6 +11,7 @@ import (
 	"github.com/berth-registry/berth/internal/content"
 	"github.com/berth-registry/berth/internal/httpx"
 	"github.com/berth-registry/berth/internal/identity"
+	"github.com/berth-registry/berth/internal/immutable"
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/internal/registry"
@@ -49,6 +50,9 @@ var ociErrors = []struct {
 	// A manifest an index or a referrer still needs: the client is allowed
 	// to delete, but not yet (zot answers DENIED too, with 405).
 	{registry.ErrManifestReferenced, "DENIED", http.StatusConflict},
+	// A tag an immutable tag rule protects: Harbor's 403 DENIED, the
+	// message naming the rule.
+	{immutable.ErrImmutable, "DENIED", http.StatusForbidden},
 	{content.ErrSizeInvalid, "SIZE_INVALID", http.StatusBadRequest},
 	{content.ErrRangeInvalid, "BLOB_UPLOAD_INVALID", http.StatusRequestedRangeNotSatisfiable},
 	{content.ErrUploadInvalid, "BLOB_UPLOAD_INVALID", http.StatusBadRequest},

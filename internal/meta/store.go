@@ -85,6 +85,9 @@ type Store struct {
 	ACME      *ACMECache    // the shared ACME certificate cache
 	GC        *GC           // garbage collection reviews, runs, schedule, leases
 	Quotas    *Quotas       // per-project storage quotas
+	Labels    *Labels       // labels and their attachment to artifacts
+	Pulls     *Pulls        // artifact pull counts, added in batches
+	Immutable *Immutable    // tag immutability rules
 	Retention *Retention    // tag retention policies, executions and tasks
 }
 
@@ -108,6 +111,9 @@ func storeOn(h *handle) *Store {
 		ACME:      &ACMECache{h},
 		GC:        &GC{h},
 		Quotas:    &Quotas{h},
+		Labels:    &Labels{h},
+		Pulls:     &Pulls{h},
+		Immutable: &Immutable{h},
 		Retention: &Retention{h},
 	}
 }

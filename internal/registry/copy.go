@@ -31,7 +31,14 @@ func (s *Service) CopyManifest(ctx context.Context, src, dst string, d digest.Di
 			return err
 		}
 	}
-	err := s.store.Tx.InTx(ctx, func(tx *meta.Store) error {
+	rules, err := s.immutableRules(ctx, dst)
+	if err != nil {
+		return err
+	}
+	err = s.store.Tx.InTx(ctx, func(tx *meta.Store) error {
+		if err := guardRetag(ctx, tx, rules, dst, d, tags); err != nil {
+			return err
+		}
 		order, err := manifestsToCopy(ctx, tx, src, d)
 		if err != nil {
 			return err

@@ -16,6 +16,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/internal/immutable"
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/oci"
 )
@@ -67,6 +68,9 @@ type Stores struct {
 	// Tx runs a manifest PUT (reference checks, manifest, tags) in one
 	// transaction: *meta.Store.
 	Tx transactor
+	// Immutable reads the tag immutability rules (immutable.go); nil:
+	// no tag is protected.
+	Immutable *immutable.Checker
 }
 
 // repoStore is meta.Repositories as the Service uses it.
@@ -185,7 +189,11 @@ func (s *Service) PutManifest(ctx context.Context, repo, ref, contentType string
 	if p.Subject != nil {
 		m.Subject = p.Subject.Digest
 	}
-	if ok, err := s.retag(ctx, repo, d, tags); ok || err != nil {
+	rules, err := s.immutableRules(ctx, repo)
+	if err != nil {
+		return PutResult{}, err
+	}
+	if ok, err := s.retag(ctx, repo, d, tags, rules); ok || err != nil {
 		if err != nil {
 			return PutResult{}, fmt.Errorf("put manifest %s:%s: %w", repo, ref, err)
 		}
@@ -193,6 +201,9 @@ func (s *Service) PutManifest(ctx context.Context, repo, ref, contentType string
 		return PutResult{Digest: d, Subject: m.Subject, Tags: tags}, nil
 	}
 	err = s.store.Tx.InTx(ctx, func(tx *meta.Store) error {
+		if err := guardRetag(ctx, tx, rules, repo, d, tags); err != nil {
+			return err
+		}
 		if err := checkReferences(ctx, tx, repo, p); err != nil {
 			return err
 		}
@@ -218,11 +229,14 @@ func (s *Service) PutManifest(ctx context.Context, repo, ref, contentType string
 // stored and cannot go while it stays, so only the tags are written, in
 // one transaction. It reports false when the manifest is not there (or
 // went meanwhile): the caller stores it in full.
-func (s *Service) retag(ctx context.Context, repo string, d digest.Digest, tags []string) (bool, error) {
+func (s *Service) retag(ctx context.Context, repo string, d digest.Digest, tags []string, rules immutable.Matcher) (bool, error) {
 	if _, err := s.cachedManifest(ctx, repo, d); err != nil {
 		return false, nil // missing, or unreadable: the full path decides
 	}
 	err := s.store.Tx.InTx(ctx, func(tx *meta.Store) error {
+		if err := guardRetag(ctx, tx, rules, repo, d, tags); err != nil {
+			return err
+		}
 		for _, t := range tags {
 			if err := tx.Manifests.PutTag(ctx, repo, t, d); err != nil {
 				return err
@@ -283,9 +297,19 @@ func checkReferences(ctx context.Context, tx *meta.Store, repo string, p oci.Par
 // manifest that an index of repo lists, or that a referrer of repo names
 // as subject, is not deleted: *ReferencedError (ErrManifestReferenced).
 func (s *Service) DeleteManifest(ctx context.Context, repo, ref string) error {
+	rules, err := s.immutableRules(ctx, repo)
+	if err != nil {
+		return err
+	}
 	if !oci.IsDigest(ref) {
 		if err := oci.ValidateTag(ref); err != nil {
 			return err
+		}
+		if _, protected := rules.Immutable(ref); protected {
+			if _, err := s.store.Manifests.GetTag(ctx, repo, ref); err != nil {
+				return fmt.Errorf("delete tag %s:%s: %w", repo, ref, err)
+			}
+			return rules.Check(ref)
 		}
 		if err := s.store.Manifests.DeleteTag(ctx, repo, ref); err != nil {
 			return fmt.Errorf("delete tag %s:%s: %w", repo, ref, err)
@@ -304,6 +328,9 @@ func (s *Service) DeleteManifest(ctx context.Context, repo, ref string) error {
 		}
 		if len(deps) > 0 {
 			return &ReferencedError{Digest: d, By: deps[0]}
+		}
+		if err := guardManifest(ctx, tx, rules, repo, d); err != nil {
+			return err
 		}
 		return tx.Manifests.DeleteManifest(ctx, repo, d)
 	})

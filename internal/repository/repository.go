@@ -70,6 +70,9 @@ type registryWriter interface {
 	DeleteManifest(ctx context.Context, repo, ref string) error
 	CreateTag(ctx context.Context, repo, tag string, d digest.Digest) error
 	CopyManifest(ctx context.Context, src, dst string, d digest.Digest, tags []string) error
+	// CheckDeletable refuses (immutable.ErrImmutable) a repository holding
+	// a tag an immutable tag rule protects.
+	CheckDeletable(ctx context.Context, repo string) error
 }
 
 // blobReader is content.Service as the Service uses it.
@@ -140,6 +143,9 @@ func (s *Service) SetDescription(ctx context.Context, a project.Actor, projectID
 // retry finishes.
 func (s *Service) Delete(ctx context.Context, a project.Actor, projectID int64, name string) error {
 	if _, err := s.store.Repos.GetRepositoryInfo(ctx, name); err != nil {
+		return fmt.Errorf("delete repository %s: %w", name, err)
+	}
+	if err := s.registry.CheckDeletable(ctx, name); err != nil {
 		return fmt.Errorf("delete repository %s: %w", name, err)
 	}
 	for {

@@ -72,6 +72,8 @@ func (f *fakeRepo) DeleteManifest(_ context.Context, _, ref string) error {
 	return nil
 }
 func (f *fakeRepo) CreateTag(context.Context, string, string, digest.Digest) error { return nil }
+func (f *fakeRepo) CheckDeletable(context.Context, string) error                   { return nil }
+
 func (f *fakeRepo) CopyManifest(context.Context, string, string, digest.Digest, []string) error {
 	return nil
 }

@@ -123,6 +123,15 @@ type Deps struct {
 	// Quotas serves /quotas and project storage limits (quotas.go); nil:
 	// /quotas answers 503 and storage_limit is refused.
 	Quotas quotaStore
+	// Labels serves /labels and artifact labels (labels.go); nil: those
+	// endpoints answer 503.
+	Labels labelStore
+	// Pulls gives artifacts' pull_time and repositories' pull_count
+	// (pulls.go); nil: they stay zero.
+	Pulls pullStore
+	// Immutable serves /projects/{p}/immutabletagrules (immutable.go);
+	// nil: those endpoints answer 503.
+	Immutable immutableStore
 	// Retention is tag retention (retention.go); nil: 503.
 	Retention RetentionService
 }
@@ -218,6 +227,9 @@ func (a *API) routes(mux *http.ServeMux) {
 	a.accountRoutes(mux) // users.go
 	a.gcRoutes(mux)      // gc.go
 	a.quotaRoutes(mux)   // quotas.go
+	a.labelRoutes(mux)   // labels.go
+
+	a.immutableRoutes(mux) // immutable.go
 	// Tag retention (retention.go).
 	a.retentionRoutes(mux)
 }

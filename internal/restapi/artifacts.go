@@ -50,6 +50,8 @@ type artifactJSON struct {
 	Annotations       map[string]string `json:"annotations,omitempty"`
 	References        []referenceJSON   `json:"references,omitempty"`
 	Tags              []tagJSON         `json:"tags"`
+	// Labels are shown with with_label=true (labels.go).
+	Labels []labelJSON `json:"labels,omitempty"`
 }
 
 // referenceJSON is Harbor's Reference: a child of an index.
@@ -135,6 +137,9 @@ func (a *API) listArtifacts(w http.ResponseWriter, r *http.Request) error {
 	for i, m := range arts {
 		out[i] = artifactOf(proj.ID, repo, m, withTag)
 	}
+	if err := a.decorateArtifacts(r, arts, out); err != nil {
+		return err
+	}
 	setPagingHeaders(w, r, pg, total)
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -182,7 +187,11 @@ func (a *API) getArtifact(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, artifactOf(proj.ID, repo, m, withTag))
+	out := []artifactJSON{artifactOf(proj.ID, repo, m, withTag)}
+	if err := a.decorateArtifacts(r, []meta.Artifact{m}, out); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, out[0])
 }
 
 // deleteArtifact is DELETE .../artifacts/{reference}: the manifest goes,
@@ -215,6 +224,10 @@ func (a *API) listArtifactTags(w http.ResponseWriter, r *http.Request) error {
 	start := min(pg.meta().Offset, len(m.Tags))
 	for _, t := range m.Tags[start:min(start+pg.size, len(m.Tags))] {
 		out = append(out, tagOf(m, t))
+	}
+	withPulls := []artifactJSON{{ID: m.ID, Tags: out}}
+	if err := a.fillArtifactPulls(r.Context(), withPulls); err != nil {
+		return err
 	}
 	setPagingHeaders(w, r, pg, len(m.Tags))
 	return writeJSON(w, http.StatusOK, out)
@@ -307,5 +320,40 @@ func (a *API) artifactAddition(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b)
+	return nil
+}
+
+// decorateArtifacts adds what other aggregates hold to out (arts as
+// JSON, in the same order): pull times always, labels with with_label.
+func (a *API) decorateArtifacts(r *http.Request, arts []meta.Artifact, out []artifactJSON) error {
+	withLabel, err := boolParam(r, "with_label", false)
+	if err != nil {
+		return err
+	}
+	if err := a.fillArtifactPulls(r.Context(), out); err != nil {
+		return err
+	}
+	withImmutable, err := boolParam(r, "with_immutable_status", false)
+	if err != nil {
+		return err
+	}
+	if withImmutable && len(out) > 0 {
+		if err := a.fillImmutable(r.Context(), out[0].RepositoryName, out); err != nil {
+			return err
+		}
+	}
+	if !withLabel {
+		return nil
+	}
+	labels, err := a.artifactLabels(r.Context(), arts)
+	if err != nil {
+		return err
+	}
+	for i := range out {
+		out[i].Labels = labels[out[i].ID]
+		if out[i].Labels == nil {
+			out[i].Labels = []labelJSON{}
+		}
+	}
 	return nil
 }

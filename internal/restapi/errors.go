@@ -11,8 +11,10 @@ import (
 	"github.com/berth-registry/berth/internal/httpx"
 	"github.com/berth-registry/berth/internal/identity"
 	"github.com/berth-registry/berth/internal/identity/ldap"
+	"github.com/berth-registry/berth/internal/immutable"
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/oci"
+	"github.com/berth-registry/berth/internal/pattern"
 	"github.com/berth-registry/berth/internal/project"
 	"github.com/berth-registry/berth/internal/registry"
 	"github.com/berth-registry/berth/internal/repository"
@@ -127,6 +129,18 @@ var apiErrors = []struct {
 	// them. The message names the setting and never holds a password.
 	{ldap.ErrMisconfigured, codePrecondition, http.StatusPreconditionFailed},
 	{ldap.ErrGroupNotFound, codeNotFound, http.StatusNotFound},
+	// Labels (labels.go).
+	{meta.ErrLabelNotFound, codeNotFound, http.StatusNotFound},
+	{meta.ErrLabelExists, codeConflict, http.StatusConflict},
+	{meta.ErrLabelAttached, codeConflict, http.StatusConflict},
+	{meta.ErrLabelNotAttached, codeNotFound, http.StatusNotFound},
+	// Tag immutability (immutable.go): a protected tag cannot move or go,
+	// Harbor's 412 PRECONDITION, the message naming the rule.
+	{immutable.ErrImmutable, codePrecondition, http.StatusPreconditionFailed},
+	{immutable.ErrInvalid, codeBadRequest, http.StatusBadRequest},
+	{pattern.ErrInvalid, codeBadRequest, http.StatusBadRequest},
+	{meta.ErrImmutableRuleNotFound, codeNotFound, http.StatusNotFound},
+	{meta.ErrTooManyImmutableRules, codePrecondition, http.StatusPreconditionFailed},
 }
 
 // classify returns the code, status and client-safe message for err.

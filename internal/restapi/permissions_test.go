@@ -68,7 +68,8 @@ func testCurrentUserPermissions(t *testing.T, e *acctEnv) {
 		{"guest, relative", roleUsers[access.RoleGuest], "?scope=" + privScope + "&relative=true", permList(
 			".", "read", "member", "read", "member", "list", "log", "list", "quota", "read", "repository", "pull",
 			"repository", "read", "repository", "list", "artifact", "read", "artifact", "list", "artifact-addition", "read",
-			"tag", "list", "accessory", "list", "robot", "read", "robot", "list", "scan", "read", "configuration", "read")},
+			"tag", "list", "accessory", "list", "label", "read", "label", "list", "robot", "read", "robot", "list", "scan", "read",
+			"configuration", "read")},
 		{"limited guest, absolute", roleUsers[access.RoleLimitedGuest], "?scope=" + privScope, permList(
 			privScope, "read", privScope+"/quota", "read", privScope+"/repository", "pull", privScope+"/repository", "list",
 			privScope+"/artifact", "read", privScope+"/artifact", "list", privScope+"/artifact-addition", "read",

@@ -105,6 +105,9 @@ func (a *API) listRepositories(w http.ResponseWriter, r *http.Request) error {
 	for i, ri := range infos {
 		out[i] = repositoryOf(proj.ID, ri)
 	}
+	if err := a.fillRepositoryPulls(r.Context(), out); err != nil {
+		return err
+	}
 	setPagingHeaders(w, r, pg, total)
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -135,7 +138,11 @@ func (a *API) getRepository(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, repositoryOf(proj.ID, ri))
+	out := []repositoryJSON{repositoryOf(proj.ID, ri)}
+	if err := a.fillRepositoryPulls(r.Context(), out); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, out[0])
 }
 
 // listAllRepositories is GET /repositories: the repositories of every
@@ -163,6 +170,9 @@ func (a *API) listAllRepositories(w http.ResponseWriter, r *http.Request) error 
 	out := make([]repositoryJSON, len(hits))
 	for i, h := range hits {
 		out[i] = repositoryOf(h.ProjectID, h.RepositoryInfo)
+	}
+	if err := a.fillRepositoryPulls(r.Context(), out); err != nil {
+		return err
 	}
 	setPagingHeaders(w, r, pg, total)
 	return writeJSON(w, http.StatusOK, out)
