@@ -1,11 +1,13 @@
 package app
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
 	"github.com/berth-registry/berth/internal/audit"
 	"github.com/berth-registry/berth/internal/content"
+	"github.com/berth-registry/berth/internal/immutable"
 	"github.com/berth-registry/berth/internal/jobs"
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/registry"
@@ -25,9 +27,23 @@ func newRetention(store *meta.Store, reg *registry.Service, blobs *content.Servi
 		Repos:     store.Repos,
 		Artifacts: store.Manifests,
 		Deleter:   repos,
+		Immutable: immutableTags{immutable.NewChecker(store.Immutable)},
+		Pulls:     store.Pulls,
+		Labels:    store.Labels,
 		ReadOnly:  ro,
 		Audit:     rec,
 	}, log)
+}
+
+// immutableTags is retention.Immutability over the immutability rules.
+type immutableTags struct{ c *immutable.Checker }
+
+func (i immutableTags) Protector(ctx context.Context, repo string) (func(string) bool, error) {
+	m, err := i.c.For(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	return func(tag string) bool { _, ok := m.Immutable(tag); return ok }, nil
 }
 
 // retentionJobs are tag retention's jobs: the schedule (policies whose

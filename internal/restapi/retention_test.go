@@ -325,3 +325,47 @@ func TestRetentionBadInput(t *testing.T) {
 		e.must(e.do(admin, http.MethodGet, loc+"/executions/99999/tasks", nil), http.StatusNotFound)
 	})
 }
+
+// TestRetentionLifecycle: retention keeps what an immutability rule
+// protects, what carries a label a rule names and what was pulled last,
+// with pull times and labels from the server itself.
+func TestRetentionLifecycle(t *testing.T) {
+	forEachEnv(t, func(t *testing.T, e *env) {
+		e.createProject("lc", false)
+		pid := e.projectID("lc")
+		imgs := map[string]apptest.Image{}
+		for _, tag := range []string{"v1", "v2", "v3", "v4"} {
+			imgs[tag] = e.srv.PushImage(t, admin, "lc/app", tag)
+		}
+		// v1 is immutable; v2 carries the label prod; v3 is pulled.
+		e.addRule(admin, "lc", map[string]any{"action": "immutable", "template": "immutable_template",
+			"tag_selectors":   []map[string]any{{"kind": "doublestar", "decoration": "matches", "pattern": "v1"}},
+			"scope_selectors": map[string]any{"repository": []map[string]any{{"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}}}})
+		label := e.createLabel(admin, map[string]any{"name": "prod", "scope": "p", "project_id": pid})
+		e.must(e.do(admin, http.MethodPost, "projects/lc/repositories/app/artifacts/v2/labels", map[string]any{"id": label}), http.StatusOK)
+		e.must(e.do(admin, http.MethodGet, "/v2/lc/app/manifests/v3", nil, "Accept", "application/vnd.oci.image.manifest.v1+json"), http.StatusOK)
+		apptest.Eventually(t, 20*time.Second, func() bool {
+			a := decode[struct {
+				PullTime time.Time `json:"pull_time"`
+			}](t, e.must(e.do(admin, http.MethodGet, "projects/lc/repositories/app/artifacts/v3", nil), http.StatusOK))
+			return !a.PullTime.IsZero()
+		})
+
+		pulled := retentionRule("latestPulledN", 1, "**", true)
+		labelled := map[string]any{"action": "retain", "template": "always", "params": map[string]any{},
+			"tag_selectors": []map[string]any{{"kind": "label", "decoration": "withLabels", "pattern": "prod"}}}
+		loc := e.must(e.do(admin, http.MethodPost, "retentions", retentionPolicy(pid, "**", pulled, labelled)), http.StatusCreated).header.Get("Location")
+		id := strings.TrimPrefix(loc, "/api/v2.0/retentions/")
+
+		_, _, dry := e.runRetention(id, true)
+		status, tasks, real := e.runRetention(id, false)
+		want := []digest.Digest{imgs["v4"].Manifest}
+		if status != "Success" || len(tasks) != 1 || tasks[0].Retained != 3 || !slices.Equal(dry["lc/app"], want) || !slices.Equal(real["lc/app"], want) {
+			t.Errorf("run: %s %+v, dry run deleted %v, real %v; want only v4", status, tasks, dry, real)
+		}
+		for _, tag := range []string{"v1", "v2", "v3"} {
+			e.must(e.do(admin, http.MethodGet, "/v2/lc/app/manifests/"+tag, nil), http.StatusOK)
+		}
+		e.must(e.do(admin, http.MethodGet, "/v2/lc/app/manifests/v4", nil), http.StatusNotFound)
+	})
+}

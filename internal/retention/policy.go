@@ -7,8 +7,9 @@ import (
 	"math"
 	"strings"
 
-	"github.com/bmatcuk/doublestar/v4"
 	"github.com/robfig/cron/v3"
+
+	"github.com/berth-registry/berth/internal/pattern"
 )
 
 // ErrInvalid: a policy breaks a rule; the message says which field and why.
@@ -330,7 +331,8 @@ func checkPattern(p string) error {
 		return invalid("pattern is empty")
 	case len(p) > MaxPatternLength:
 		return invalid("pattern is longer than %d bytes", MaxPatternLength)
-	case !doublestar.ValidatePattern(p):
+	}
+	if err := pattern.Validate(p); err != nil {
 		return invalid("pattern %q is not a valid pattern", p)
 	}
 	return nil

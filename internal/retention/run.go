@@ -111,7 +111,7 @@ func (s *Service) runTask(ctx context.Context, e meta.RetentionExecution, proj m
 // prune decides repo's artifacts, writes the decision table to log and,
 // unless e is a dry run, deletes what goes.
 func (s *Service) prune(ctx context.Context, e meta.RetentionExecution, proj meta.Project, repo string, rules []Rule, operator string, log *strings.Builder) (total, retained int, err error) {
-	cands, err := s.candidates(ctx, proj.ID, repo)
+	cands, err := s.candidates(ctx, repo)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -159,9 +159,18 @@ func (s *Service) prune(ctx context.Context, e meta.RetentionExecution, proj met
 	return len(decisions), len(decisions) - deleted, errors.Join(failed...)
 }
 
-// candidates reads every top-level artifact of repo, in pages, up to
-// MaxCandidates.
-func (s *Service) candidates(ctx context.Context, projectID int64, repo string) ([]Candidate, error) {
+// candidates reads every top-level artifact of repo (accessories
+// aside), in pages, up to MaxCandidates, with its last pull, labels and
+// whether an immutability rule protects it.
+func (s *Service) candidates(ctx context.Context, repo string) ([]Candidate, error) {
+	protected := func(string) bool { return false }
+	if s.d.Immutable != nil {
+		p, err := s.d.Immutable.Protector(ctx, repo)
+		if err != nil {
+			return nil, err
+		}
+		protected = p
+	}
 	var out []Candidate
 	for offset := 0; ; offset += pageSize {
 		arts, total, err := s.d.Artifacts.ListArtifacts(ctx, repo, meta.Page{Offset: offset, Limit: pageSize})
@@ -171,40 +180,60 @@ func (s *Service) candidates(ctx context.Context, projectID int64, repo string) 
 		if total > MaxCandidates {
 			return nil, fmt.Errorf("%w: %s holds %d artifacts, at most %d are evaluated at once", ErrTooManyArtifacts, repo, total, MaxCandidates)
 		}
-		for _, a := range arts {
-			if accessory(a) {
-				continue
-			}
-			c, err := s.candidate(ctx, projectID, repo, a)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, c)
+		page, err := s.page(ctx, arts, protected)
+		if err != nil {
+			return nil, err
 		}
-		if len(arts) < pageSize || len(out) >= MaxCandidates {
+		out = append(out, page...)
+		if len(arts) < pageSize || offset+len(arts) >= MaxCandidates {
 			return out, nil
 		}
 	}
 }
 
-// candidate is artifact a as retention sees it: pushed when the manifest
-// or any of its tags was last pushed.
-func (s *Service) candidate(ctx context.Context, projectID int64, repo string, a meta.Artifact) (Candidate, error) {
-	c := Candidate{Digest: a.Digest, PushedAt: a.PushedAt}
-	for _, t := range a.Tags {
-		c.Tags = append(c.Tags, t.Name)
-		if t.PushedAt.After(c.PushedAt) {
-			c.PushedAt = t.PushedAt
+// page turns one page of artifacts into candidates: pushed when the
+// manifest or any of its tags was last pushed.
+func (s *Service) page(ctx context.Context, arts []meta.Artifact, protected func(string) bool) ([]Candidate, error) {
+	ids := make([]int64, len(arts))
+	for i, a := range arts {
+		ids[i] = a.ID
+	}
+	var (
+		pulls  map[int64]meta.PullStat
+		labels map[int64][]meta.Label
+		err    error
+	)
+	if s.d.Pulls != nil && len(ids) > 0 {
+		if pulls, err = s.d.Pulls.ArtifactPulls(ctx, ids); err != nil {
+			return nil, err
 		}
 	}
-	if s.d.Immutable != nil && len(c.Tags) > 0 {
-		imm, err := s.d.Immutable.Protected(ctx, projectID, repo, c.Tags)
-		if err != nil {
-			return Candidate{}, err
+	if s.d.Labels != nil && len(ids) > 0 {
+		if labels, err = s.d.Labels.ArtifactLabels(ctx, ids); err != nil {
+			return nil, err
 		}
-		c.Immutable = imm
 	}
-	return c, nil
+	out := make([]Candidate, 0, len(arts))
+	for _, a := range arts {
+		if accessory(a) {
+			continue
+		}
+		c := Candidate{Digest: a.Digest, PushedAt: a.PushedAt, PulledAt: pulls[a.ID].PulledAt}
+		for _, t := range a.Tags {
+			c.Tags = append(c.Tags, t.Name)
+			if t.PushedAt.After(c.PushedAt) {
+				c.PushedAt = t.PushedAt
+			}
+			if protected(t.Name) {
+				c.Immutable = true
+			}
+		}
+		for _, l := range labels[a.ID] {
+			c.Labels = append(c.Labels, l.Name)
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 // accessoryTag is cosign's tag scheme for an artifact's signature,

@@ -77,8 +77,8 @@ func (r *registry) DeleteArtifact(_ context.Context, _ project.Actor, _ int64, r
 
 type protect struct{ tag string }
 
-func (p protect) Protected(_ context.Context, _ int64, _ string, tags []string) (bool, error) {
-	return slices.Contains(tags, p.tag), nil
+func (p protect) Protector(context.Context, string) (func(string) bool, error) {
+	return func(tag string) bool { return tag == p.tag }, nil
 }
 
 type queue struct{ args []retention.RunArgs }
@@ -99,7 +99,7 @@ func artifacts(prefix string, n int) []meta.Artifact {
 	out := make([]meta.Artifact, n)
 	for i := range out {
 		tag := fmt.Sprintf("%s-%d", prefix, i)
-		out[n-1-i] = meta.Artifact{Digest: digest.FromString(prefix + tag), PushedAt: t0.Add(time.Duration(i) * time.Hour),
+		out[n-1-i] = meta.Artifact{ID: int64(len(prefix)*1000 + i + 1), Digest: digest.FromString(prefix + tag), PushedAt: t0.Add(time.Duration(i) * time.Hour),
 			Tags: []meta.TagInfo{{Name: tag, PushedAt: t0.Add(time.Duration(i) * time.Hour)}}}
 	}
 	return out
@@ -334,5 +334,56 @@ func TestReadOnlyDeletesNothing(t *testing.T) {
 	ro.on = false
 	if err := svc.RunDue(t.Context()); err != nil || len(q.args) != 3 {
 		t.Errorf("RunDue once writable: %v, queued %d, want the third run", err, len(q.args))
+	}
+}
+
+// usage is the pulls and labels of the fixture's artifacts, by id.
+type usage struct {
+	pulls  map[int64]meta.PullStat
+	labels map[int64][]meta.Label
+}
+
+func (u usage) ArtifactPulls(_ context.Context, ids []int64) (map[int64]meta.PullStat, error) {
+	out := map[int64]meta.PullStat{}
+	for _, id := range ids {
+		if p, ok := u.pulls[id]; ok {
+			out[id] = p
+		}
+	}
+	return out, nil
+}
+
+func (u usage) ArtifactLabels(_ context.Context, ids []int64) (map[int64][]meta.Label, error) {
+	out := map[int64][]meta.Label{}
+	for _, id := range ids {
+		out[id] = u.labels[id]
+	}
+	return out, nil
+}
+
+// TestRunUsesPullsAndLabels: latestPulledN counts pulls, a label selector
+// keeps labelled artifacts.
+func TestRunUsesPullsAndLabels(t *testing.T) {
+	f := newFixture(t, nil,
+		retention.Rule{Template: retention.TemplateLatestPulledN, Params: map[string]any{retention.TemplateLatestPulledN: 1},
+			TagSelectors:   []retention.Selector{{Kind: "doublestar", Decoration: "matches", Pattern: "**"}},
+			ScopeSelectors: map[string][]retention.Selector{"repository": {{Kind: "doublestar", Decoration: "repoMatches", Pattern: "app"}}}},
+		retention.Rule{Template: retention.TemplateAlways,
+			TagSelectors:   []retention.Selector{{Kind: "label", Decoration: "withLabels", Pattern: "prod"}},
+			ScopeSelectors: map[string][]retention.Selector{"repository": {{Kind: "doublestar", Decoration: "repoMatches", Pattern: "app"}}}})
+	// app holds v-0..v-4 with ids 1001..1005: v-0 and v-1 pulled (v-1
+	// last), v-3 labelled prod.
+	u := usage{pulls: map[int64]meta.PullStat{1001: {Count: 3, PulledAt: t0.Add(10 * time.Hour)}, 1002: {Count: 1, PulledAt: t0.Add(20 * time.Hour)}},
+		labels: map[int64][]meta.Label{1004: {{Name: "prod"}}}}
+	f.svc = retention.New(retention.Deps{Store: f.store.Retention, Projects: f.store.Projects, Repos: f.reg, Artifacts: f.reg, Deleter: f.reg,
+		Pulls: u, Labels: u, Now: func() time.Time { return t0 }}, slog.New(slog.DiscardHandler))
+	f.svc.SetQueue(f.q)
+	f.run(t, false)
+	var left []string
+	for _, a := range f.reg.repos["p/app"] {
+		left = append(left, a.Tags[0].Name)
+	}
+	if !slices.Equal(left, []string{"v-3", "v-1"}) {
+		t.Errorf("left %v, want v-3 (label) and v-1 (latest pulled)", left)
 	}
 }

@@ -6,8 +6,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/bmatcuk/doublestar/v4"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/internal/pattern"
 )
 
 // Candidate is one top-level artifact of a repository as retention sees
@@ -35,10 +36,7 @@ type Decision struct {
 // Match reports whether name matches the doublestar pattern (`**`, `*`,
 // `?`, `[a-z]`, `{a,b}`). A malformed pattern matches nothing (Normalize
 // refuses them).
-func Match(pattern, name string) bool {
-	ok, err := doublestar.Match(pattern, name)
-	return err == nil && ok
-}
+func Match(p, name string) bool { return pattern.Match(p, name) }
 
 // InScope reports whether any enabled rule of rules selects repository
 // repo (its name inside the project, without the "project/" prefix).

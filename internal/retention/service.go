@@ -103,10 +103,23 @@ type Deleter interface {
 	DeleteArtifact(ctx context.Context, a project.Actor, projectID int64, repo string, d digest.Digest) error
 }
 
-// Immutability says whether an artifact carries a tag an immutability
-// rule of its project protects (nil: no rules).
+// Immutability reads the tag immutability rules of a repository's
+// project (internal/immutable through an adapter): protected reports
+// whether a tag of repo is immutable.
 type Immutability interface {
-	Protected(ctx context.Context, projectID int64, repo string, tags []string) (bool, error)
+	Protector(ctx context.Context, repo string) (protected func(tag string) bool, err error)
+}
+
+// pullReader is meta.Pulls as the Service uses it: each artifact's last
+// pull (by manifest id).
+type pullReader interface {
+	ArtifactPulls(ctx context.Context, manifestIDs []int64) (map[int64]meta.PullStat, error)
+}
+
+// labelReader is meta.Labels as the Service uses it: each artifact's
+// labels (by manifest id).
+type labelReader interface {
+	ArtifactLabels(ctx context.Context, manifestIDs []int64) (map[int64][]meta.Label, error)
 }
 
 // ReadOnly reports Harbor's read_only setting (settings.Service): while it
@@ -130,9 +143,12 @@ type Deps struct {
 	Repos     repoLister
 	Artifacts artifactLister
 	Deleter   Deleter
-	// Immutable and ReadOnly are optional.
+	// Immutable, ReadOnly, Pulls and Labels are optional (without Pulls
+	// nothing was ever pulled; without Labels nothing carries a label).
 	Immutable Immutability
 	ReadOnly  ReadOnly
+	Pulls     pullReader
+	Labels    labelReader
 	Audit     project.Recorder
 	Now       func() time.Time
 }
