@@ -405,9 +405,11 @@ func (a *API) listProjectMetadata(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	out := map[string]string{metaPublic: strconv.FormatBool(proj.Public)}
-	if id, err := a.retentionID(r.Context(), proj.ID); err != nil {
+	id, err := a.retentionID(r.Context(), proj.ID)
+	if err != nil {
 		return err
-	} else if id != "" {
+	}
+	if id != "" {
 		out[metaRetentionID] = id
 	}
 	return writeJSON(w, http.StatusOK, out)
@@ -419,7 +421,8 @@ func (a *API) getProjectMetadata(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if name := r.PathValue("meta_name"); name == metaRetentionID {
+	name := r.PathValue("meta_name")
+	if name == metaRetentionID {
 		id, err := a.retentionID(r.Context(), proj.ID)
 		if err != nil {
 			return err
@@ -428,7 +431,8 @@ func (a *API) getProjectMetadata(w http.ResponseWriter, r *http.Request) error {
 			return errNotFound("project %s has no retention policy", proj.Name)
 		}
 		return writeJSON(w, http.StatusOK, map[string]string{metaRetentionID: id})
-	} else if name != metaPublic {
+	}
+	if name != metaPublic {
 		return errNotFound("project metadata %q does not exist; Berth has %q", truncate(name, 100), metaPublic)
 	}
 	return writeJSON(w, http.StatusOK, map[string]string{metaPublic: strconv.FormatBool(proj.Public)})

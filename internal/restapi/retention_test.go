@@ -170,6 +170,11 @@ func TestRetentionDryRunThenRun(t *testing.T) {
 			t.Errorf("audit entries of deletions = %d, want 3", len(logs))
 		}
 
+		// Policy changes are audited too.
+		if logs := e.auditLogs(meta.AuditFilter{ProjectIDs: []int64{pid}, ResourceType: "retention"}, 1); len(logs) != 1 ||
+			logs[0].Operation != "create" || logs[0].Username != "admin" || logs[0].Resource != "retention policy "+id {
+			t.Errorf("audit of the policy: %+v", logs)
+		}
 		// Deleting the policy clears the project's retention_id.
 		e.must(e.do(admin, http.MethodDelete, loc, nil), http.StatusOK)
 		e.must(e.do(admin, http.MethodGet, loc, nil), http.StatusNotFound)
