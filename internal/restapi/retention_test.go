@@ -374,3 +374,41 @@ func TestRetentionLifecycle(t *testing.T) {
 		e.must(e.do(admin, http.MethodGet, "/v2/lc/app/manifests/v4", nil), http.StatusNotFound)
 	})
 }
+
+// TestRetentionSchedule: a policy with a cron runs by itself (the
+// once-per-cluster schedule job looks every minute), as a SCHEDULE
+// execution that deletes what a manual run would.
+func TestRetentionSchedule(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits up to 90 s for the schedule job")
+	}
+	forEachEnv(t, func(t *testing.T, e *env) {
+		e.createProject("sched", false)
+		pid := e.projectID("sched")
+		old := e.srv.PushImage(t, admin, "sched/app", "old")
+		e.srv.PushImage(t, admin, "sched/app", "new")
+		body := retentionPolicy(pid, "**", retentionRule("latestPushedK", 1, "**", true))
+		body["trigger"] = map[string]any{"kind": "Schedule", "settings": map[string]any{"cron": "* * * * * *"}}
+		loc := e.must(e.do(admin, http.MethodPost, "retentions", body), http.StatusCreated).header.Get("Location")
+		type execution struct {
+			Status  string `json:"status"`
+			Trigger string `json:"trigger"`
+		}
+		var execs []execution
+		for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+			execs = decode[[]execution](t, e.must(e.do(admin, http.MethodGet, loc+"/executions", nil), http.StatusOK))
+			if len(execs) > 0 && execs[len(execs)-1].Status != "Running" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no scheduled run ended within 90 s: %+v", execs)
+			}
+		}
+		if first := execs[len(execs)-1]; first.Trigger != "SCHEDULE" || first.Status != "Success" {
+			t.Errorf("scheduled execution %+v", first)
+		}
+		e.must(e.do(admin, http.MethodDelete, loc, nil), http.StatusOK) // no more runs
+		e.must(e.do(admin, http.MethodGet, "/v2/sched/app/manifests/new", nil), http.StatusOK)
+		e.must(e.do(admin, http.MethodGet, "/v2/sched/app/manifests/"+old.Manifest.String(), nil), http.StatusNotFound)
+	})
+}
