@@ -51,6 +51,6 @@ func (i immutableTags) Protector(ctx context.Context, repo string) (func(string)
 func retentionJobs(ret *retention.Service) []jobs.Job {
 	return []jobs.Job{
 		{Kind: "retention_schedule", Every: time.Minute, Timeout: 5 * time.Minute, Run: jobs.NoArgs(ret.RunDue)},
-		{Kind: retention.RunJob, Timeout: time.Hour, MaxAttempts: 1, Run: jobs.WithArgs(ret.Run)},
+		{Kind: retention.RunJob, Timeout: retention.RunTimeout, MaxAttempts: 1, Run: jobs.WithArgs(ret.Run)},
 	}
 }

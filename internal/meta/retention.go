@@ -237,6 +237,19 @@ func (s *Retention) FinishExecution(ctx context.Context, id int64, status string
 	return n == 1, wrapNil(err, "meta: finish retention execution")
 }
 
+// FailStaleExecutions ends as Error every execution still Running that
+// started before before (its worker died: the job is not retried), and
+// returns how many.
+func (s *Retention) FailStaleExecutions(ctx context.Context, before time.Time) (int, error) {
+	res, err := s.q.ExecContext(ctx, `UPDATE retention_executions SET status = $1, ended_at = $2
+		WHERE status = $3 AND started_at < $4`, RetentionError, s.timestamp(), RetentionRunning, micro(before))
+	if err != nil {
+		return 0, wrapErr(err, "meta: fail stale retention executions")
+	}
+	n, err := res.RowsAffected()
+	return int(n), wrapNil(err, "meta: fail stale retention executions")
+}
+
 const retentionTaskColumns = `id, execution_id, repository, status, total, retained, log, started_at, ended_at`
 
 func scanRetentionTask(row rowScanner) (RetentionTask, error) {

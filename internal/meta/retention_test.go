@@ -79,6 +79,13 @@ func TestRetentionPolicies(t *testing.T) {
 			t.Errorf("GetExecution = %+v", ge)
 		}
 
+		// An execution still running long after it started is failed.
+		if n, err := s.Retention.FailStaleExecutions(ctx, t0us.Add(2*time.Hour)); err != nil || n != 1 {
+			t.Errorf("FailStaleExecutions = %d, %v; want 1 (e2)", n, err)
+		}
+		if ge := must[meta.RetentionExecution](t)(s.Retention.GetExecution(ctx, e2.ID)); ge.Status != meta.RetentionError {
+			t.Errorf("stale execution = %+v", ge)
+		}
 		// Deleting the project deletes its policy, executions and tasks.
 		if err := s.Projects.DeleteProject(ctx, p.ID); err != nil {
 			t.Fatal(err)

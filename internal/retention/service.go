@@ -69,6 +69,7 @@ type runStore interface {
 	GetExecution(ctx context.Context, id int64) (meta.RetentionExecution, error)
 	ListExecutions(ctx context.Context, policyID int64, pg meta.Page) ([]meta.RetentionExecution, int, error)
 	FinishExecution(ctx context.Context, id int64, status string) (bool, error)
+	FailStaleExecutions(ctx context.Context, before time.Time) (int, error)
 	CreateTask(ctx context.Context, execID int64, repo string) (meta.RetentionTask, error)
 	FinishTask(ctx context.Context, id int64, status string, total, retained int, log string) error
 	ListTasks(ctx context.Context, execID int64, pg meta.Page) ([]meta.RetentionTask, int, error)
@@ -305,10 +306,26 @@ func (s *Service) trigger(ctx context.Context, id int64, trigger string, dryRun 
 	return e, nil
 }
 
+// StaleAfter is how long after its start an execution still Running is
+// taken for dead (its replica died; the job runs at most RunTimeout) and
+// ended as Error.
+const StaleAfter = 2 * RunTimeout
+
+// RunTimeout bounds one run (the job's timeout).
+const RunTimeout = time.Hour
+
 // RunDue queues a run of every policy whose schedule is due (at most 100
 // per call; the scheduler calls again a minute later). Each scheduled run
-// is claimed by exactly one replica.
+// is claimed by exactly one replica. It also ends executions whose worker
+// died (StaleAfter).
 func (s *Service) RunDue(ctx context.Context) error {
+	n, err := s.d.Store.FailStaleExecutions(ctx, s.d.Now().Add(-StaleAfter))
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		s.log.WarnContext(ctx, "retention executions ended as stale", "count", n)
+	}
 	if err := s.writable(ctx); err != nil {
 		return nil // the schedule waits: due runs are claimed once writes are allowed again
 	}
