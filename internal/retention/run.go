@@ -8,7 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-registry/berth/internal/immutable"
 	"github.com/berth-registry/berth/internal/meta"
+	"github.com/berth-registry/berth/internal/registry"
 )
 
 // Run works execution args.ExecutionID (the RunJob body): for every
@@ -99,7 +101,7 @@ func (s *Service) runTask(ctx context.Context, e meta.RetentionExecution, proj m
 	status := meta.RetentionSuccess
 	if err != nil {
 		status = meta.RetentionError
-		fmt.Fprintf(&log, "error: %v\n", err)
+		fmt.Fprintf(&log, "error: %s\n", shown(err))
 		s.log.WarnContext(ctx, "retention task failed", "execution_id", e.ID, "repository", repo, "err", err)
 	}
 	if ferr := s.d.Store.FinishTask(context.WithoutCancel(ctx), task.ID, status, total, retained, log.String()); ferr != nil {
@@ -140,7 +142,7 @@ func (s *Service) prune(ctx context.Context, e meta.RetentionExecution, proj met
 				case err == nil || errors.Is(err, meta.ErrManifestNotFound):
 					deleted++
 				default:
-					action = "DEL FAILED: " + err.Error()
+					action = "DEL FAILED: " + shown(err)
 					failed = append(failed, fmt.Errorf("delete %s@%s: %w", repo, d.Digest, err))
 				}
 			}
@@ -156,7 +158,11 @@ func (s *Service) prune(ctx context.Context, e meta.RetentionExecution, proj met
 		return len(decisions), retained, nil
 	}
 	// What remains: a failed deletion leaves its artifact.
-	return len(decisions), len(decisions) - deleted, errors.Join(failed...)
+	if len(failed) > 0 {
+		s.log.WarnContext(ctx, "retention deletions failed", "execution_id", e.ID, "repository", repo, "err", errors.Join(failed...))
+		return len(decisions), len(decisions) - deleted, fmt.Errorf("%w: %d of %d (see the DEL FAILED lines)", ErrDeleteFailed, len(failed), len(decisions)-retained)
+	}
+	return len(decisions), len(decisions) - deleted, nil
 }
 
 // candidates reads every top-level artifact of repo (accessories
@@ -234,6 +240,21 @@ func (s *Service) page(ctx context.Context, arts []meta.Artifact, protected func
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// shown is err as a task log shows it to the project's administrators:
+// the rule that refused, or a pointer to the server log (database or
+// storage details stay there).
+func shown(err error) string {
+	for _, known := range []error{registry.ErrManifestReferenced, immutable.ErrImmutable, ErrTooManyArtifacts, ErrReadOnly, ErrDeleteFailed} {
+		if errors.Is(err, known) {
+			return err.Error()
+		}
+	}
+	if errors.Is(err, meta.ErrUnavailable) {
+		return "the database is unavailable; run again later"
+	}
+	return "internal error (details in the server log)"
 }
 
 // accessoryTag is cosign's tag scheme for an artifact's signature,

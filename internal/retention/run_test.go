@@ -16,8 +16,11 @@ import (
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/meta/metatest"
 	"github.com/berth-registry/berth/internal/project"
+	berthregistry "github.com/berth-registry/berth/internal/registry"
 	"github.com/berth-registry/berth/internal/retention"
 )
+
+var registryErrReferenced = berthregistry.ErrManifestReferenced
 
 // registry is an in-memory project: repositories with their artifacts.
 // It lists them as meta does and deletes as the repository service does.
@@ -27,6 +30,7 @@ type registry struct {
 	deleted []digest.Digest
 	total   int // reported total when > 0 (a repository too large)
 	onDel   func(n int)
+	failDel map[digest.Digest]error
 }
 
 func (r *registry) ListProjectRepositories(_ context.Context, proj, _ string, pg meta.Page) ([]meta.RepositoryInfo, int, error) {
@@ -58,6 +62,9 @@ func (r *registry) ListArtifacts(_ context.Context, repo string, pg meta.Page) (
 }
 
 func (r *registry) DeleteArtifact(_ context.Context, _ project.Actor, _ int64, repo string, d digest.Digest) error {
+	if err := r.failDel[d]; err != nil {
+		return err
+	}
 	r.mu.Lock()
 	arts := r.repos[repo]
 	i := slices.IndexFunc(arts, func(a meta.Artifact) bool { return a.Digest == d })
@@ -385,5 +392,35 @@ func TestRunUsesPullsAndLabels(t *testing.T) {
 	}
 	if !slices.Equal(left, []string{"v-3", "v-1"}) {
 		t.Errorf("left %v, want v-3 (label) and v-1 (latest pulled)", left)
+	}
+}
+
+// TestRunDeleteFailures: a refused deletion is logged with its reason, an
+// internal failure without its details; the others go and the task ends
+// in Error.
+func TestRunDeleteFailures(t *testing.T) {
+	f := newFixture(t, nil, keepLatest(2, "app"))
+	arts := f.reg.repos["p/app"] // newest first: v-4 ... v-0
+	f.reg.failDel = map[digest.Digest]error{
+		arts[2].Digest: fmt.Errorf("delete: %w", registryErrReferenced),
+		arts[3].Digest: errors.New("pq: relation \"secret_table\" does not exist"),
+	}
+	e, _ := f.run(t, false)
+	tasks, _, err := f.svc.Tasks(t.Context(), f.pol.ID, e.ID, meta.Page{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := tasks[0].Log
+	if e.Status != meta.RetentionError || tasks[0].Status != meta.RetentionError || tasks[0].Retained != 4 || len(f.reg.deleted) != 1 {
+		t.Errorf("execution %s, task %+v, deleted %d", e.Status, tasks[0], len(f.reg.deleted))
+	}
+	for _, want := range []string{"DEL FAILED: delete: manifest is referenced", "DEL FAILED: internal error (details in the server log)",
+		"error: retention deletions failed: 2 of 3"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+	if strings.Contains(log, "secret_table") {
+		t.Errorf("log shows an internal error's details:\n%s", log)
 	}
 }

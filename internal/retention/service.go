@@ -22,6 +22,9 @@ var (
 	// evaluates (MaxCandidates); its task fails and nothing of it is
 	// deleted.
 	ErrTooManyArtifacts = errors.New("repository holds too many artifacts for one retention run")
+	// ErrDeleteFailed: some deletions of a task failed (its log says
+	// which and why); the others went.
+	ErrDeleteFailed = errors.New("retention deletions failed")
 	// ErrQueue: the run could not be queued.
 	ErrQueue = errors.New("retention run could not be queued")
 )
