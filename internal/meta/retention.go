@@ -237,6 +237,19 @@ func (s *Retention) FinishExecution(ctx context.Context, id int64, status string
 	return n == 1, wrapNil(err, "meta: finish retention execution")
 }
 
+// PruneExecutions deletes policy policyID's executions (with their tasks)
+// beyond the keep newest, and returns how many went.
+func (s *Retention) PruneExecutions(ctx context.Context, policyID int64, keep int) (int, error) {
+	res, err := s.q.ExecContext(ctx, `DELETE FROM retention_executions WHERE policy_id = $1 AND id < (
+		SELECT COALESCE(min(id), 0) FROM (SELECT id FROM retention_executions WHERE policy_id = $1 ORDER BY id DESC LIMIT $2) AS newest)`,
+		policyID, keep)
+	if err != nil {
+		return 0, wrapErr(err, "meta: prune retention executions of policy %d", policyID)
+	}
+	n, err := res.RowsAffected()
+	return int(n), wrapNil(err, "meta: prune retention executions")
+}
+
 // FailStaleExecutions ends as Error every execution still Running that
 // started before before (its worker died: the job is not retried), and
 // returns how many.

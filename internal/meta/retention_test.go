@@ -86,6 +86,19 @@ func TestRetentionPolicies(t *testing.T) {
 		if ge := must[meta.RetentionExecution](t)(s.Retention.GetExecution(ctx, e2.ID)); ge.Status != meta.RetentionError {
 			t.Errorf("stale execution = %+v", ge)
 		}
+		// Pruning keeps the newest executions.
+		for range 3 {
+			must[meta.RetentionExecution](t)(s.Retention.CreateExecution(ctx, pol.ID, "MANUAL", true))
+		}
+		if n, err := s.Retention.PruneExecutions(ctx, pol.ID, 2); err != nil || n != 3 {
+			t.Errorf("PruneExecutions = %d, %v; want 3 of 5 gone", n, err)
+		}
+		if _, n, _ := s.Retention.ListExecutions(ctx, pol.ID, meta.Page{}); n != 2 {
+			t.Errorf("after pruning %d executions, want 2", n)
+		}
+		if n, err := s.Retention.PruneExecutions(ctx, pol.ID, 2); err != nil || n != 0 {
+			t.Errorf("PruneExecutions again = %d, %v", n, err)
+		}
 		// Deleting the project deletes its policy, executions and tasks.
 		if err := s.Projects.DeleteProject(ctx, p.ID); err != nil {
 			t.Fatal(err)

@@ -35,6 +35,9 @@ const (
 	// evaluates; a larger repository's task fails (deciding on part of it
 	// could delete what the whole would keep).
 	MaxCandidates = 50_000
+	// MaxExecutions is how many executions of a policy are kept (with
+	// their tasks and logs); older ones are deleted as new ones start.
+	MaxExecutions = 100
 	// MaxRepositories is how many repositories of a project one run visits.
 	MaxRepositories = 10_000
 	// pageSize is the batch in which repositories and artifacts are read.
@@ -73,6 +76,7 @@ type runStore interface {
 	ListExecutions(ctx context.Context, policyID int64, pg meta.Page) ([]meta.RetentionExecution, int, error)
 	FinishExecution(ctx context.Context, id int64, status string) (bool, error)
 	FailStaleExecutions(ctx context.Context, before time.Time) (int, error)
+	PruneExecutions(ctx context.Context, policyID int64, keep int) (int, error)
 	CreateTask(ctx context.Context, execID int64, repo string) (meta.RetentionTask, error)
 	FinishTask(ctx context.Context, id int64, status string, total, retained int, log string) error
 	ListTasks(ctx context.Context, execID int64, pg meta.Page) ([]meta.RetentionTask, int, error)
@@ -301,6 +305,9 @@ func (s *Service) trigger(ctx context.Context, id int64, trigger string, dryRun 
 	e, err := s.d.Store.CreateExecution(ctx, id, trigger, dryRun)
 	if err != nil {
 		return meta.RetentionExecution{}, err
+	}
+	if _, err := s.d.Store.PruneExecutions(ctx, id, MaxExecutions); err != nil {
+		s.log.WarnContext(ctx, "prune retention executions", "policy_id", id, "err", err)
 	}
 	if err := s.queue.Enqueue(ctx, RunJob, RunArgs{ExecutionID: e.ID, Operator: operator}); err != nil {
 		_, _ = s.d.Store.FinishExecution(context.WithoutCancel(ctx), e.ID, meta.RetentionError)
