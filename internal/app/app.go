@@ -164,7 +164,8 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	}
 
 	queue, err := jobs.Open(ctx, cfg.Database.URL, log, jobs.Options{
-		Jobs:        jobList(cfg, blobs, collector, store.GC, gcWorkers(store.Dialect()), log),
+		Jobs: append(jobList(cfg, blobs, collector, store.GC, gcWorkers(store.Dialect()), log),
+			lifecycleJobs(cfg, store, reg, log)...), // untagged.go
 		StopTimeout: cfg.HTTP.ShutdownTimeout,
 	})
 	if err != nil {

@@ -88,6 +88,7 @@ type Store struct {
 	Labels    *Labels       // labels and their attachment to artifacts
 	Pulls     *Pulls        // artifact pull counts, added in batches
 	Immutable *Immutable    // tag immutability rules
+	Untagged  *Untagged     // projects collecting untagged manifests
 }
 
 func newStore(db *sql.DB, d dialect) *Store {
@@ -113,6 +114,7 @@ func storeOn(h *handle) *Store {
 		Labels:    &Labels{h},
 		Pulls:     &Pulls{h},
 		Immutable: &Immutable{h},
+		Untagged:  &Untagged{h},
 	}
 }
 
