@@ -87,6 +87,7 @@ func newEnv(tb testing.TB) *env {
 		Settings:       sets,
 		Audit:          rec,
 		System:         webui.SystemInfo{Version: "v-test", Database: "sqlite", Storage: "filesystem"},
+		Quotas:         store.Quotas,
 	}, log)
 	if err != nil {
 		tb.Fatal(err)

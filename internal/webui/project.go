@@ -42,6 +42,8 @@ type projectHead struct {
 	CanDelete                       bool
 	ErrorKey                        string
 	Detail                          string
+	// Quota is the storage bar (quota.go); nil: not shown.
+	Quota *quotaBar
 }
 
 func (u *UI) head(c *call, proj meta.Project, tab string) projectHead {
@@ -52,6 +54,7 @@ func (u *UI) head(c *call, proj meta.Project, tab string) projectHead {
 		Settings:  access.Can(c.p, ap, access.ResourceMetadata, access.ActionUpdate),
 		Logs:      access.Can(c.p, ap, access.ResourceLog, access.ActionList),
 		CanDelete: access.Can(c.p, ap, access.ResourceProject, access.ActionDelete),
+		Quota:     u.quota(c, proj),
 	}
 	if r, ok := c.p.Roles[proj.ID]; ok {
 		h.Role = r.String()

@@ -74,6 +74,8 @@ type Deps struct {
 	ExternalURL string
 	// System is shown on the system page.
 	System SystemInfo
+	// Quotas gives the project pages' storage bar (quota.go); nil: none.
+	Quotas quotaStore
 }
 
 // SystemInfo is static information about the running server.
