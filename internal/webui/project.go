@@ -44,6 +44,8 @@ type projectHead struct {
 	Detail                          string
 	// Quota is the storage bar (quota.go); nil: not shown.
 	Quota *quotaBar
+	// Immutability: the immutability tab (immutable.go).
+	Immutability bool
 }
 
 func (u *UI) head(c *call, proj meta.Project, tab string) projectHead {
@@ -56,6 +58,7 @@ func (u *UI) head(c *call, proj meta.Project, tab string) projectHead {
 		CanDelete: access.Can(c.p, ap, access.ResourceProject, access.ActionDelete),
 		Quota:     u.quota(c, proj),
 	}
+	h.Immutability = u.d.Immutable != nil && access.Can(c.p, ap, access.ResourceImmutableTag, access.ActionList)
 	if r, ok := c.p.Roles[proj.ID]; ok {
 		h.Role = r.String()
 	}

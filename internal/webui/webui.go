@@ -76,6 +76,9 @@ type Deps struct {
 	System SystemInfo
 	// Quotas gives the project pages' storage bar (quota.go); nil: none.
 	Quotas quotaStore
+	// Immutable serves the project's immutability tab (immutable.go);
+	// nil: no tab.
+	Immutable immutableStore
 }
 
 // SystemInfo is static information about the running server.
@@ -138,6 +141,7 @@ func (u *UI) routes() {
 	u.handle("GET /projects/{project}/settings", u.projectSettings)
 	u.handle("POST /projects/{project}/settings", u.saveProjectSettings)
 	u.handle("GET /projects/{project}/logs", u.projectLogs)
+	u.immutableRoutes() // immutable.go
 
 	// Repository names hold slashes: /repositories/<name>[/-/<rest>].
 	u.handle("GET /repositories/{path...}", u.repositoryGet)
