@@ -165,7 +165,8 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	}
 
 	queue, err := jobs.Open(ctx, cfg.Database.URL, log, jobs.Options{
-		Jobs:        append(jobList(cfg, blobs, collector, store.GC, gcWorkers(store.Dialect()), log), retentionJobs(ret)...),
+		Jobs: append(jobList(cfg, blobs, collector, store.GC, gcWorkers(store.Dialect()), log),
+			append(lifecycleJobs(cfg, store, reg, log), retentionJobs(ret)...)...), // untagged.go, retention.go
 		StopTimeout: cfg.HTTP.ShutdownTimeout,
 	})
 	if err != nil {

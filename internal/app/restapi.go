@@ -60,6 +60,7 @@ func newRESTAPI(cfg config.Config, store *meta.Store, reg *registry.Service, blo
 		Labels:         store.Labels,
 		Pulls:          store.Pulls,
 		Immutable:      store.Immutable,
+		Untagged:       store.Untagged,
 		Retention:      ret,
 		ClientIP:       clientIP,
 		System: restapi.SystemInfo{Version: version.String(), ExternalURL: cfg.ExternalURL,

@@ -58,6 +58,8 @@ func newWebUI(cfg config.Config, store *meta.Store, reg *registry.Service, blobs
 		},
 		System: webui.SystemInfo{Version: version.String(), Database: databaseKind(cfg.Database.URL),
 			Storage: storageProvider(cfg.Storage.Type)},
+		Quotas:    store.Quotas,
+		Immutable: store.Immutable,
 	}, log)
 }
 

@@ -197,9 +197,14 @@ func (c *Collector) batch(ctx context.Context, claim meta.ClaimOptions, n int, r
 		return 0, fmt.Errorf("gc: %w", err)
 	}
 	var gone []meta.Claim
+	batched := c.deleteBatch(ctx, cls)
 	for _, cl := range cls {
 		switch cl.Outcome {
 		case meta.ClaimDelete:
+			if batched {
+				gone = append(gone, cl)
+				continue
+			}
 			ok, err := c.deleteObject(ctx, cl, r, mu)
 			if err != nil {
 				return len(cls), err
@@ -244,15 +249,47 @@ func (c *Collector) batch(ctx context.Context, claim meta.ClaimOptions, n int, r
 	return len(cls), nil
 }
 
-// deleteObject removes a claimed blob's object (and its digest sidecar
-// when the blob lives at an upload key). A storage failure leaves the blob
-// marked and its review postponed (ok false): a later worker finishes it.
-func (c *Collector) deleteObject(ctx context.Context, cl meta.Claim, r *Report, mu *sync.Mutex) (bool, error) {
+// deleteBatch removes the objects of every claim of cls marked for
+// deletion in one call when the driver deletes in batches
+// (storage.BatchDeleter: S3's DeleteObjects), and reports whether it did.
+// On a failure the caller deletes them one by one, which tells which
+// failed.
+func (c *Collector) deleteBatch(ctx context.Context, cls []meta.Claim) bool {
+	bd, ok := c.drv.(storage.BatchDeleter)
+	if !ok {
+		return false
+	}
+	var keys []string
+	for _, cl := range cls {
+		if cl.Outcome == meta.ClaimDelete {
+			keys = append(keys, objectKeys(cl)...)
+		}
+	}
+	if len(keys) < 2 {
+		return false
+	}
+	if err := bd.DeleteMany(ctx, keys); err != nil {
+		c.log.WarnContext(ctx, "gc: batch delete failed, deleting one by one", "keys", len(keys), "err", err)
+		return false
+	}
+	return true
+}
+
+// objectKeys are the storage keys of a claimed blob: its object and, when
+// it lives at an upload key, the digest sidecar.
+func objectKeys(cl meta.Claim) []string {
 	keys := []string{cl.Key}
 	if k, ok := strings.CutSuffix(cl.Key, "/data"); ok {
 		keys = append(keys, k+"/digest")
 	}
-	for _, k := range keys {
+	return keys
+}
+
+// deleteObject removes a claimed blob's object (and its digest sidecar
+// when the blob lives at an upload key). A storage failure leaves the blob
+// marked and its review postponed (ok false): a later worker finishes it.
+func (c *Collector) deleteObject(ctx context.Context, cl meta.Claim, r *Report, mu *sync.Mutex) (bool, error) {
+	for _, k := range objectKeys(cl) {
 		if err := c.drv.Delete(ctx, k); err != nil {
 			mu.Lock()
 			r.Failed++

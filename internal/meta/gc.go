@@ -286,6 +286,9 @@ func (g *GC) FinishDeletes(ctx context.Context, cs []Claim) ([]bool, error) {
 		if err := tx.lockBlobs(ctx, ds); err != nil {
 			return err
 		}
+		if len(cs) > 1 {
+			return tx.gc().finishMany(ctx, cs, done)
+		}
 		for _, i := range order {
 			ok, err := tx.gc().finish(ctx, cs[i].Digest, cs[i].Key)
 			if err != nil {
@@ -296,6 +299,110 @@ func (g *GC) FinishDeletes(ctx context.Context, cs []Claim) ([]bool, error) {
 		return nil
 	})
 	return done, err
+}
+
+// finishMany is finish for several blobs with a few statements in all
+// instead of six each (deletes per second on SQLite): one read of the
+// blob rows, one of their links, one delete per table, then the quota
+// releases, repository by repository in name order.
+func (g *GC) finishMany(ctx context.Context, cs []Claim, done []bool) error {
+	in := func(ds []digest.Digest) (string, []any) {
+		var c conds
+		ph := make([]string, len(ds))
+		for i, d := range ds {
+			ph[i] = c.arg(string(d))
+		}
+		return "(" + strings.Join(ph, ", ") + ")", c.args
+	}
+	all := make([]digest.Digest, len(cs))
+	for i, c := range cs {
+		all[i] = c.Digest
+	}
+	all = uniqueDigests(all)
+	list, args := in(all)
+	type row struct {
+		key      string
+		deleting bool
+	}
+	rows := map[digest.Digest]row{}
+	got, err := queryAll(ctx, g.q, func(r rowScanner) (struct {
+		d digest.Digest
+		row
+	}, error) {
+		var v struct {
+			d digest.Digest
+			row
+		}
+		err := r.Scan(&v.d, &v.key, &v.deleting)
+		return v, err
+	}, `SELECT digest, storage_key, deleting FROM blobs WHERE digest IN `+list+` ORDER BY digest`+g.forUpdate(), args...)
+	if err != nil {
+		return wrapErr(err, "meta: finish deletes")
+	}
+	for _, v := range got {
+		rows[v.d] = v.row
+	}
+	var finished, missing []digest.Digest
+	seen := map[digest.Digest]bool{}
+	for i, c := range cs {
+		r, ok := rows[c.Digest]
+		switch {
+		case !ok: // another worker finished it
+			if !seen[c.Digest] {
+				missing = append(missing, c.Digest)
+			}
+		case r.deleting && r.key == c.Key:
+			if !seen[c.Digest] {
+				finished = append(finished, c.Digest)
+				done[i] = true
+			}
+		}
+		seen[c.Digest] = true
+	}
+	if len(missing) > 0 {
+		l, a := in(missing)
+		if _, err := g.q.ExecContext(ctx, `DELETE FROM gc_blob_reviews WHERE blob_digest IN `+l, a...); err != nil {
+			return wrapErr(err, "meta: finish deletes")
+		}
+	}
+	if len(finished) == 0 {
+		return nil
+	}
+	l, a := in(finished)
+	type link struct {
+		d    digest.Digest
+		repo string
+	}
+	links, err := queryAll(ctx, g.q, func(r rowScanner) (link, error) {
+		var v link
+		err := r.Scan(&v.d, &v.repo)
+		return v, err
+	}, `SELECT rb.blob_digest, r.name FROM repository_blobs AS rb
+		JOIN repositories AS r ON r.id = rb.repository_id WHERE rb.blob_digest IN `+l+` ORDER BY r.name, rb.blob_digest`, a...)
+	if err != nil {
+		return wrapErr(err, "meta: finish deletes")
+	}
+	for _, q := range []string{
+		`DELETE FROM gc_blob_reviews WHERE blob_digest IN ` + l,
+		`DELETE FROM repository_blobs WHERE blob_digest IN ` + l,
+		`DELETE FROM blobs WHERE digest IN ` + l,
+	} {
+		if _, err := g.q.ExecContext(ctx, q, a...); err != nil {
+			return wrapErr(err, "meta: finish deletes")
+		}
+	}
+	for i := 0; i < len(links); {
+		j := i
+		var ds []digest.Digest
+		for ; j < len(links) && links[j].repo == links[i].repo; j++ {
+			ds = append(ds, links[j].d)
+		}
+		if err := g.releaseRepoDigests(ctx, links[i].repo, ds); err != nil {
+			return err
+		}
+		i = j
+	}
+	return nil
 }
 
 func (g *GC) finish(ctx context.Context, d digest.Digest, key string) (bool, error) {

@@ -88,6 +88,7 @@ type Store struct {
 	Labels    *Labels       // labels and their attachment to artifacts
 	Pulls     *Pulls        // artifact pull counts, added in batches
 	Immutable *Immutable    // tag immutability rules
+	Untagged  *Untagged     // projects collecting untagged manifests
 	Retention *Retention    // tag retention policies, executions and tasks
 }
 
@@ -114,6 +115,7 @@ func storeOn(h *handle) *Store {
 		Labels:    &Labels{h},
 		Pulls:     &Pulls{h},
 		Immutable: &Immutable{h},
+		Untagged:  &Untagged{h},
 		Retention: &Retention{h},
 	}
 }

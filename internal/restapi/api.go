@@ -132,6 +132,9 @@ type Deps struct {
 	// Immutable serves /projects/{p}/immutabletagrules (immutable.go);
 	// nil: those endpoints answer 503.
 	Immutable immutableStore
+	// Untagged serves the project metadata auto_delete_untagged
+	// (untagged.go); nil: the key does not exist.
+	Untagged untaggedStore
 	// Retention is tag retention (retention.go); nil: 503.
 	Retention RetentionService
 }

@@ -404,15 +404,18 @@ func (a *API) listProjectMetadata(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	out := map[string]string{metaPublic: strconv.FormatBool(proj.Public)}
-	id, err := a.retentionID(r.Context(), proj.ID)
+	md := map[string]string{metaPublic: strconv.FormatBool(proj.Public)}
+	if err := a.untaggedMetadata(r.Context(), proj, md); err != nil { // untagged.go
+		return err
+	}
+	id, err := a.retentionID(r.Context(), proj.ID) // retention.go
 	if err != nil {
 		return err
 	}
 	if id != "" {
-		out[metaRetentionID] = id
+		md[metaRetentionID] = id
 	}
-	return writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, md)
 }
 
 // getProjectMetadata is GET /projects/{project_name_or_id}/metadatas/{meta_name}.
@@ -420,6 +423,9 @@ func (a *API) getProjectMetadata(w http.ResponseWriter, r *http.Request) error {
 	proj, err := a.authorizeProject(r, r.PathValue("project_name_or_id"), access.ResourceMetadata, access.ActionRead)
 	if err != nil {
 		return err
+	}
+	if r.PathValue("meta_name") == metaAutoDeleteUntagged {
+		return a.getUntaggedMetadata(w, r, proj) // untagged.go
 	}
 	name := r.PathValue("meta_name")
 	if name == metaRetentionID {
@@ -444,6 +450,9 @@ func (a *API) updateProjectMetadata(w http.ResponseWriter, r *http.Request) erro
 	proj, err := a.authorizeProject(r, r.PathValue("project_name_or_id"), access.ResourceMetadata, access.ActionUpdate)
 	if err != nil {
 		return err
+	}
+	if r.PathValue("meta_name") == metaAutoDeleteUntagged {
+		return a.putUntaggedMetadata(w, r, proj) // untagged.go
 	}
 	if name := r.PathValue("meta_name"); name != metaPublic {
 		return errNotFound("project metadata %q does not exist; Berth has %q", truncate(name, 100), metaPublic)

@@ -18,6 +18,7 @@ type quotaStore interface {
 	ProjectQuota(ctx context.Context, pid int64) (meta.Quota, error)
 	ProjectUsage(ctx context.Context, pid int64) (meta.Usage, error)
 	SetLimit(ctx context.Context, pid, limit int64) error
+	PhysicalBytes(ctx context.Context) (bytes int64, blobs int, err error)
 }
 
 func (a *API) quotaRoutes(mux *http.ServeMux) {
@@ -40,6 +41,24 @@ type quotaJSON struct {
 	// PendingGC (a Berth addition) is what the project holds that nothing
 	// references any more: garbage collection frees it after its grace.
 	PendingGC *resourceList `json:"pending_gc,omitempty"`
+	// Physical (a Berth addition) is what the whole registry stores, each
+	// blob once however many projects hold it: the deduplicated bytes
+	// beside which the projects' "used" add up.
+	Physical *resourceList `json:"physical,omitempty"`
+}
+
+// withUsage adds pending_gc and physical to out.
+func withUsage(ctx context.Context, qs quotaStore, pid int64, out *quotaJSON) error {
+	u, err := qs.ProjectUsage(ctx, pid)
+	if err != nil {
+		return err
+	}
+	phys, _, err := qs.PhysicalBytes(ctx)
+	if err != nil {
+		return err
+	}
+	out.PendingGC, out.Physical = &resourceList{u.PendingGC}, &resourceList{phys}
+	return nil
 }
 
 func quotaOut(q meta.Quota) quotaJSON {
@@ -87,7 +106,9 @@ func (a *API) listQuotas(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		out := quotaOut(one.Quota)
-		out.PendingGC = &resourceList{one.PendingGC}
+		if err := withUsage(r.Context(), qs, pid, &out); err != nil {
+			return err
+		}
 		setPagingHeaders(w, r, p, 1)
 		return writeJSON(w, http.StatusOK, []quotaJSON{out})
 	}
@@ -98,6 +119,9 @@ func (a *API) listQuotas(w http.ResponseWriter, r *http.Request) error {
 	out := make([]quotaJSON, len(list))
 	for i, q := range list {
 		out[i] = quotaOut(q)
+		if err := withUsage(r.Context(), qs, q.ProjectID, &out[i]); err != nil {
+			return err
+		}
 	}
 	setPagingHeaders(w, r, p, total)
 	return writeJSON(w, http.StatusOK, out)
@@ -128,12 +152,10 @@ func (a *API) getQuota(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	u, err := qs.ProjectUsage(r.Context(), q.ProjectID)
-	if err != nil {
+	out := quotaOut(q)
+	if err := withUsage(r.Context(), qs, q.ProjectID, &out); err != nil {
 		return err
 	}
-	out := quotaOut(u.Quota)
-	out.PendingGC = &resourceList{u.PendingGC}
 	return writeJSON(w, http.StatusOK, out)
 }
 

@@ -116,3 +116,13 @@ type Renamer interface {
 	// Rename behaves as Driver.Move and never copies data.
 	Rename(ctx context.Context, from, to string) error
 }
+
+// BatchDeleter is implemented by drivers that delete many keys in fewer
+// round trips than one Delete each (an object store's multi-object
+// delete). Garbage collection uses it when present.
+type BatchDeleter interface {
+	// DeleteMany behaves as Delete for every key: the committed objects
+	// and any pending writes go; missing keys are not an error. On error
+	// some keys may be gone and others not; deleting again is safe.
+	DeleteMany(ctx context.Context, keys []string) error
+}

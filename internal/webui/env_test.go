@@ -20,6 +20,7 @@ import (
 	"github.com/berth-registry/berth/internal/audit"
 	"github.com/berth-registry/berth/internal/content"
 	"github.com/berth-registry/berth/internal/identity"
+	"github.com/berth-registry/berth/internal/immutable"
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/meta/metatest"
 	"github.com/berth-registry/berth/internal/project"
@@ -69,7 +70,8 @@ func newEnv(tb testing.TB) *env {
 	if _, err := ids.BootstrapAdmin(ctx, adminPassword, tb.TempDir()); err != nil {
 		tb.Fatal(err)
 	}
-	reg := registry.New(registry.Stores{Repos: store.Repos, Manifests: store.Manifests, Tx: store}, nil, log)
+	reg := registry.New(registry.Stores{Repos: store.Repos, Manifests: store.Manifests, Tx: store,
+		Immutable: immutable.NewChecker(store.Immutable)}, nil, log)
 	blobs := content.New(content.Stores{Blobs: store.Blobs, Uploads: store.Uploads, Tx: store}, drv, log)
 	sets := settings.New(store.Settings, log, settings.Options{})
 	rec := audit.NewDirect(audit.Stores{Log: store.Audit, Projects: store.Projects}, log)
@@ -91,6 +93,8 @@ func newEnv(tb testing.TB) *env {
 		Audit:          rec,
 		Retention:      ret,
 		System:         webui.SystemInfo{Version: "v-test", Database: "sqlite", Storage: "filesystem"},
+		Quotas:         store.Quotas,
+		Immutable:      store.Immutable,
 	}, log)
 	if err != nil {
 		tb.Fatal(err)

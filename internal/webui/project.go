@@ -43,6 +43,10 @@ type projectHead struct {
 	CanDelete                       bool
 	ErrorKey                        string
 	Detail                          string
+	// Quota is the storage bar (quota.go); nil: not shown.
+	Quota *quotaBar
+	// Immutability: the immutability tab (immutable.go).
+	Immutability bool
 }
 
 func (u *UI) head(c *call, proj meta.Project, tab string) projectHead {
@@ -53,7 +57,9 @@ func (u *UI) head(c *call, proj meta.Project, tab string) projectHead {
 		Settings:  access.Can(c.p, ap, access.ResourceMetadata, access.ActionUpdate),
 		Logs:      access.Can(c.p, ap, access.ResourceLog, access.ActionList),
 		CanDelete: access.Can(c.p, ap, access.ResourceProject, access.ActionDelete),
+		Quota:     u.quota(c, proj),
 	}
+	h.Immutability = u.d.Immutable != nil && access.Can(c.p, ap, access.ResourceImmutableTag, access.ActionList)
 	h.Retention = u.d.Retention != nil && access.Can(c.p, ap, access.ResourceTagRetention, access.ActionList)
 	if r, ok := c.p.Roles[proj.ID]; ok {
 		h.Role = r.String()

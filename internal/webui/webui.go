@@ -76,6 +76,11 @@ type Deps struct {
 	ExternalURL string
 	// System is shown on the system page.
 	System SystemInfo
+	// Quotas gives the project pages' storage bar (quota.go); nil: none.
+	Quotas quotaStore
+	// Immutable serves the project's immutability tab (immutable.go);
+	// nil: no tab.
+	Immutable immutableStore
 }
 
 // SystemInfo is static information about the running server.
@@ -138,6 +143,7 @@ func (u *UI) routes() {
 	u.handle("GET /projects/{project}/settings", u.projectSettings)
 	u.handle("POST /projects/{project}/settings", u.saveProjectSettings)
 	u.handle("GET /projects/{project}/logs", u.projectLogs)
+	u.immutableRoutes() // immutable.go
 	u.handle("GET /projects/{project}/retention", u.projectRetention)
 	u.handle("POST /projects/{project}/retention/run", u.runRetention)
 

@@ -49,7 +49,15 @@ CREATE TABLE immutable_rules (
 );
 CREATE INDEX immutable_rules_project_idx ON immutable_rules (project_id);
 
+-- Projects that ask for their untagged manifests to be deleted (Berth's
+-- project metadata auto_delete_untagged): a row means yes.
+CREATE TABLE project_untagged_gc (
+    project_id BIGINT PRIMARY KEY REFERENCES projects (id) ON DELETE CASCADE,
+    created_at TIMESTAMPTZ NOT NULL
+);
+
 -- +goose Down
+DROP TABLE project_untagged_gc;
 DROP TABLE immutable_rules;
 DROP TABLE artifact_pulls;
 DROP TABLE artifact_labels;
