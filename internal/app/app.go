@@ -150,7 +150,14 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	collector := gc.New(store.GC, drv, auth.settings, gcMetrics, log)
 	trigger := &gcTrigger{store: store.GC}
 
-	rest, err := newRESTAPI(cfg, store, reg, blobs, drv, auth, auditLog, trigger, log)
+	replQueue := &lateQueue{}
+	repl, err := newReplication(ctx, cfg, store, auth, auditLog, replQueue, log)
+	if err != nil {
+		return err
+	}
+	metrics.Register(repl.Metrics().Collectors()...)
+
+	rest, err := newRESTAPI(cfg, store, reg, blobs, drv, auth, auditLog, trigger, log, repl)
 	if err != nil {
 		return err
 	}
@@ -160,7 +167,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	}
 
 	queue, err := jobs.Open(ctx, cfg.Database.URL, log, jobs.Options{
-		Jobs:        jobList(cfg, blobs, collector, store.GC, gcWorkers(store.Dialect()), log),
+		Jobs:        append(jobList(cfg, blobs, collector, store.GC, gcWorkers(store.Dialect()), log), replicationJobs(repl)...),
 		StopTimeout: cfg.HTTP.ShutdownTimeout,
 	})
 	if err != nil {
@@ -168,6 +175,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	}
 	defer queue.Close()   // after the queue has stopped (deferred below)
 	trigger.queue = queue // before the server starts: no request sees it unset
+	replQueue.q = queue
 
 	// A slow client holds a connection at most these long; blob streams
 	// move their deadlines forward as they progress (distapi).
@@ -193,6 +201,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return fmt.Errorf("listen: %w", err)
 	}
 	log.InfoContext(ctx, "berth listening", "version", version.String(), "addr", ln.Addr().String(), "tls", tlsSrv != nil, "database", redactDSN(cfg.Database.URL), "storage", cfg.Storage.Type)
+	repl.SetLocal(loopbackURL(ln.Addr(), tlsSrv != nil), store.Manifests)
 	if ready != nil {
 		ready(ln.Addr())
 	}

@@ -85,6 +85,10 @@ type Store struct {
 	ACME      *ACMECache    // the shared ACME certificate cache
 	GC        *GC           // garbage collection reviews, runs, schedule, leases
 	Quotas    *Quotas       // per-project storage quotas
+	// Registries are replication and proxy-cache endpoints.
+	Registries *Registries
+	// Replication holds replication policies, executions and tasks.
+	Replication *Replication
 }
 
 func newStore(db *sql.DB, d dialect) *Store {
@@ -107,6 +111,9 @@ func storeOn(h *handle) *Store {
 		ACME:      &ACMECache{h},
 		GC:        &GC{h},
 		Quotas:    &Quotas{h},
+
+		Registries:  &Registries{h},
+		Replication: &Replication{h},
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/internal/project"
 	"github.com/berth-registry/berth/internal/registry"
+	"github.com/berth-registry/berth/internal/replication"
 	"github.com/berth-registry/berth/internal/repository"
 	"github.com/berth-registry/berth/internal/settings"
 )
@@ -119,6 +120,17 @@ var apiErrors = []struct {
 	// them. The message names the setting and never holds a password.
 	{ldap.ErrMisconfigured, codePrecondition, http.StatusPreconditionFailed},
 	{ldap.ErrGroupNotFound, codeNotFound, http.StatusNotFound},
+	// Registries and replication (replication.go).
+	{replication.ErrInvalid, codeBadRequest, http.StatusBadRequest},
+	{replication.ErrUnreachable, codeBadRequest, http.StatusBadRequest},
+	{replication.ErrNotRunning, codePrecondition, http.StatusPreconditionFailed},
+	{meta.ErrRegistryExists, codeConflict, http.StatusConflict},
+	{meta.ErrPolicyExists, codeConflict, http.StatusConflict},
+	{meta.ErrRegistryInUse, codePrecondition, http.StatusPreconditionFailed},
+	{meta.ErrRegistryNotFound, codeNotFound, http.StatusNotFound},
+	{meta.ErrPolicyNotFound, codeNotFound, http.StatusNotFound},
+	{meta.ErrExecutionNotFound, codeNotFound, http.StatusNotFound},
+	{meta.ErrTaskNotFound, codeNotFound, http.StatusNotFound},
 }
 
 // classify returns the code, status and client-safe message for err.
