@@ -72,10 +72,10 @@ func TestPeerPushReplication(t *testing.T) {
 
 	filters := []map[string]any{{"type": "name", "value": "library/app"}, {"type": "tag", "value": "v{1,2}"}}
 	for _, dest := range []struct {
-		name   string
-		id     int64
-		host   string
-		opts   []remote.Option
+		name string
+		id   int64
+		host string
+		opts []remote.Option
 	}{
 		{"berth", toB, b.Addr, []remote.Option{adminAuth}},
 		{"distribution", toDist, dist.Addr, nil},
