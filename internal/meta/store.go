@@ -85,6 +85,7 @@ type Store struct {
 	ACME      *ACMECache    // the shared ACME certificate cache
 	GC        *GC           // garbage collection reviews, runs, schedule, leases
 	Quotas    *Quotas       // per-project storage quotas
+	Events    *Events       // the event outbox and its subscriber cursors
 }
 
 func newStore(db *sql.DB, d dialect) *Store {
@@ -107,6 +108,7 @@ func storeOn(h *handle) *Store {
 		ACME:      &ACMECache{h},
 		GC:        &GC{h},
 		Quotas:    &Quotas{h},
+		Events:    &Events{h},
 	}
 }
 
