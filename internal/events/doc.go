@@ -29,15 +29,22 @@
 //
 // # Subscribing
 //
-// A subscriber is a name and a handler, registered on the Dispatcher that
-// internal/app builds, before the job queue starts:
+// A subscriber is a name and a handler, registered on the one Dispatcher
+// of a replica (sup.dispatcher, built by newSupply in
+// internal/app/supply.go) before the job queue starts, e.g. in app.Serve
+// right after newSupply:
 //
-//	app.dispatcher.Subscribe("replication", func(ctx context.Context, e events.Event) error {
+//	err := sup.dispatcher.Subscribe("replication", func(ctx context.Context, e events.Event) error {
 //		if e.Type != events.PushArtifact {
 //			return nil
 //		}
 //		return enqueueReplication(ctx, e) // quick: hand long work to a job
 //	})
+//
+// Subscribe(name string, fn func(ctx context.Context, e events.Event) error)
+// error refuses a name registered twice or outside [a-z0-9_.-]{1,64}. The
+// handler gets the context of the dispatcher job (no principal: the
+// operator is Event.Operator).
 //
 // Guarantees, per subscriber:
 //   - at least once: the subscriber's cursor (a row of event_cursors) moves
