@@ -122,6 +122,11 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	// One audit writer for every edge.
 	auditLog := audit.NewWriter(audit.Stores{Log: store.Audit, Projects: store.Projects}, log)
 	defer auditLog.Close() // after the server has stopped: writes what is queued
+	sup, err := newSupply(ctx, store, log)
+	if err != nil {
+		return err
+	}
+	defer sup.Close() // after the server has stopped: writes the queued pull events
 	changes := &changeCounter{}
 	auth, err := newAuth(ctx, cfg, store, auditLog, log, changes.load)
 	if err != nil {
@@ -140,7 +145,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	api := distapi.New(blobs, reg, log, distapi.Options{
 		OnUploadFinished: metrics.ObserveUpload, Auth: auth.gate, TokenRealm: auth.realm,
 		ExternalURL: strings.TrimRight(cfg.ExternalURL, "/"),
-		OnEvent:     registryEvents(auditLog), ClientIP: auth.clientIP, ReadOnly: auth.settings,
+		OnEvent:     sup.onRegistryEvent(registryEvents(auditLog)), ClientIP: auth.clientIP, ReadOnly: auth.settings,
 		UploadTimeout: cfg.HTTP.ReadTimeout, DownloadTimeout: cfg.HTTP.WriteTimeout,
 	})
 
@@ -156,6 +161,9 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 	metrics.Register(repl.Metrics().Collectors()...)
+	if err := subscribeReplication(sup.dispatcher, repl); err != nil {
+		return err
+	}
 
 	rest, err := newRESTAPI(cfg, store, reg, blobs, drv, auth, auditLog, trigger, log, repl)
 	if err != nil {
@@ -167,7 +175,8 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	}
 
 	queue, err := jobs.Open(ctx, cfg.Database.URL, log, jobs.Options{
-		Jobs:        append(jobList(cfg, blobs, collector, store.GC, gcWorkers(store.Dialect()), log), replicationJobs(repl)...),
+		Jobs: append(jobList(cfg, blobs, collector, store.GC, gcWorkers(store.Dialect()), log),
+			append(eventJobs(sup.dispatcher, store.Events), replicationJobs(repl)...)...),
 		StopTimeout: cfg.HTTP.ShutdownTimeout,
 	})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/berth-registry/berth/internal/access"
 	"github.com/berth-registry/berth/internal/audit"
 	"github.com/berth-registry/berth/internal/config"
+	"github.com/berth-registry/berth/internal/events"
 	"github.com/berth-registry/berth/internal/identity"
 	"github.com/berth-registry/berth/internal/jobs"
 	"github.com/berth-registry/berth/internal/meta"
@@ -114,4 +115,19 @@ func replicationJobs(svc *replication.Service) []jobs.Job {
 			Run: jobs.WithArgs(svc.RunTask)},
 		{Kind: replication.JobSchedule, Every: 30 * time.Second, Timeout: 5 * time.Minute, Run: jobs.NoArgs(svc.RunSchedule)},
 	}
+}
+
+// subscribeReplication starts event-based push policies from the event
+// outbox: a pushed or deleted artifact gets an execution of every
+// matching policy (the dispatcher retries a handler that fails).
+func subscribeReplication(d *events.Dispatcher, svc *replication.Service) error {
+	return d.Subscribe("replication", func(ctx context.Context, e events.Event) error {
+		switch e.Type {
+		case string(events.PushArtifact):
+			return svc.OnArtifactEvent(ctx, false, e.Repository, e.Digest.String(), e.Tags)
+		case string(events.DeleteArtifact):
+			return svc.OnArtifactEvent(ctx, true, e.Repository, e.Digest.String(), e.Tags)
+		}
+		return nil
+	})
 }

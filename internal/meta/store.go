@@ -85,6 +85,7 @@ type Store struct {
 	ACME      *ACMECache    // the shared ACME certificate cache
 	GC        *GC           // garbage collection reviews, runs, schedule, leases
 	Quotas    *Quotas       // per-project storage quotas
+	Events    *Events       // the event outbox and its subscriber cursors
 	// Registries are replication and proxy-cache endpoints.
 	Registries *Registries
 	// Replication holds replication policies, executions and tasks.
@@ -111,6 +112,7 @@ func storeOn(h *handle) *Store {
 		ACME:      &ACMECache{h},
 		GC:        &GC{h},
 		Quotas:    &Quotas{h},
+		Events:    &Events{h},
 
 		Registries:  &Registries{h},
 		Replication: &Replication{h},

@@ -557,9 +557,11 @@ func (s *Service) OnArtifactEvent(ctx context.Context, deleted bool, repo, diges
 			if err != nil || !matchAll(f.names, repo) {
 				continue
 			}
+			// Tags passing the tag filters; cosign's tags go with their
+			// subject, whatever the filters.
 			var keep []string
 			for _, t := range tags {
-				if !accessoryTag.MatchString(t) && matchAll(f.tags, t) {
+				if accessoryTag.MatchString(t) || matchAll(f.tags, t) {
 					keep = append(keep, t)
 				}
 			}
