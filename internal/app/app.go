@@ -161,7 +161,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 	metrics.Register(repl.Metrics().Collectors()...)
-	if err := subscribeReplication(sup.dispatcher, repl); err != nil {
+	if err := subscribeReplication(ctx, sup.dispatcher, repl); err != nil {
 		return err
 	}
 

@@ -120,8 +120,8 @@ func replicationJobs(svc *replication.Service) []jobs.Job {
 // subscribeReplication starts event-based push policies from the event
 // outbox: a pushed or deleted artifact gets an execution of every
 // matching policy (the dispatcher retries a handler that fails).
-func subscribeReplication(d *events.Dispatcher, svc *replication.Service) error {
-	return d.Subscribe("replication", func(ctx context.Context, e events.Event) error {
+func subscribeReplication(ctx context.Context, d *events.Dispatcher, svc *replication.Service) error {
+	err := d.Subscribe("replication", func(ctx context.Context, e events.Event) error {
 		switch e.Type {
 		case string(events.PushArtifact):
 			return svc.OnArtifactEvent(ctx, false, e.Repository, e.Digest.String(), e.Tags)
@@ -130,4 +130,10 @@ func subscribeReplication(d *events.Dispatcher, svc *replication.Service) error 
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	// The cursor from now on (Start is idempotent), so that no event of
+	// this run is missed.
+	return d.Start(ctx)
 }
