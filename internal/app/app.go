@@ -142,19 +142,6 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	} else { // only for pulls through a database outage
 		reg.WithLocalCache(localCacheBytes, 0)
 	}
-	api := distapi.New(blobs, reg, log, distapi.Options{
-		OnUploadFinished: metrics.ObserveUpload, Auth: auth.gate, TokenRealm: auth.realm,
-		ExternalURL: strings.TrimRight(cfg.ExternalURL, "/"),
-		OnEvent:     sup.onRegistryEvent(registryEvents(auditLog)), ClientIP: auth.clientIP, ReadOnly: auth.settings,
-		UploadTimeout: cfg.HTTP.ReadTimeout, DownloadTimeout: cfg.HTTP.WriteTimeout,
-	})
-
-	gcMetrics := gc.NewMetrics(store.GC)
-	metrics.Register(gcMetrics.Collectors()...)
-	metrics.Register(newQuotaCollector(store.Quotas))
-	collector := gc.New(store.GC, drv, auth.settings, gcMetrics, log)
-	trigger := &gcTrigger{store: store.GC}
-
 	replQueue := &lateQueue{}
 	repl, err := newReplication(ctx, cfg, store, auth, auditLog, replQueue, log)
 	if err != nil {
@@ -164,6 +151,20 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	if err := subscribeReplication(ctx, sup.dispatcher, repl); err != nil {
 		return err
 	}
+
+	api := distapi.New(blobs, reg, log, distapi.Options{
+		OnUploadFinished: metrics.ObserveUpload, Auth: auth.gate, TokenRealm: auth.realm,
+		ExternalURL: strings.TrimRight(cfg.ExternalURL, "/"),
+		OnEvent:     sup.onRegistryEvent(registryEvents(auditLog)), ClientIP: auth.clientIP, ReadOnly: auth.settings,
+		UploadTimeout: cfg.HTTP.ReadTimeout, DownloadTimeout: cfg.HTTP.WriteTimeout,
+		Proxy: newProxy(cfg, repl, blobs, reg, log),
+	})
+
+	gcMetrics := gc.NewMetrics(store.GC)
+	metrics.Register(gcMetrics.Collectors()...)
+	metrics.Register(newQuotaCollector(store.Quotas))
+	collector := gc.New(store.GC, drv, auth.settings, gcMetrics, log)
+	trigger := &gcTrigger{store: store.GC}
 
 	rest, err := newRESTAPI(cfg, store, reg, blobs, drv, auth, auditLog, trigger, log, repl)
 	if err != nil {

@@ -9,14 +9,19 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/berth-registry/berth/internal/access"
 	"github.com/berth-registry/berth/internal/audit"
 	"github.com/berth-registry/berth/internal/config"
+	"github.com/berth-registry/berth/internal/content"
+	"github.com/berth-registry/berth/internal/distapi"
 	"github.com/berth-registry/berth/internal/events"
 	"github.com/berth-registry/berth/internal/identity"
 	"github.com/berth-registry/berth/internal/jobs"
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/project"
+	"github.com/berth-registry/berth/internal/registry"
 	"github.com/berth-registry/berth/internal/replication"
 	"github.com/berth-registry/berth/internal/tokenauth"
 )
@@ -57,7 +62,8 @@ func newReplication(ctx context.Context, cfg config.Config, store *meta.Store, a
 		return nil, err
 	}
 	projects := project.New(project.Stores{Projects: store.Projects, Repos: store.Repos}, auth.settings, rec, log)
-	svc := replication.New(replication.Stores{Registries: store.Registries, Policies: store.Replication, Local: store.Repos},
+	svc := replication.New(replication.Stores{Registries: store.Registries, Policies: store.Replication, Local: store.Repos,
+		Proxy: store.Registries},
 		replication.Options{
 			Keys:    keys,
 			Token:   tokenMinter(auth.issuer),
@@ -136,4 +142,35 @@ func subscribeReplication(ctx context.Context, d *events.Dispatcher, svc *replic
 	// The cursor from now on (Start is idempotent), so that no event of
 	// this run is missed.
 	return d.Start(ctx)
+}
+
+// newProxy serves proxy-cache projects through the distribution API.
+func newProxy(cfg config.Config, repl *replication.Service, blobs *content.Service, reg *registry.Service, log *slog.Logger) distapi.Proxy {
+	return proxyAdapter{repl.NewProxy(proxyLocal{blobs, reg}, cfg.Replication.ProxyTagCheck, log)}
+}
+
+// proxyAdapter is *replication.Proxy as distapi.Proxy.
+type proxyAdapter struct{ p *replication.Proxy }
+
+func (a proxyAdapter) Manifest(ctx context.Context, repo, ref string) (meta.Manifest, bool, error) {
+	return a.p.Manifest(ctx, repo, ref)
+}
+
+func (a proxyAdapter) Blob(ctx context.Context, repo string, d digest.Digest, w distapi.ProxyBlobWriter) (bool, error) {
+	return a.p.Blob(ctx, repo, d, w)
+}
+
+// proxyLocal is the local registry as the proxy cache writes to it.
+type proxyLocal struct {
+	*content.Service
+	reg *registry.Service
+}
+
+func (l proxyLocal) Resolve(ctx context.Context, repo, ref string) (meta.Manifest, error) {
+	return l.reg.Resolve(ctx, repo, ref)
+}
+
+func (l proxyLocal) PutManifest(ctx context.Context, repo, ref, contentType string, payload []byte) error {
+	_, err := l.reg.PutManifest(ctx, repo, ref, contentType, payload)
+	return err
 }

@@ -59,6 +59,10 @@ type Replication struct {
 	// be removed. Every replica must read the same file. Empty: one key
 	// derived from auth.secret_key_file, or else the token signing key.
 	KeyFile string `yaml:"key_file"`
+	// ProxyTagCheck is how long a proxy-cache project serves a cached tag
+	// before checking it upstream again with a HEAD (default 1m; 0: at
+	// every pull).
+	ProxyTagCheck time.Duration `yaml:"proxy_tag_check"`
 }
 
 // Debug configures the profiling listener (net/http/pprof), off unless
@@ -302,6 +306,8 @@ func Default() Config {
 		GC:       GC{Grace: 24 * time.Hour, Interval: time.Minute},
 		Log:      Log{Level: "info", Format: "text"},
 		Database: Database{},
+
+		Replication: Replication{ProxyTagCheck: time.Minute},
 		Auth: Auth{
 			TokenExpiration: 5 * time.Minute,
 			LoginThrottle:   LoginThrottle{FailuresPerUser: 10, FailuresPerIP: 50, Window: 5 * time.Minute},

@@ -20,6 +20,13 @@ type Stores struct {
 	Registries registryStore
 	Policies   policyStore
 	Local      localStore
+	// Proxy binds projects to their upstream (meta.Registries too).
+	Proxy proxyStore
+}
+
+type proxyStore interface {
+	ProxyProjectRegistry(ctx context.Context, name string) (int64, error)
+	SetProjectRegistry(ctx context.Context, projectID, registryID int64) error
 }
 
 type registryStore interface {

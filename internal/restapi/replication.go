@@ -2,6 +2,7 @@ package restapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -34,6 +35,8 @@ type ReplicationService interface {
 	ListExecutions(ctx context.Context, policyID int64, status string, pg meta.Page) ([]meta.ReplicationExecution, int, error)
 	ListTasks(ctx context.Context, executionID int64, status string, pg meta.Page) ([]meta.ReplicationTask, int, error)
 	GetTask(ctx context.Context, executionID, id int64) (meta.ReplicationTask, error)
+
+	SetProxyProject(ctx context.Context, projectID, registryID int64) error
 }
 
 // Harbor's RBAC resources for registries and replication: system level,
@@ -664,4 +667,29 @@ func (a *API) taskLog(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = w.Write([]byte(t.Log))
 	return nil
+}
+
+// checkProxyProject checks a project creation's registry_id: only system
+// administrators make proxy-cache projects.
+func (a *API) checkProxyProject(r *http.Request, registryID *int64) error {
+	if registryID == nil || *registryID == 0 {
+		return nil
+	}
+	svc, err := a.replication(r, resourceRegistry, access.ActionRead)
+	if err != nil {
+		return err
+	}
+	_, err = svc.GetRegistry(r.Context(), *registryID)
+	if errors.Is(err, meta.ErrRegistryNotFound) {
+		return errBadRequest("registry %d does not exist", *registryID)
+	}
+	return err
+}
+
+// bindProxyProject makes project id a proxy cache of registryID.
+func (a *API) bindProxyProject(r *http.Request, id int64, registryID *int64) error {
+	if registryID == nil || *registryID == 0 {
+		return nil
+	}
+	return a.d.Replication.SetProxyProject(r.Context(), id, *registryID)
 }
