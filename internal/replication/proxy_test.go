@@ -84,8 +84,11 @@ func pullAll(t *testing.T, refStr string) (string, error) {
 // stopped the same pull is served from the cache (stale, logged); the
 // cached content counts in the project's quota.
 func TestPeerProxyCache(t *testing.T) {
+	apptest.ForEachConfig(t, testPeerProxyCache, func(c *config.Config) { c.Replication.ProxyTagCheck = 0 })
+}
+
+func testPeerProxyCache(t *testing.T, a *apptest.Server) {
 	dist := startDistribution(t, t.TempDir(), 0)
-	a := apptest.Start(t, func(c *config.Config) { c.Replication.ProxyTagCheck = 0 })
 	idx := multiArch(t, 128<<10, 2)
 	if err := remote.WriteIndex(ref(t, dist.Addr+"/library/nginx:1.27"), idx); err != nil {
 		t.Fatal(err)

@@ -29,9 +29,10 @@ func pushRandom(t *testing.T, refStr string, size int64, layers int, opts ...rem
 // TestPeerPullReplication pulls from Distribution into Berth with a name
 // pattern, a tag exclusion and a destination namespace that flattens one
 // level; the destination project is created.
-func TestPeerPullReplication(t *testing.T) {
+func TestPeerPullReplication(t *testing.T) { apptest.ForEachConfig(t, testPeerPull) }
+
+func testPeerPull(t *testing.T, a *apptest.Server) {
 	dist := startDistribution(t, t.TempDir(), 0)
-	a := apptest.Start(t)
 	want := map[string]v1.Image{}
 	for _, r := range []string{"lib/a:1", "lib/a:2-rc", "lib/b:1", "lib/sub/c:1", "other/d:1"} {
 		want[r] = pushRandom(t, dist.Addr+"/"+r, 2048, 2)

@@ -135,6 +135,13 @@ func TestPeerPushReplication(t *testing.T) {
 	if strings.Contains(a.Logs(), secret) {
 		t.Error("the server log holds the registry secret")
 	}
+	metrics := string(a.Do(t, apptest.Cred{}, http.MethodGet, "/metrics", nil).Body)
+	for _, m := range []string{"berth_replication_bytes_total ", `berth_replication_tasks_total{status="Succeed"} 8`,
+		`berth_replication_execution_duration_seconds_count{status="Succeed"} 4`} {
+		if !strings.Contains(metrics, m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
 }
 
 // referrerOf returns the digest of the one referrer of subject (the OCI
