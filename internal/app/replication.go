@@ -119,7 +119,7 @@ func replicationJobs(svc *replication.Service) []jobs.Job {
 		{Kind: replication.JobScan, Timeout: 30 * time.Minute, MaxAttempts: 3, Run: jobs.WithArgs(svc.RunScan)},
 		{Kind: replication.JobTask, Timeout: replication.TaskTimeout, MaxAttempts: replication.MaxTaskAttempts,
 			Run: jobs.WithArgs(svc.RunTask)},
-		{Kind: replication.JobSchedule, Every: 30 * time.Second, Timeout: 5 * time.Minute, Run: jobs.NoArgs(svc.RunSchedule)},
+		{Kind: replication.JobSchedule, Every: 10 * time.Second, Timeout: 5 * time.Minute, Run: jobs.NoArgs(svc.RunSchedule)},
 	}
 }
 

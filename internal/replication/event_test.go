@@ -45,3 +45,30 @@ func TestPeerEventBased(t *testing.T) {
 		t.Fatalf("the deletion was not replicated\n%s", a.REST(t, http.MethodGet, "replication/executions", nil).Body)
 	}
 }
+
+// TestPeerScheduled: a scheduled policy (cron) runs by itself.
+func TestPeerScheduled(t *testing.T) {
+	dist := startDistribution(t, t.TempDir(), 0)
+	a := apptest.Start(t)
+	img := pushRandom(t, a.Addr+"/library/cron:1", 2048, 1, adminAuth)
+	dst := addRegistry(t, a, "dist", "docker-registry", "http://"+dist.Addr, "", "")
+	pushPolicy(t, a, "every-2s", dst, nil, map[string]any{"trigger": map[string]any{"type": "scheduled",
+		"trigger_settings": map[string]any{"cron": "*/2 * * * * *"}}})
+	rest(t, a, http.MethodPost, "replication/policies", map[string]any{"name": "bad-cron",
+		"dest_registry": map[string]any{"id": dst}, "trigger": map[string]any{"type": "scheduled",
+			"trigger_settings": map[string]any{"cron": "not a cron"}}}, http.StatusBadRequest)
+	d, _ := img.Digest()
+	if !apptest.Eventually(t, 45*time.Second, func() bool {
+		got, err := remote.Head(ref(t, dist.Addr+"/library/cron:1"))
+		return err == nil && got.Digest == d
+	}) {
+		t.Fatalf("the scheduled policy did not run\n%s", a.REST(t, http.MethodGet, "replication/executions", nil).Body)
+	}
+	var execs []struct {
+		Trigger string `json:"trigger"`
+	}
+	a.REST(t, http.MethodGet, "replication/executions", nil).Decode(t, &execs)
+	if len(execs) == 0 || execs[len(execs)-1].Trigger != "scheduled" {
+		t.Errorf("executions: %+v", execs)
+	}
+}
