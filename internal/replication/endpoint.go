@@ -2,15 +2,19 @@ package replication
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -105,11 +109,28 @@ func newClient(e Endpoint, wrap func(http.RoundTripper) http.RoundTripper) (*cli
 	if err != nil {
 		return nil, invalidf("url: %v", err)
 	}
+	var rt http.RoundTripper = sharedTransport(u, e)
+	if wrap != nil {
+		rt = wrap(rt)
+	}
+	return &client{e: e, reg: reg, base: rt}, nil
+}
+
+// transports are shared by every client of the same URL and TLS
+// settings, so that connections are reused across tasks and pulls.
+var transports sync.Map // string -> *http.Transport
+
+func sharedTransport(u *url.URL, e Endpoint) *http.Transport {
+	sum := sha256.Sum256([]byte(e.CABundle))
+	key := u.Scheme + "://" + u.Host + "|" + strconv.FormatBool(e.Insecure) + "|" + hex.EncodeToString(sum[:8])
+	if tr, ok := transports.Load(key); ok {
+		return tr.(*http.Transport)
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = nil
 	tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	tr.ResponseHeaderTimeout = 60 * time.Second
-	tr.MaxIdleConnsPerHost = 8
+	tr.MaxIdleConnsPerHost = 32
 	if u.Scheme == "https" {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: e.Insecure} //nolint:gosec // the operator's choice per endpoint ("Verify Remote Cert" off)
 		if e.CABundle != "" {
@@ -122,11 +143,8 @@ func newClient(e Endpoint, wrap func(http.RoundTripper) http.RoundTripper) (*cli
 		}
 		tr.TLSClientConfig = tc
 	}
-	var rt http.RoundTripper = tr
-	if wrap != nil {
-		rt = wrap(rt)
-	}
-	return &client{e: e, reg: reg, base: rt}, nil
+	got, _ := transports.LoadOrStore(key, tr)
+	return got.(*http.Transport)
 }
 
 func (c *client) auth() authn.Authenticator {

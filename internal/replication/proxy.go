@@ -40,7 +40,9 @@ type Proxy struct {
 	projects sync.Map // project name -> projectEntry
 	checked  sync.Map // repo:tag -> time of the last upstream check
 	backoff  sync.Map // registry id -> time.Time before which the upstream is not asked
-	flights  singleflight.Group
+	// upstreams holds upstream clients by registry id and repository.
+	upstreams sync.Map
+	flights   singleflight.Group
 }
 
 // ProxyLocal is the local registry as the proxy writes to it.
@@ -115,7 +117,29 @@ type upstream struct {
 	hc   *http.Client
 }
 
+// upstreamTTL is how long an upstream client (its connections and
+// token) is reused; a changed registry endpoint is seen after it.
+const upstreamTTL = time.Minute
+
+type upstreamEntry struct {
+	u     *upstream
+	until time.Time
+}
+
 func (p *Proxy) upstream(ctx context.Context, id int64, repo string) (*upstream, error) {
+	key := strconv.FormatInt(id, 10) + " " + repo
+	if v, ok := p.upstreams.Load(key); ok && time.Now().Before(v.(upstreamEntry).until) {
+		return v.(upstreamEntry).u, nil
+	}
+	u, err := p.newUpstream(ctx, id, repo)
+	if err != nil {
+		return nil, err
+	}
+	p.upstreams.Store(key, upstreamEntry{u: u, until: time.Now().Add(upstreamTTL)})
+	return u, nil
+}
+
+func (p *Proxy) newUpstream(ctx context.Context, id int64, repo string) (*upstream, error) {
 	e, err := p.svc.endpoint(ctx, id)
 	if err != nil {
 		return nil, err
