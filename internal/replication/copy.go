@@ -31,6 +31,7 @@ const maxReferrerDepth = 3
 type copier struct {
 	src, dst *client
 	override bool
+	chunked  bool // upload large blobs in chunks, resuming after a failure
 	logf     func(format string, args ...any)
 }
 
@@ -72,6 +73,11 @@ func (c *copier) copyDigest(ctx context.Context, sr, dr name.Repository, d strin
 		desc, err := remote.Get(srcRef, c.src.options(ctx)...)
 		if err != nil {
 			return fmt.Errorf("get %s: %w", srcRef, c.scrub(err))
+		}
+		if c.chunked {
+			if err := c.preUploadChunked(ctx, sr, dr, desc); err != nil {
+				return err
+			}
 		}
 		if err := c.push(ctx, dstRef, desc); err != nil {
 			return err

@@ -46,7 +46,8 @@ type distribution struct {
 }
 
 // startDistribution starts docker-registry on a free loopback port with
-// its data in dir (reused by a restart) and its access log in dir/log.
+// its data in dir (reused by a restart) and its access log in dir/log. Its
+// http.secret is fixed, so that upload sessions survive a restart.
 func startDistribution(t *testing.T, dir string, port int) *distribution {
 	t.Helper()
 	bin := testenv.RequireBinary(t, "docker-registry")
@@ -54,7 +55,7 @@ func startDistribution(t *testing.T, dir string, port int) *distribution {
 		port = freePort(t)
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n",
+	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n  secret: berth-test-upload-state-secret\n",
 		filepath.Join(dir, "data"), addr)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)

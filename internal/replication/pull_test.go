@@ -180,3 +180,48 @@ func uploading(t *testing.T, d *distribution) bool {
 	// upload is there while its PATCH still streams.
 	return err == nil && strings.Contains(string(b), "POST /v2/library/big/blobs/uploads/")
 }
+
+// TestPeerChunkedCopy: with copy_by_chunk, a large blob goes up in
+// chunks; the destination killed in the middle and started again is asked
+// where the upload stands. Distribution 2.8 answers 404 for an upload
+// interrupted mid-chunk, so there the task's next attempt copies the blob
+// again; either way the copy completes with identical digests.
+func TestPeerChunkedCopy(t *testing.T) {
+	dir := t.TempDir()
+	dist := startDistribution(t, dir, 0)
+	a := apptest.Start(t)
+	img := pushRandom(t, a.Addr+"/library/huge:1", 20<<20, 1, adminAuth)
+	dst := addRegistry(t, a, "dist", "docker-registry", "http://"+dist.Addr, "", "")
+	pid := pushPolicy(t, a, "chunks", dst, nil, map[string]any{"copy_by_chunk": true, "speed": 4096}) // 4 MB/s
+	id := startExecution(t, a, pid)
+	deadline := time.Now().Add(time.Minute)
+	for !uploadingRepo(t, dist, "huge") {
+		if time.Now().After(deadline) {
+			t.Fatal("no upload reached the destination")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(2500 * time.Millisecond) // a few chunks in
+	dist.kill()
+	time.Sleep(500 * time.Millisecond)
+	dist = startDistribution(t, dir, dist.port())
+	e := waitExecution(t, a, id, 3*time.Minute)
+	logs := taskLogs(t, a, id)
+	if e.Status != "Succeed" {
+		t.Fatalf("execution: %+v\n%s", e, logs)
+	}
+	if !strings.Contains(logs, "in chunks (") || !strings.Contains(logs, "asking the destination where to resume") {
+		t.Errorf("the blob was not copied in chunks, or the failure was not seen:\n%s", logs)
+	}
+	d, _ := img.Digest()
+	if _, err := pullAll(t, dist.Addr+"/library/huge:1"); err != nil || digestOf(t, dist.Addr+"/library/huge:1") != d.String() {
+		t.Errorf("the destination's copy: %v", err)
+	}
+	t.Logf("%s", logs)
+}
+
+func uploadingRepo(t *testing.T, d *distribution, repo string) bool {
+	t.Helper()
+	b, err := os.ReadFile(d.log)
+	return err == nil && strings.Contains(string(b), "POST /v2/library/"+repo+"/blobs/uploads/")
+}

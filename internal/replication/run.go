@@ -496,7 +496,7 @@ func (s *Service) copyTask(ctx context.Context, p Policy, a TaskArgs, bytes *ato
 			}
 		}
 	}
-	c := &copier{src: src, dst: dst, override: p.Override, logf: logf}
+	c := &copier{src: src, dst: dst, override: p.Override, chunked: p.CopyByChunk, logf: logf}
 	if a.Delete {
 		if !p.ReplicateDelete {
 			logf("delete not replicated: the policy does not replicate deletions")
