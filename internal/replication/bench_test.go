@@ -17,13 +17,17 @@ import (
 // TestBenchReplication prints replication throughput (Berth to Berth and
 // Berth to Distribution) and proxy-cache pull latency. It runs only with
 // BERTH_BENCH_REPLICATION=N (N images of 5 layers; 200 is the issue's
-// size), on SQLite and the filesystem.
+// size) and BERTH_BENCH_LAYER_KIB (default 200), on SQLite and the
+// filesystem.
 func TestBenchReplication(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("BERTH_BENCH_REPLICATION"))
 	if n <= 0 {
 		t.Skip("set BERTH_BENCH_REPLICATION=N to measure with N images")
 	}
-	const layerSize = 200 << 10
+	layerSize := int64(200 << 10)
+	if kib, _ := strconv.Atoi(os.Getenv("BERTH_BENCH_LAYER_KIB")); kib > 0 {
+		layerSize = int64(kib) << 10
+	}
 	a := apptest.Start(t)
 	b := apptest.Start(t)
 	dist := startDistribution(t, t.TempDir(), 0)
