@@ -124,6 +124,11 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	// One audit writer for every edge.
 	auditLog := audit.NewWriter(audit.Stores{Log: store.Audit, Projects: store.Projects}, log)
 	defer auditLog.Close() // after the server has stopped: writes what is queued
+	sup, err := newSupply(ctx, store, log)
+	if err != nil {
+		return err
+	}
+	defer sup.Close() // after the server has stopped: writes the queued pull events
 	changes := &changeCounter{}
 	auth, err := newAuth(ctx, cfg, store, auditLog, log, changes.load)
 	if err != nil {
@@ -141,11 +146,22 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		reg.WithLocalCache(localCacheBytes, 0)
 	}
 	pullCounts := pulls.New(store.Pulls, log, pulls.Options{}) // run below (pulls.go)
+	replQueue := &lateQueue{}
+	repl, err := newReplication(ctx, cfg, store, auth, auditLog, replQueue, log)
+	if err != nil {
+		return err
+	}
+	metrics.Register(repl.Metrics().Collectors()...)
+	if err := subscribeReplication(ctx, sup.dispatcher, repl); err != nil {
+		return err
+	}
+
 	api := distapi.New(blobs, reg, log, distapi.Options{
 		OnUploadFinished: metrics.ObserveUpload, Auth: auth.gate, TokenRealm: auth.realm,
 		ExternalURL: strings.TrimRight(cfg.ExternalURL, "/"),
-		OnEvent:     countPulls(registryEvents(auditLog), pullCounts), ClientIP: auth.clientIP, ReadOnly: auth.settings,
+		OnEvent:     countPulls(sup.onRegistryEvent(registryEvents(auditLog)), pullCounts), ClientIP: auth.clientIP, ReadOnly: auth.settings,
 		UploadTimeout: cfg.HTTP.ReadTimeout, DownloadTimeout: cfg.HTTP.WriteTimeout,
+		Proxy: newProxy(cfg, repl, blobs, reg, log),
 	})
 
 	gcMetrics := gc.NewMetrics(store.GC)
@@ -155,7 +171,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	trigger := &gcTrigger{store: store.GC}
 
 	ret := newRetention(store, reg, blobs, auth.settings, auditLog, log)
-	rest, err := newRESTAPI(cfg, store, reg, blobs, drv, auth, auditLog, trigger, ret, log)
+	rest, err := newRESTAPI(cfg, store, reg, blobs, drv, auth, auditLog, trigger, ret, log, repl)
 	if err != nil {
 		return err
 	}
@@ -166,7 +182,8 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 
 	queue, err := jobs.Open(ctx, cfg.Database.URL, log, jobs.Options{
 		Jobs: append(jobList(cfg, blobs, collector, store.GC, gcWorkers(store.Dialect()), log),
-			append(lifecycleJobs(cfg, store, reg, log), retentionJobs(ret)...)...), // untagged.go, retention.go
+			append(append(lifecycleJobs(cfg, store, reg, log), retentionJobs(ret)...),
+				append(eventJobs(sup.dispatcher, store.Events), replicationJobs(repl)...)...)...), // untagged.go, retention.go, supply.go, replication.go
 		StopTimeout: cfg.HTTP.ShutdownTimeout,
 	})
 	if err != nil {
@@ -175,6 +192,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	defer queue.Close()   // after the queue has stopped (deferred below)
 	trigger.queue = queue // before the server starts: no request sees it unset
 	ret.SetQueue(queue)
+	replQueue.q = queue
 
 	// A slow client holds a connection at most these long; blob streams
 	// move their deadlines forward as they progress (distapi).
@@ -200,6 +218,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return fmt.Errorf("listen: %w", err)
 	}
 	log.InfoContext(ctx, "berth listening", "version", version.String(), "addr", ln.Addr().String(), "tls", tlsSrv != nil, "database", redactDSN(cfg.Database.URL), "storage", cfg.Storage.Type)
+	repl.SetLocal(loopbackURL(ln.Addr(), tlsSrv != nil), store.Manifests)
 	if ready != nil {
 		ready(ln.Addr())
 	}

@@ -27,6 +27,8 @@ type authStack struct {
 	checker  *access.Checker
 	gate     *tokenauth.Gate
 	token    *tokenauth.Handler
+	// issuer signs registry tokens (replication mints its own).
+	issuer *tokenauth.Issuer
 	// realm is the token service URL for challenges; "" derives it from
 	// each request.
 	realm string
@@ -87,7 +89,7 @@ func newAuth(ctx context.Context, cfg config.Config, store *meta.Store, rec audi
 	if err != nil {
 		return nil, err
 	}
-	a := &authStack{identity: ids, settings: sets, checker: checker, clientIP: clientIP, gate: gate, token: tokenauth.NewHandler(tc)}
+	a := &authStack{identity: ids, settings: sets, checker: checker, clientIP: clientIP, gate: gate, token: tokenauth.NewHandler(tc), issuer: issuer}
 	if cfg.ExternalURL != "" {
 		a.realm = strings.TrimRight(cfg.ExternalURL, "/") + "/service/token"
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/content"
+	"github.com/berth-registry/berth/internal/events"
 	"github.com/berth-registry/berth/internal/gc"
 	"github.com/berth-registry/berth/internal/jobs"
 	"github.com/berth-registry/berth/internal/meta"
@@ -82,5 +83,19 @@ func purgeUploads(blobs *content.Service, c config.Uploads, log *slog.Logger) fu
 			}
 		}
 		return nil
+	}
+}
+
+// eventJobs are the event outbox's jobs (internal/events).
+func eventJobs(d *events.Dispatcher, store *meta.Events) []jobs.Job {
+	return []jobs.Job{
+		// Hands outbox events to subscribers; each run polls for
+		// events.DrainWindow and a new one starts a little before it ends,
+		// so one is always polling (cursor leases keep two runs from
+		// handing a subscriber events at once).
+		{Kind: "events_dispatch", Every: events.DrainWindow - 2*time.Second, Timeout: events.DrainWindow + time.Minute,
+			MaxAttempts: 1, Run: jobs.NoArgs(d.Drain)},
+		{Kind: "events_prune", Every: time.Hour, Timeout: 5 * time.Minute,
+			Run: jobs.NoArgs(func(ctx context.Context) error { return events.Prune(ctx, store, time.Now()) })},
 	}
 }

@@ -28,7 +28,7 @@ import (
 
 // newRESTAPI builds the /api/v2.0/ and /c/ edge over the project and
 // repository services; rec is the server's one audit writer.
-func newRESTAPI(cfg config.Config, store *meta.Store, reg *registry.Service, blobs *content.Service, drv storage.Driver, auth *authStack, rec audit.Recorder, gcs restapi.GCService, ret restapi.RetentionService, log *slog.Logger) (*restapi.API, error) {
+func newRESTAPI(cfg config.Config, store *meta.Store, reg *registry.Service, blobs *content.Service, drv storage.Driver, auth *authStack, rec audit.Recorder, gcs restapi.GCService, ret restapi.RetentionService, log *slog.Logger, repl restapi.ReplicationService) (*restapi.API, error) {
 	clientIP, err := httpx.ClientIP(cfg.HTTP.TrustedProxies)
 	if err != nil {
 		return nil, err
@@ -62,6 +62,7 @@ func newRESTAPI(cfg config.Config, store *meta.Store, reg *registry.Service, blo
 		Immutable:      store.Immutable,
 		Untagged:       store.Untagged,
 		Retention:      ret,
+		Replication:    repl,
 		ClientIP:       clientIP,
 		System: restapi.SystemInfo{Version: version.String(), ExternalURL: cfg.ExternalURL,
 			StorageProvider: storageProvider(cfg.Storage.Type)},

@@ -46,6 +46,23 @@ type Config struct {
 	LDAP ldap.Config `yaml:"ldap"`
 	// Debug configures the opt-in profiling listener.
 	Debug Debug `yaml:"debug"`
+	// Replication configures registry endpoints and replication.
+	Replication Replication `yaml:"replication"`
+}
+
+// Replication configures registry endpoints, replication and proxy cache.
+type Replication struct {
+	// KeyFile holds the keys that encrypt registry credentials at rest
+	// (AES-256-GCM): one key of at least 32 bytes a line, the newest
+	// first. The newest encrypts; every key decrypts; at start every
+	// credential is re-encrypted with the newest, after which old keys may
+	// be removed. Every replica must read the same file. Empty: one key
+	// derived from auth.secret_key_file, or else the token signing key.
+	KeyFile string `yaml:"key_file"`
+	// ProxyTagCheck is how long a proxy-cache project serves a cached tag
+	// before checking it upstream again with a HEAD (default 1m; 0: at
+	// every pull).
+	ProxyTagCheck time.Duration `yaml:"proxy_tag_check"`
 }
 
 // Debug configures the profiling listener (net/http/pprof), off unless
@@ -289,6 +306,8 @@ func Default() Config {
 		GC:       GC{Grace: 24 * time.Hour, Interval: time.Minute},
 		Log:      Log{Level: "info", Format: "text"},
 		Database: Database{},
+
+		Replication: Replication{ProxyTagCheck: time.Minute},
 		Auth: Auth{
 			TokenExpiration: 5 * time.Minute,
 			LoginThrottle:   LoginThrottle{FailuresPerUser: 10, FailuresPerIP: 50, Window: 5 * time.Minute},
@@ -444,6 +463,7 @@ var envOverrides = []envOverride{
 	{"BERTH_ADMIN_PASSWORD", "password of the admin account created at first start (default: generated)", setString(func(c *Config) *string { return &c.Auth.AdminPassword })},
 	{"BERTH_ADMIN_PASSWORD_FILE", "file holding BERTH_ADMIN_PASSWORD", setString(func(c *Config) *string { return &c.Auth.AdminPasswordFile })},
 	{"BERTH_SECRET_KEY_FILE", "secret (32+ bytes) signing portal sessions (default: derived from the token key)", setString(func(c *Config) *string { return &c.Auth.SecretKeyFile })},
+	{"BERTH_REPLICATION_KEY_FILE", "keys (one a line, newest first) encrypting registry credentials (default: derived from the session or token key)", setString(func(c *Config) *string { return &c.Replication.KeyFile })},
 	{"BERTH_TOKEN_KEY_FILE", "PEM key signing registry tokens (default with SQLite: generated in the data dir; required with PostgreSQL)", setString(func(c *Config) *string { return &c.Auth.TokenKeyFile })},
 	{"BERTH_TOKEN_EXPIRATION", "registry token lifetime (default 5m)", setDuration(func(c *Config) *time.Duration { return &c.Auth.TokenExpiration })},
 	{"BERTH_LOGIN_FAILURES_PER_USER", "failed logins per username per window (default 10)", setInt(func(c *Config) *int { return &c.Auth.LoginThrottle.FailuresPerUser })},

@@ -57,6 +57,9 @@ type Options struct {
 	// ReadOnly, when set, is asked before each request that changes
 	// something (see readonly.go); nil: never read-only.
 	ReadOnly readOnlyMode
+	// Proxy, when set, serves pulls of proxy-cache projects from their
+	// upstream on a miss (proxy.go); nil: no proxy-cache projects.
+	Proxy Proxy
 }
 
 // Event is a registry operation that succeeded, for the audit log.

@@ -23,6 +23,9 @@ func (a *API) getBlob(w http.ResponseWriter, r *http.Request, t target) error {
 	if err != nil {
 		return err
 	}
+	if handled, err := a.proxyBlob(w, r, t, d); handled || err != nil {
+		return err
+	}
 	b, err := a.content.Stat(r.Context(), t.repo, d)
 	if err != nil {
 		return err

@@ -12,7 +12,7 @@ import (
 )
 
 func (a *API) getManifest(w http.ResponseWriter, r *http.Request, t target) error {
-	m, err := a.registry.Resolve(r.Context(), t.repo, t.ref)
+	m, err := a.proxyManifest(r, t)
 	if err != nil {
 		return err
 	}

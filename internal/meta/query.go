@@ -24,6 +24,14 @@ func likePattern(s string) string {
 // comparisons give the same answer on both.
 func micro(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
+// nullTime is t for a nullable timestamp column: NULL when t is zero.
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return micro(t)
+}
+
 // conds builds a WHERE clause with numbered placeholders.
 type conds struct {
 	where []string

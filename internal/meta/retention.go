@@ -78,13 +78,6 @@ func scanRetentionPolicy(row rowScanner) (RetentionPolicy, error) {
 	return p, err
 }
 
-func nullTime(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return micro(t)
-}
-
 // CreatePolicy stores project projectID's policy. Taken:
 // ErrRetentionExists.
 func (s *Retention) CreatePolicy(ctx context.Context, projectID int64, policy []byte, cron string, next time.Time) (RetentionPolicy, error) {

@@ -90,6 +90,11 @@ type Store struct {
 	Immutable *Immutable    // tag immutability rules
 	Untagged  *Untagged     // projects collecting untagged manifests
 	Retention *Retention    // tag retention policies, executions and tasks
+	Events    *Events       // the event outbox and its subscriber cursors
+	// Registries are replication and proxy-cache endpoints.
+	Registries *Registries
+	// Replication holds replication policies, executions and tasks.
+	Replication *Replication
 }
 
 func newStore(db *sql.DB, d dialect) *Store {
@@ -117,6 +122,10 @@ func storeOn(h *handle) *Store {
 		Immutable: &Immutable{h},
 		Untagged:  &Untagged{h},
 		Retention: &Retention{h},
+		Events:    &Events{h},
+
+		Registries:  &Registries{h},
+		Replication: &Replication{h},
 	}
 }
 

@@ -102,3 +102,15 @@ func (s *Manifests) CreateTag(ctx context.Context, repo, tag string, d digest.Di
 	}
 	return fmt.Errorf("tag %s:%s: %w", repo, tag, ErrTagExists)
 }
+
+// TagsOf returns up to limit names of the tags of repo pointing at d, in
+// byte order (none: an empty list).
+func (s *Manifests) TagsOf(ctx context.Context, repo string, d digest.Digest, limit int) ([]string, error) {
+	names, err := queryStrings(ctx, s.q, `
+		SELECT t.name FROM tags AS t JOIN repositories AS r ON r.id = t.repository_id
+		WHERE r.name = $1 AND t.manifest_digest = $2 ORDER BY t.name LIMIT $3`, repo, d, limit)
+	if err != nil {
+		return nil, wrapErr(err, "meta: tags of %s in %s", d, repo)
+	}
+	return names, nil
+}

@@ -70,7 +70,8 @@ func (s *Service) CopyManifest(ctx context.Context, src, dst string, d digest.Di
 				return err
 			}
 		}
-		return nil
+		top := order[len(order)-1].manifest
+		return appendEvent(ctx, tx, eventPush, dst, d, top.MediaType, int64(len(top.Payload)), tags)
 	})
 	if err != nil {
 		return fmt.Errorf("copy %s@%s to %s: %w", src, d, dst, err)

@@ -193,7 +193,7 @@ func (s *Service) PutManifest(ctx context.Context, repo, ref, contentType string
 	if err != nil {
 		return PutResult{}, err
 	}
-	if ok, err := s.retag(ctx, repo, d, tags, rules); ok || err != nil {
+	if ok, err := s.retag(ctx, repo, d, m.MediaType, int64(len(payload)), tags, rules); ok || err != nil {
 		if err != nil {
 			return PutResult{}, fmt.Errorf("put manifest %s:%s: %w", repo, ref, err)
 		}
@@ -215,7 +215,7 @@ func (s *Service) PutManifest(ctx context.Context, repo, ref, contentType string
 				return err
 			}
 		}
-		return nil
+		return appendEvent(ctx, tx, eventPush, repo, d, m.MediaType, int64(len(payload)), tags)
 	})
 	if err != nil {
 		return PutResult{}, fmt.Errorf("put manifest %s:%s: %w", repo, ref, err)
@@ -229,7 +229,7 @@ func (s *Service) PutManifest(ctx context.Context, repo, ref, contentType string
 // stored and cannot go while it stays, so only the tags are written, in
 // one transaction. It reports false when the manifest is not there (or
 // went meanwhile): the caller stores it in full.
-func (s *Service) retag(ctx context.Context, repo string, d digest.Digest, tags []string, rules immutable.Matcher) (bool, error) {
+func (s *Service) retag(ctx context.Context, repo string, d digest.Digest, mediaType string, size int64, tags []string, rules immutable.Matcher) (bool, error) {
 	if _, err := s.cachedManifest(ctx, repo, d); err != nil {
 		return false, nil // missing, or unreadable: the full path decides
 	}
@@ -242,7 +242,8 @@ func (s *Service) retag(ctx context.Context, repo string, d digest.Digest, tags 
 				return err
 			}
 		}
-		return nil
+		// Harbor reports a push of a manifest it holds (a new tag) too.
+		return appendEvent(ctx, tx, eventPush, repo, d, mediaType, size, tags)
 	})
 	if errors.Is(err, meta.ErrManifestNotFound) {
 		return false, nil
@@ -332,7 +333,18 @@ func (s *Service) DeleteManifest(ctx context.Context, repo, ref string) error {
 		if err := guardManifest(ctx, tx, rules, repo, d); err != nil {
 			return err
 		}
-		return tx.Manifests.DeleteManifest(ctx, repo, d)
+		m, err := tx.Manifests.GetManifest(ctx, repo, d)
+		if err != nil {
+			return err
+		}
+		tags, err := tx.Manifests.TagsOf(ctx, repo, d, meta.MaxEventTags)
+		if err != nil {
+			return err
+		}
+		if err := tx.Manifests.DeleteManifest(ctx, repo, d); err != nil {
+			return err
+		}
+		return appendEvent(ctx, tx, eventDelete, repo, d, m.MediaType, m.Size, tags)
 	})
 	if err != nil {
 		return fmt.Errorf("delete manifest %s@%s: %w", repo, d, err)

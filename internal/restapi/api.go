@@ -137,6 +137,9 @@ type Deps struct {
 	Untagged untaggedStore
 	// Retention is tag retention (retention.go); nil: 503.
 	Retention RetentionService
+	// Replication serves /registries and /replication (replication.go);
+	// nil: those endpoints answer 503.
+	Replication ReplicationService
 }
 
 // SystemInfo is what GET /systeminfo reports besides stored settings.
@@ -235,6 +238,9 @@ func (a *API) routes(mux *http.ServeMux) {
 	a.immutableRoutes(mux) // immutable.go
 	// Tag retention (retention.go).
 	a.retentionRoutes(mux)
+
+	// Registries and replication (replication.go).
+	a.replicationRoutes(mux)
 }
 
 // handlerFunc is an API handler: it writes a response or returns an error

@@ -17,6 +17,7 @@ import (
 	"github.com/berth-registry/berth/internal/pattern"
 	"github.com/berth-registry/berth/internal/project"
 	"github.com/berth-registry/berth/internal/registry"
+	"github.com/berth-registry/berth/internal/replication"
 	"github.com/berth-registry/berth/internal/repository"
 	"github.com/berth-registry/berth/internal/retention"
 	"github.com/berth-registry/berth/internal/settings"
@@ -141,6 +142,17 @@ var apiErrors = []struct {
 	{pattern.ErrInvalid, codeBadRequest, http.StatusBadRequest},
 	{meta.ErrImmutableRuleNotFound, codeNotFound, http.StatusNotFound},
 	{meta.ErrTooManyImmutableRules, codePrecondition, http.StatusPreconditionFailed},
+	// Registries and replication (replication.go).
+	{replication.ErrInvalid, codeBadRequest, http.StatusBadRequest},
+	{replication.ErrUnreachable, codeBadRequest, http.StatusBadRequest},
+	{replication.ErrNotRunning, codePrecondition, http.StatusPreconditionFailed},
+	{meta.ErrRegistryExists, codeConflict, http.StatusConflict},
+	{meta.ErrPolicyExists, codeConflict, http.StatusConflict},
+	{meta.ErrRegistryInUse, codePrecondition, http.StatusPreconditionFailed},
+	{meta.ErrRegistryNotFound, codeNotFound, http.StatusNotFound},
+	{meta.ErrPolicyNotFound, codeNotFound, http.StatusNotFound},
+	{meta.ErrExecutionNotFound, codeNotFound, http.StatusNotFound},
+	{meta.ErrTaskNotFound, codeNotFound, http.StatusNotFound},
 }
 
 // classify returns the code, status and client-safe message for err.

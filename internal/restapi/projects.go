@@ -204,6 +204,9 @@ type projectReq struct {
 	Metadata     *struct {
 		Public *string `json:"public"`
 	} `json:"metadata"`
+	// RegistryID makes the project a proxy cache of that registry
+	// endpoint (system administrators only; replication.go).
+	RegistryID *int64 `json:"registry_id"`
 }
 
 // public returns the requested public flag, if any.
@@ -248,8 +251,14 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	if err := a.checkProxyProject(r, req.RegistryID); err != nil {
+		return err
+	}
 	proj, err := a.d.ProjectService.Create(r.Context(), a.actor(r), req.ProjectName, public != nil && *public)
 	if err != nil {
+		return err
+	}
+	if err := a.bindProxyProject(r, proj.ID, req.RegistryID); err != nil {
 		return err
 	}
 	if req.StorageLimit != nil && *req.StorageLimit != -1 {

@@ -18,6 +18,7 @@ BERTH_STATICCHECK_VERSION=v0.8.2
 BERTH_PEBBLE_VERSION=v2.10.3
 BERTH_AXE_VERSION=4.14.1
 BERTH_DISTRIBUTION_VERSION=v3.1.2
+BERTH_TRIVY_VERSION=v0.74.0
 
 # _berth_go_install NAME PKG VERSION [BINARY]: go install PKG@VERSION into the
 # cache directory of NAME unless it is already there; prints the binary path.
@@ -130,6 +131,13 @@ berth_tool_axe() {
 berth_tool_distribution() {
 	_berth_go_install distribution github.com/distribution/distribution/v3/cmd/registry \
 		"$BERTH_DISTRIBUTION_VERSION" registry
+}
+
+# Trivy, the vulnerability scanner behind Berth's built-in scanner adapter
+# (berth scanner) and the SBOM generator. Its module needs encoding/json/v2,
+# which Go 1.25/1.26 builds only with GOEXPERIMENT=jsonv2 (~15 min on 2 cores).
+berth_tool_trivy() {
+	GOEXPERIMENT=jsonv2 _berth_go_install trivy github.com/aquasecurity/trivy/cmd/trivy "$BERTH_TRIVY_VERSION"
 }
 
 # berth_tools_all: install every tool; prints their directory paths, one a line.

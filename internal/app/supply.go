@@ -1,0 +1,55 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/internal/access"
+	"github.com/berth-registry/berth/internal/distapi"
+	"github.com/berth-registry/berth/internal/events"
+	"github.com/berth-registry/berth/internal/meta"
+)
+
+// supply holds the supply-chain parts of one replica: the event outbox's
+// dispatcher and pull-event batcher (and what subscribes to them).
+type supply struct {
+	store      *meta.Store
+	dispatcher *events.Dispatcher
+	pulls      *events.Batcher
+	log        *slog.Logger
+}
+
+func newSupply(ctx context.Context, store *meta.Store, log *slog.Logger) (*supply, error) {
+	s := &supply{
+		store:      store,
+		dispatcher: events.NewDispatcher(store.Events, log),
+		log:        log,
+	}
+	// Subscribers register here, before Start.
+	if err := s.dispatcher.Start(ctx); err != nil {
+		return nil, err
+	}
+	s.pulls = events.NewBatcher(store.Events, log)
+	return s, nil
+}
+
+// Close writes the queued pull events.
+func (s *supply) Close() { s.pulls.Close() }
+
+// onRegistryEvent passes e to next (the audit log) and queues a pull of an
+// artifact as a PULL_ARTIFACT event; pushes and deletes are written by the
+// registry in their own transactions.
+func (s *supply) onRegistryEvent(next func(context.Context, distapi.Event)) func(context.Context, distapi.Event) {
+	return func(ctx context.Context, e distapi.Event) {
+		next(ctx, e)
+		if e.Operation == distapi.EventPull && e.Kind == distapi.EventArtifact {
+			ev := events.New(events.PullArtifact, e.Repository, digest.Digest(e.Digest), access.FromContext(ctx).Name)
+			if e.Reference != e.Digest {
+				ev.Tags = []string{e.Reference}
+			}
+			s.pulls.Add(ev)
+		}
+	}
+}

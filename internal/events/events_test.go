@@ -1,0 +1,183 @@
+package events_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/berth-registry/berth/internal/events"
+	"github.com/berth-registry/berth/internal/meta"
+	"github.com/berth-registry/berth/internal/meta/metatest"
+)
+
+type recorder struct {
+	mu   sync.Mutex
+	seen []int64
+	fail map[int64]int // event id -> failures left
+}
+
+func (r *recorder) handle(_ context.Context, e events.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail[e.ID] > 0 {
+		r.fail[e.ID]--
+		return fmt.Errorf("planted failure at %d", e.ID)
+	}
+	r.seen = append(r.seen, e.ID)
+	return nil
+}
+
+func (r *recorder) ids() []int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]int64(nil), r.seen...)
+}
+
+func appendN(t *testing.T, s *meta.Store, n int, typ string) []int64 {
+	t.Helper()
+	var ids []int64
+	for i := range n {
+		id, err := s.Events.Append(t.Context(), meta.Event{Type: typ, Repository: fmt.Sprintf("p%d/r", i%2), Tags: []string{"v1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// TestOutboxTransaction: an event exists exactly when the transaction
+// that wrote it commits; ids grow; tags, project and detail survive.
+func TestOutboxTransaction(t *testing.T) {
+	metatest.ForEachEngine(t, func(t *testing.T, s *meta.Store) {
+		ctx := t.Context()
+		planted := errors.New("roll back")
+		err := s.InTx(ctx, func(tx *meta.Store) error {
+			if _, err := tx.Events.Append(ctx, events.New(events.PushArtifact, "lib/a", "sha256:aa", "alice")); err != nil {
+				return err
+			}
+			return planted
+		})
+		if !errors.Is(err, planted) {
+			t.Fatalf("InTx = %v", err)
+		}
+		if last, err := s.Events.LastEventID(ctx); err != nil || last != 0 {
+			t.Fatalf("after rollback: last id %d, %v; want 0", last, err)
+		}
+		var id int64
+		if err := s.InTx(ctx, func(tx *meta.Store) error {
+			e := events.New(events.PushArtifact, "lib/a", "sha256:aa", "alice")
+			e.Tags, e.Detail = []string{"v1", "latest"}, []byte(`{"k":1}`)
+			id, err = tx.Events.Append(ctx, e)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Events.EventsAfter(ctx, 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0].ID != id || got[0].Operator != "alice" || string(got[0].Detail) != `{"k":1}` ||
+			!cmp.Equal(got[0].Tags, []string{"v1", "latest"}) || got[0].Type != events.PushArtifact {
+			t.Fatalf("events = %+v", got)
+		}
+	})
+}
+
+// TestDispatcher: two subscribers each see every event once, in order;
+// a failing handler is retried (after its backoff) and holds back the
+// later events of its subscriber only; a second dispatcher running at the
+// same time hands nothing twice; a new subscriber starts at the newest
+// event.
+func TestDispatcher(t *testing.T) {
+	metatest.ForEachEngine(t, func(t *testing.T, s *meta.Store) {
+		ctx := t.Context()
+		log := slog.New(slog.DiscardHandler)
+		appendN(t, s, 2, events.PushArtifact) // before anyone subscribed: not seen
+		good, flaky := &recorder{}, &recorder{}
+		d1, d2 := events.NewDispatcher(s.Events, log), events.NewDispatcher(s.Events, log)
+		for _, d := range []*events.Dispatcher{d1, d2} {
+			if err := d.Subscribe("good", good.handle); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Subscribe("flaky", flaky.handle); err != nil {
+				t.Fatal(err)
+			}
+			d.SetWindow(6*time.Second, 20*time.Millisecond)
+		}
+		if err := d1.Subscribe("good", good.handle); err == nil {
+			t.Error("second Subscribe of the same name succeeded")
+		}
+		if err := d1.Subscribe("Bad Name", good.handle); !errors.Is(err, events.ErrBadName) {
+			t.Errorf("Subscribe(bad name) = %v", err)
+		}
+		if err := d1.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		want := appendN(t, s, 30, events.PushArtifact)
+		flaky.fail = map[int64]int{want[10]: 1}
+
+		var wg sync.WaitGroup
+		for _, d := range []*events.Dispatcher{d1, d2} {
+			wg.Go(func() {
+				if err := d.Drain(ctx); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if diff := cmp.Diff(want, good.ids()); diff != "" {
+			t.Errorf("good subscriber (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(want, flaky.ids()); diff != "" {
+			t.Errorf("flaky subscriber (-want +got):\n%s", diff)
+		}
+		cs, err := s.Events.ListEventCursors(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cs {
+			if c.LastID != want[len(want)-1] || c.LeaseOwner != "" {
+				t.Errorf("cursor %+v, want at %d and released", c, want[len(want)-1])
+			}
+		}
+		// Nothing is pruned that is newer than the retention.
+		if n, err := s.Events.PruneEvents(ctx, time.Now().Add(-time.Hour), 100); err != nil || n != 0 {
+			t.Errorf("PruneEvents(recent) = %d, %v", n, err)
+		}
+		if n, err := s.Events.PruneEvents(ctx, time.Now().Add(time.Hour), 100); err != nil || n != 32 {
+			t.Errorf("PruneEvents(all handled) = %d, %v; want 32", n, err)
+		}
+	})
+}
+
+// TestBatcher: queued events reach the outbox in one go, in order.
+func TestBatcher(t *testing.T) {
+	metatest.ForEachEngine(t, func(t *testing.T, s *meta.Store) {
+		b := events.NewBatcher(s.Events, slog.New(slog.DiscardHandler))
+		for i := range 5 {
+			b.Add(events.New(events.PullArtifact, fmt.Sprintf("lib/r%d", i), "sha256:bb", ""))
+		}
+		b.Close()
+		got, err := s.Events.EventsAfter(t.Context(), 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var repos []string
+		for _, e := range got {
+			repos = append(repos, e.Repository)
+		}
+		if diff := cmp.Diff([]string{"lib/r0", "lib/r1", "lib/r2", "lib/r3", "lib/r4"}, repos); diff != "" {
+			t.Errorf("pull events (-want +got):\n%s", diff)
+		}
+		if b.Dropped() != 0 {
+			t.Errorf("dropped %d", b.Dropped())
+		}
+	})
+}

@@ -1,0 +1,60 @@
+package restapi_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/berth-registry/berth/internal/app/apptest"
+)
+
+// TestEventOutbox: a push, a pull and a delete through the real server
+// leave PUSH_ARTIFACT, PULL_ARTIFACT (batched off the request path) and
+// DELETE_ARTIFACT rows in the outbox, naming the project, the operator and
+// the tags; a push that fails leaves none.
+func TestEventOutbox(t *testing.T) {
+	forEachEnv(t, func(t *testing.T, e *env) {
+		e.srv.CreateProject(t, "evt", false)
+		img := e.srv.PushImage(t, admin, "evt/app", "v1")
+		// A manifest referencing a missing blob: refused, no event.
+		e.srv.Do(t, admin, http.MethodPut, "/v2/evt/app/manifests/bad",
+			[]byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:`+
+				"0000000000000000000000000000000000000000000000000000000000000000"+`","size":2},"layers":[]}`),
+			"Content-Type", "application/vnd.oci.image.manifest.v1+json").Want(t, http.StatusBadRequest)
+		e.srv.Do(t, admin, http.MethodGet, "/v2/evt/app/manifests/v1", nil,
+			"Accept", "application/vnd.oci.image.manifest.v1+json").Want(t, http.StatusOK)
+		e.srv.REST(t, http.MethodDelete, "projects/evt/repositories/app/artifacts/"+img.Manifest.String(), nil).Want(t, http.StatusOK)
+
+		p, err := e.store().Projects.GetProjectByName(t.Context(), "evt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		type row struct {
+			Type, Repo, Digest, Operator string
+			ProjectID                    int64
+			Tags                         []string
+		}
+		want := []row{
+			{"PUSH_ARTIFACT", "evt/app", img.Manifest.String(), "admin", p.ID, []string{"v1"}},
+			{"DELETE_ARTIFACT", "evt/app", img.Manifest.String(), "admin", p.ID, []string{"v1"}},
+			{"PULL_ARTIFACT", "evt/app", img.Manifest.String(), "admin", p.ID, []string{"v1"}},
+		}
+		var got []row
+		apptest.Eventually(t, 10*time.Second, func() bool {
+			es, err := e.store().Events.EventsAfter(t.Context(), 0, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = got[:0]
+			for _, ev := range es {
+				got = append(got, row{ev.Type, ev.Repository, ev.Digest.String(), ev.Operator, ev.ProjectID, ev.Tags})
+			}
+			return len(got) >= len(want)
+		})
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("outbox (-want +got):\n%s", diff)
+		}
+	})
+}
