@@ -141,6 +141,20 @@ berth_tool_kubeconform() {
 	_berth_go_install kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$BERTH_KUBECONFORM_VERSION"
 }
 
+# berth_tool_k8s_openapi: the Kubernetes OpenAPI description of the release
+# the k8s step runs (api/openapi-spec/swagger.json of the k8s.io/kubernetes
+# module, from the module cache: no build needed). Prints its path.
+berth_tool_k8s_openapi() {
+	local dir
+	dir=$(cd / && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$BERTH_KUBERNETES_VERSION" |
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+	[ -f "$dir/api/openapi-spec/swagger.json" ] || {
+		echo "tools: no api/openapi-spec/swagger.json in k8s.io/kubernetes@$BERTH_KUBERNETES_VERSION" >&2
+		return 1
+	}
+	printf '%s\n' "$dir/api/openapi-spec/swagger.json"
+}
+
 # berth_tool_kubernetes: the Kubernetes server binaries the k8s step runs
 # (scripts/services/k8s.sh), built from the k8s.io/kubernetes module (its
 # go.mod has replace directives into staging/, which the module zip lacks:

@@ -11,6 +11,7 @@
 package k8sschema
 
 import (
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -87,8 +88,17 @@ func Generate(swaggerPath, outDir string) (int, error) {
 		}
 		n++
 	}
-	return n, nil
+	// Custom resources the chart renders, which the spec does not describe.
+	if err := os.WriteFile(filepath.Join(outDir, "servicemonitor-monitoring-v1.json"), serviceMonitor, 0o644); err != nil {
+		return n, fmt.Errorf("k8sschema: %w", err)
+	}
+	return n + 1, nil
 }
+
+// serviceMonitor is prometheus-operator's ServiceMonitor, written by hand.
+//
+//go:embed servicemonitor-monitoring-v1.json
+var serviceMonitor []byte
 
 // FileName is the file kubeconform looks for with the template
 // {{ .ResourceKind }}{{ .KindSuffix }}.json: the kind in lower case, the
