@@ -96,6 +96,27 @@ func TestChart(t *testing.T) {
 	}
 }
 
+// TestValuesDocIsCurrent: docs/helm-values.md is what scripts/helm-docs
+// writes from values.yaml today.
+func TestValuesDocIsCurrent(t *testing.T) {
+	out, err := exec.Command("go", "run", "./valuesdoc", "berth/values.yaml").Output()
+	if err != nil {
+		t.Fatalf("go run ./valuesdoc: %v", err)
+	}
+	committed, err := os.ReadFile("../../docs/helm-values.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out, committed) {
+		t.Error("docs/helm-values.md is stale: run scripts/helm-docs")
+	}
+	for _, key := range []string{"`externalURL`", "`persistence.imageChartStorage.s3.regionendpoint`", "`core.topologySpread.zone.whenUnsatisfiable`", "`database.external.existingSecret`"} {
+		if !bytes.Contains(out, []byte(key)) {
+			t.Errorf("the values table lacks %s", key)
+		}
+	}
+}
+
 // TestSchemasAreStrict: the validation above would prove nothing if an
 // unknown field passed.
 func TestSchemasAreStrict(t *testing.T) {
