@@ -280,8 +280,17 @@ repos=$(psql_admin -d berth -c "SELECT count(*) FROM repositories" 2>/dev/null |
 objects=$(curl -fsS --aws-sigv4 "aws:amz:us-east-1:s3" --user "$S3_KEYS" "$S3_ENDPOINT/berth?list-type=2&max-keys=1000" |
 	grep -o '<Key>[^<]*</Key>' | sed 's/<[^>]*>//g')
 echo "$objects" >"$DIR/bucket-keys"
-echo "$objects" | grep -q "${layer#sha256:}" || fail "the bucket lacks the pushed layer after uninstall"
-say "uninstalled: nothing of the release left; $repos repositories in PostgreSQL, $(echo "$objects" | wc -l) objects in the bucket"
+# On S3 a blob stays at its upload key (uploads/<id>/data) with its digest
+# in a sidecar (uploads/<id>/digest): find the pushed layer through those.
+found=
+for key in $(echo "$objects" | grep '/digest$'); do
+	if [ "$(curl -fsS --aws-sigv4 "aws:amz:us-east-1:s3" --user "$S3_KEYS" "$S3_ENDPOINT/berth/$key")" = "$layer" ]; then
+		found=$key
+		break
+	fi
+done
+[ -n "$found" ] || fail "the bucket lacks the pushed layer $layer after uninstall"
+say "uninstalled: nothing of the release left; $repos repositories in PostgreSQL, $(echo "$objects" | wc -l) objects in the bucket (layer at ${found%/digest}/data)"
 
 printf 'image %s MiB (docker-archive), install-to-Ready %.1fs, %d pulls during upgrade (0 failed), cluster start %ds, images %ds\n' \
 	"$((IMAGE_SIZE / 1048576))" "$READY_SECS" "$PULLS" "$CLUSTER_SECS" "$IMAGE_SECS" >"$DIR/summary"
