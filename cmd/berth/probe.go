@@ -31,7 +31,7 @@ func probe(ctx context.Context, base string, stdout io.Writer) error {
 				return err
 			}
 			if ch := r.Header.Get("WWW-Authenticate"); !strings.HasPrefix(ch, "Bearer realm=") {
-				return fmt.Errorf("challenge %q, want Bearer realm=...", ch)
+				return fmt.Errorf("challenge %q, want a Bearer realm", ch)
 			}
 			return nil
 		}},
