@@ -88,7 +88,7 @@ say "PostgreSQL and SeaweedFS on $NODE_IP"
 free_port PG_PORT
 BERTH_SERVICE_ADDR=$NODE_IP scripts/services/postgres.sh start "$DIR/postgres" "$PG_PORT"
 DB_PASSWORD="db-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-echo "host berth berth $POD_GATEWAY/24 scram-sha-256" >>"$DIR/postgres/data/pg_hba.conf"
+echo "host berth berth 198.18.0.0/24 scram-sha-256" >>"$DIR/postgres/data/pg_hba.conf"
 psql_admin() { runuser -u postgres -- psql -h "$DIR/postgres" -p "$PG_PORT" -U postgres -qtA "$@"; }
 psql_admin -c "CREATE ROLE berth LOGIN PASSWORD '$DB_PASSWORD'" -c "CREATE DATABASE berth OWNER berth" >/dev/null
 runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$DIR/postgres/data" reload >/dev/null
@@ -269,7 +269,7 @@ say "helm uninstall"
 helm uninstall "$REL" -n "$NS" --wait --timeout 2m >/dev/null
 left=$(kubectl -n "$NS" get all,cm,secret,ingress,pdb,sa,pvc,job -l app.kubernetes.io/instance="$REL" -o name 2>/dev/null)
 [ -z "$left" ] || fail "left behind after helm uninstall: $left"
-for _ in $(seq 150); do
+for _ in $(seq 300); do
 	[ -z "$(kubectl -n "$NS" get pods -o name 2>/dev/null)" ] && break
 	sleep 0.2
 done

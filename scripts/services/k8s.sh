@@ -343,6 +343,12 @@ stop() {
 		umount "$DIR" 2>/dev/null || umount -l "$DIR" 2>/dev/null || true
 		rm -f "$DIR/shared-mount"
 	fi
+	# The kubelet links container logs into /var/log/containers (a fixed
+	# path): remove the links into DIR.
+	for l in /var/log/containers/*.log; do
+		[ -L "$l" ] || continue
+		case $(readlink "$l") in "$DIR"/*) rm -f "$l" ;; esac
+	done
 	ip link del "$POD_BRIDGE" 2>/dev/null || true
 	ip link del "$NODE_BRIDGE" 2>/dev/null || true
 	# The cgroups the kubelet made (cgroupfs driver), now empty.
