@@ -31,6 +31,8 @@ cd "$ROOT"
 source scripts/lib/proc.sh
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
+# kubectl of the same release as the server (berth_tool_kubernetes).
+if [ -n "${BERTH_K8S_BIN:-}" ]; then PATH="$BERTH_K8S_BIN:$PATH"; fi
 NS=registry
 REL=berth
 START=$SECONDS

@@ -29,6 +29,8 @@ set -euo pipefail
 # shellcheck source=scripts/lib/proc.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/proc.sh"
 
+# kubectl of the same release as the server (berth_tool_kubernetes).
+if [ -n "${BERTH_K8S_BIN:-}" ]; then PATH="$BERTH_K8S_BIN:$PATH"; fi
 NODE_IP=192.0.2.10
 NODE_BRIDGE=bk8s-node0
 POD_BRIDGE=bk8s-pods0
