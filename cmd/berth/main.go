@@ -28,6 +28,7 @@ commands:
   fsck      compare the database with blob storage [--rehash] [--orphans]
   gc        collect garbage now, beside serving replicas [--dry-run] [--grace DURATION]
   version   print the version
+  probe     check a running Berth: probe http(s)://host[:port] (helm test, health checks)
 
 environment overrides:
 `
@@ -61,6 +62,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "version":
 		_, err := fmt.Fprintln(stdout, "berth", version.String())
 		return err
+	case "probe":
+		if fs.NArg() != 1 {
+			return fmt.Errorf("usage: berth probe http(s)://host[:port]")
+		}
+		return probe(ctx, fs.Arg(0), stdout)
 	case "serve", "migrate", "fsck", "gc":
 	case "help", "-h", "--help":
 		printUsage(stdout)

@@ -19,6 +19,8 @@ BERTH_PEBBLE_VERSION=v2.10.3
 BERTH_AXE_VERSION=4.14.1
 BERTH_DISTRIBUTION_VERSION=v3.1.2
 BERTH_TRIVY_VERSION=v0.74.0
+BERTH_KUBECONFORM_VERSION=v0.8.0
+BERTH_KUBERNETES_VERSION=v1.34.4
 
 # _berth_go_install NAME PKG VERSION [BINARY]: go install PKG@VERSION into the
 # cache directory of NAME unless it is already there; prints the binary path.
@@ -138,6 +140,105 @@ berth_tool_distribution() {
 # which Go 1.25/1.26 builds only with GOEXPERIMENT=jsonv2 (~15 min on 2 cores).
 berth_tool_trivy() {
 	GOEXPERIMENT=jsonv2 _berth_go_install trivy github.com/aquasecurity/trivy/cmd/trivy "$BERTH_TRIVY_VERSION"
+}
+
+# kubeconform validates the Helm chart's rendered objects (scripts/test helm)
+# against JSON schemas generated from the Kubernetes OpenAPI spec
+# (berth_tool_kubernetes's openapi-spec/, by internal/testenv/k8sschema).
+berth_tool_kubeconform() {
+	_berth_go_install kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$BERTH_KUBECONFORM_VERSION"
+}
+
+# berth_tool_k8s_openapi: the Kubernetes OpenAPI description of the release
+# the k8s step runs (api/openapi-spec/swagger.json of the k8s.io/kubernetes
+# module, from the module cache: no build needed). Prints its path.
+berth_tool_k8s_openapi() {
+	local dir
+	dir=$(cd / && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$BERTH_KUBERNETES_VERSION" |
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+	[ -f "$dir/api/openapi-spec/swagger.json" ] || {
+		echo "tools: no api/openapi-spec/swagger.json in k8s.io/kubernetes@$BERTH_KUBERNETES_VERSION" >&2
+		return 1
+	}
+	printf '%s\n' "$dir/api/openapi-spec/swagger.json"
+}
+
+# berth_tool_kubernetes: the Kubernetes binaries the k8s step runs
+# (scripts/services/k8s.sh), built from the k8s.io/kubernetes module (its
+# go.mod has replace directives into staging/, which the module zip lacks:
+# they are swapped for the published k8s.io/* modules of the same release),
+# plus the release's api/openapi-spec/ and the pause binary (a static build
+# of build/pause/linux/pause.c, the sandbox image's only file). Prints the
+# directory: kube-apiserver kube-controller-manager kube-scheduler kubelet
+# kubectl pause openapi-spec/. About 20-40 min on 2 cores the first time.
+berth_tool_kubernetes() {
+	local dir="$BERTH_TOOLS_DIR/kubernetes-$BERTH_KUBERNETES_VERSION" tmp
+	if [ ! -x "$dir/kubelet" ] || [ ! -x "$dir/pause" ] || [ ! -f "$dir/openapi-spec/swagger.json" ]; then
+		echo "tools: building kubernetes $BERTH_KUBERNETES_VERSION (cached afterwards in $dir)" >&2
+		command -v gcc >/dev/null || {
+			echo "tools: kubernetes needs gcc (the static pause binary)" >&2
+			return 1
+		}
+		mkdir -p "$BERTH_TOOLS_DIR"
+		tmp=$(mktemp -d "$dir.tmp.XXXXXX")
+		if ! _berth_k8s_build "$tmp" ./cmd/kube-apiserver ./cmd/kube-controller-manager \
+			./cmd/kube-scheduler ./cmd/kubelet ./cmd/kubectl; then
+			rm -rf "$tmp"
+			return 1
+		fi
+		if [ -e "$dir" ] && [ ! -x "$dir/kubelet" ]; then
+			rm -rf "$dir"
+		fi
+		if [ -x "$dir/kubelet" ] || ! mv -T "$tmp/out" "$dir" 2>/dev/null; then
+			:
+		fi
+		rm -rf "$tmp"
+		[ -x "$dir/kubelet" ] || return 1
+	fi
+	# A cache made before kubectl was part of it: add kubectl alone (the
+	# same release as the server; a distribution's kubectl may be older).
+	if [ ! -x "$dir/kubectl" ]; then
+		echo "tools: building kubectl $BERTH_KUBERNETES_VERSION into $dir" >&2
+		tmp=$(mktemp -d "$dir.kubectl.XXXXXX")
+		if ! _berth_k8s_build "$tmp" ./cmd/kubectl || ! mv "$tmp/out/kubectl" "$dir/kubectl"; then
+			rm -rf "$tmp"
+			return 1
+		fi
+		rm -rf "$tmp"
+	fi
+	printf '%s\n' "$dir"
+}
+
+# _berth_k8s_build TMP PKG...: build the k8s.io/kubernetes commands PKG into
+# TMP/out (with the openapi spec and pause), working in TMP/src.
+_berth_k8s_build() {
+	local tmp=$1 v=$BERTH_KUBERNETES_VERSION src minor
+	shift
+	src=$(cd / && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$v" |
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+	[ -d "$src" ] || {
+		echo "tools: go mod download k8s.io/kubernetes@$v gave no directory" >&2
+		return 1
+	}
+	cp -r "$src/." "$tmp/src"
+	chmod -R u+w "$tmp/src"
+	minor=${v#v1.}
+	minor=${minor%%.*}
+	(
+		cd "$tmp/src" && rm -f go.work go.work.sum &&
+			for m in $(grep -oE 'k8s.io/[a-z0-9-]+ => ./staging' go.mod | awk '{print $1}'); do
+				go mod edit -dropreplace="$m" -require="$m@v0.${v#v1.}" || exit 1
+			done &&
+			mkdir -p "$tmp/out" &&
+			GOFLAGS=-mod=mod GOTOOLCHAIN=${GOTOOLCHAIN:-local} go build -trimpath -o "$tmp/out/" \
+				-ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor" \
+				"$@" &&
+			cp -r api/openapi-spec "$tmp/out/openapi-spec" &&
+			gcc -Os -static -o "$tmp/out/pause" build/pause/linux/pause.c
+	) >&2 || {
+		echo "tools: building kubernetes $v ($*) failed" >&2
+		return 1
+	}
 }
 
 # berth_tools_all: install every tool; prints their directory paths, one a line.

@@ -9,6 +9,8 @@
 #   BERTH_TEST_POSTGRES=postgres://postgres@127.0.0.1:PORT/postgres?sslmode=disable
 # PostgreSQL refuses to run as root, so as root it runs as user postgres.
 # PGBIN overrides the binary directory (default /usr/lib/postgresql/15/bin).
+# BERTH_SERVICE_ADDR listens on another local address instead of 127.0.0.1
+# (the k8s step: the test node's bridge address, reachable from its pods).
 set -eu
 
 usage() {
@@ -21,6 +23,7 @@ cmd=$1
 dir=$2
 port=$3
 pgbin=${PGBIN:-/usr/lib/postgresql/15/bin}
+addr=${BERTH_SERVICE_ADDR:-127.0.0.1}
 
 case $port in
 '' | *[!0-9]*) usage ;;
@@ -60,7 +63,7 @@ start)
 			>"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; fail "initdb failed"; }
 	fi
 	as_pg "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 start \
-		-o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+		-o "-c listen_addresses=$addr -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
 		>/dev/null || fail "pg_ctl start failed"
 	;;
 stop)

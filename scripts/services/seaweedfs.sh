@@ -13,6 +13,8 @@
 #       (default "berth"). Prints one line, the S3 URL the tests take in
 #       BERTH_TEST_S3:  http://ACCESS:SECRET@127.0.0.1:PORT/BUCKET
 #       The same line is written to DIR/s3.url.
+#       BERTH_SERVICE_ADDR listens on another local address than 127.0.0.1
+#       (the k8s step: the test node's bridge address).
 #   seaweedfs.sh stop DIR
 #       SIGKILL the server recorded in DIR/weed.pid (weed server ignores
 #       SIGTERM) and wait for it to exit. DIR itself is left for inspection.
@@ -67,7 +69,7 @@ build() {
 
 start() {
 	local dir=${1:?usage: seaweedfs.sh start DIR [BUCKET]} bucket=${2:-berth}
-	local weed
+	local weed addr=${BERTH_SERVICE_ADDR:-127.0.0.1}
 	weed=$(build)
 	mkdir -p "$dir/data"
 	dir=$(cd "$dir" && pwd)
@@ -92,7 +94,7 @@ EOF
 	free_port filer 10000 || die "no free port found"
 	free_port s3 10000 || die "no free port found"
 	log "starting weed server in $dir (master $master, volume $volume, filer $filer, s3 $s3)"
-	"$weed" server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$dir/data" \
+	"$weed" server -ip="$addr" -ip.bind="$addr" -dir="$dir/data" \
 		-master.port="$master" -master.telemetry=false -master.volumeSizeLimitMB=256 \
 		-volume.port="$volume" -volume.preStopSeconds=0 -volume.max=0 \
 		-filer -filer.port="$filer" \
@@ -100,7 +102,7 @@ EOF
 		>"$dir/weed.log" 2>&1 &
 	local pid=$!
 	echo "$pid" >"$dir/weed.pid"
-	local url="http://127.0.0.1:$s3/$bucket"
+	local url="http://$addr:$s3/$bucket"
 	local i
 	for i in $(seq 600); do
 		kill -0 "$pid" 2>/dev/null || die "weed server exited; see $dir/weed.log"
@@ -131,7 +133,7 @@ EOF
 		[ "$i" -lt 600 ] || die "bucket $bucket not writable after 60 s; see $dir/weed.log"
 		sleep 0.1
 	done
-	local s3url="http://$S3_ACCESS_KEY:$S3_SECRET_KEY@127.0.0.1:$s3/$bucket"
+	local s3url="http://$S3_ACCESS_KEY:$S3_SECRET_KEY@$addr:$s3/$bucket"
 	echo "$s3url" >"$dir/s3.url"
 	log "ready: $url"
 	printf '%s\n' "$s3url"
