@@ -147,6 +147,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	gcMetrics := gc.NewMetrics(store.GC)
 	metrics.Register(gcMetrics.Collectors()...)
 	metrics.Register(newQuotaCollector(store.Quotas))
+	metrics.Register(newBackupCollector(store.Backups))
 	collector := gc.New(store.GC, drv, auth.settings, gcMetrics, log)
 	trigger := &gcTrigger{store: store.GC}
 
@@ -159,8 +160,12 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 
+	backupJob, err := backupJobs(cfg, store, drv, log)
+	if err != nil {
+		return err
+	}
 	queue, err := jobs.Open(ctx, cfg.Database.URL, log, jobs.Options{
-		Jobs:        jobList(cfg, blobs, collector, store.GC, gcWorkers(store.Dialect()), log),
+		Jobs:        append(jobList(cfg, blobs, collector, store.GC, gcWorkers(store.Dialect()), log), backupJob...),
 		StopTimeout: cfg.HTTP.ShutdownTimeout,
 	})
 	if err != nil {

@@ -60,6 +60,9 @@ func openRepo(ctx context.Context, cfg config.Config, loc string) (storage.Drive
 		}
 		return d, nil
 	}
+	if hasUserinfo(loc) {
+		return nil, errors.New("backup: an s3:// location takes no credentials: set storage.s3.accesskey and secretkey (or the AWS credential chain)")
+	}
 	bucket, prefix, _ := strings.Cut(rest, "/")
 	if bucket == "" {
 		return nil, fmt.Errorf("backup: location %q names no bucket", loc)

@@ -494,3 +494,96 @@ func TestBackupWithGC(t *testing.T) {
 		checkRestored(t, dst, s) // img1:v1 included: deleted after the read point
 	})
 }
+
+// TestScheduledBackups: the backup job runs a backup asked for through
+// POST /system/backups and every scheduled one; retention keeps the two
+// newest snapshots and prunes the blobs only older ones held; the history
+// and the metrics show the runs; only administrators see or start them,
+// and no answer carries the S3 secret.
+func TestScheduledBackups(t *testing.T) {
+	apptest.ForEachConfig(t, func(t *testing.T, srv *apptest.Server) {
+		ctx := t.Context()
+		srv.CreateProject(t, "proj", false)
+		srv.PushImage(t, apptest.Admin(), "proj/a", "v1")
+		srv.CreateUser(t, "someone", "Someone-pass-123", false)
+		someone := apptest.Basic("someone", "Someone-pass-123")
+		srv.Do(t, someone, http.MethodGet, "system/backups", nil).Want(t, http.StatusForbidden)
+		srv.Do(t, someone, http.MethodPost, "system/backups", nil).Want(t, http.StatusForbidden)
+		srv.Do(t, apptest.Cred{}, http.MethodGet, "system/backups", nil).Want(t, http.StatusUnauthorized)
+
+		var run struct {
+			ID          int64  `json:"id"`
+			Kind        string `json:"job_kind"`
+			Status      string `json:"job_status"`
+			SnapshotID  string `json:"snapshot_id"`
+			BlobsCopied int64  `json:"blobs_copied"`
+			Error       string `json:"error"`
+		}
+		srv.REST(t, http.MethodPost, "system/backups", nil).Want(t, http.StatusCreated).Decode(t, &run)
+		if run.Kind != "MANUAL" || run.Status != "Pending" {
+			t.Fatalf("POST /system/backups: %+v", run)
+		}
+		id := run.ID
+		if !apptest.Eventually(t, time.Minute, func() bool {
+			srv.REST(t, http.MethodGet, fmt.Sprintf("system/backups/%d", id), nil).Want(t, http.StatusOK).Decode(t, &run)
+			return run.Status == "Success" || run.Status == "Error"
+		}) || run.Status != "Success" || run.SnapshotID == "" || run.BlobsCopied < 2 {
+			t.Fatalf("manual run: %+v", run)
+		}
+		srv.PushImage(t, apptest.Admin(), "proj/b", "v1")
+
+		// Scheduled runs every 2 s: wait for three more successful ones.
+		var runs []struct {
+			Kind   string `json:"job_kind"`
+			Status string `json:"job_status"`
+			Pruned int64  `json:"snapshots_pruned"`
+		}
+		var body []byte
+		if !apptest.Eventually(t, 90*time.Second, func() bool {
+			r := srv.REST(t, http.MethodGet, "system/backups?page_size=50", nil).Want(t, http.StatusOK)
+			body = r.Body
+			r.Decode(t, &runs)
+			n := 0
+			for _, r := range runs {
+				if r.Kind == "SCHEDULE" && r.Status == "Success" {
+					n++
+				}
+			}
+			return n >= 3
+		}) {
+			t.Fatalf("fewer than 3 scheduled runs succeeded: %s", body)
+		}
+		if sk := srv.Config.Storage.S3.SecretKey; sk != "" && bytes.Contains(body, []byte(sk)) {
+			t.Errorf("GET /system/backups echoes the S3 secret")
+		}
+		pruned := int64(0)
+		for _, r := range runs {
+			pruned += r.Pruned
+		}
+		if pruned == 0 {
+			t.Errorf("retention (keep_last 2) pruned nothing: %s", body)
+		}
+		var out bytes.Buffer
+		if err := app.BackupList(ctx, srv.Config, app.BackupOptions{Location: srv.Config.Backup.Location}, &out); err != nil {
+			t.Fatal(err)
+		}
+		// A header line and at most the two kept snapshots, plus one a run
+		// may be writing right now.
+		if lines := strings.Count(out.String(), "\n"); lines < 3 || lines > 4 {
+			t.Errorf("after retention the repository lists:\n%s", out.String())
+		}
+		if err := app.BackupVerify(ctx, srv.Config, testLog(t), app.BackupOptions{Location: srv.Config.Backup.Location}, io.Discard, io.Discard); err != nil {
+			t.Errorf("verify the newest scheduled snapshot: %v", err)
+		}
+		m := srv.Do(t, apptest.Cred{}, http.MethodGet, "/metrics", nil).Want(t, http.StatusOK)
+		if !bytes.Contains(m.Body, []byte("berth_backup_last_success_timestamp_seconds 1.")) ||
+			!bytes.Contains(m.Body, []byte("berth_backup_last_bytes ")) {
+			t.Errorf("/metrics lacks the last backup's figures")
+		}
+	}, func(c *config.Config) {
+		c.Backup.Location = filepath.Join(c.DataDir, "backups")
+		c.Backup.Schedule = "@every 2s"
+		c.Backup.PollInterval = time.Second
+		c.Backup.KeepLast, c.Backup.KeepDaily, c.Backup.KeepWeekly = 2, 0, 0
+	})
+}

@@ -29,7 +29,8 @@ func skipTable(name string) bool {
 		"uploads",        // upload sessions in flight: their partial data is not backed up
 		"login_failures", // login throttling windows
 		"gc_leases",      // leases of backups running on the source
-		"backup_runs":    // the source's backup history
+		"backup_runs",    // the source's backup history
+		"backup_schedule":
 		return true
 	}
 	return strings.HasPrefix(name, "river_") || strings.HasPrefix(name, "sqlite_")

@@ -85,6 +85,7 @@ type Store struct {
 	ACME      *ACMECache    // the shared ACME certificate cache
 	GC        *GC           // garbage collection reviews, runs, schedule, leases
 	Quotas    *Quotas       // per-project storage quotas
+	Backups   *Backups      // backup runs and their schedule
 }
 
 func newStore(db *sql.DB, d dialect) *Store {
@@ -107,6 +108,7 @@ func storeOn(h *handle) *Store {
 		ACME:      &ACMECache{h},
 		GC:        &GC{h},
 		Quotas:    &Quotas{h},
+		Backups:   &Backups{h},
 	}
 }
 

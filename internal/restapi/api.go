@@ -123,6 +123,8 @@ type Deps struct {
 	// Quotas serves /quotas and project storage limits (quotas.go); nil:
 	// /quotas answers 503 and storage_limit is refused.
 	Quotas quotaStore
+	// Backups serves /system/backups (backups.go); nil: 503.
+	Backups BackupService
 }
 
 // SystemInfo is what GET /systeminfo reports besides stored settings.
@@ -216,6 +218,7 @@ func (a *API) routes(mux *http.ServeMux) {
 	a.accountRoutes(mux) // users.go
 	a.gcRoutes(mux)      // gc.go
 	a.quotaRoutes(mux)   // quotas.go
+	a.backupRoutes(mux)  // backups.go
 }
 
 // handlerFunc is an API handler: it writes a response or returns an error
