@@ -225,6 +225,9 @@ func loadTables(ctx context.Context, repo storage.Driver, m Manifest, dst Regist
 // 32766, PostgreSQL's 65535).
 const maxParams = 30000
 
+// maxBatchBytes bounds the data of one INSERT (manifest payloads).
+const maxBatchBytes = 8 << 20
+
 func loadTable(ctx context.Context, tx *sql.Tx, repo storage.Driver, id, dialect string, tp tablePlan, keep map[digest.Digest]bool) error {
 	cols := make([]string, len(tp.snap.Columns))
 	keyCol, digestCol := -1, -1
@@ -246,9 +249,10 @@ func loadTable(ctx context.Context, tx *sql.Tx, repo storage.Driver, id, dialect
 	head += `VALUES `
 	perBatch := max(1, min(500, maxParams/len(cols)))
 	var (
-		args  []any
-		nrows int
-		sb    strings.Builder
+		args   []any
+		nrows  int
+		nbytes int
+		sb     strings.Builder
 	)
 	flush := func() error {
 		if nrows == 0 {
@@ -257,7 +261,7 @@ func loadTable(ctx context.Context, tx *sql.Tx, repo storage.Driver, id, dialect
 		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
 			return fmt.Errorf("backup: restore %s: %w", tp.snap.Name, err)
 		}
-		args, nrows = args[:0], 0
+		args, nrows, nbytes = args[:0], 0, 0
 		sb.Reset()
 		return nil
 	}
@@ -274,6 +278,12 @@ func loadTable(ctx context.Context, tx *sql.Tx, repo storage.Driver, id, dialect
 				return fmt.Errorf("backup: %s.%s: %w", tp.snap.Name, tp.snap.Columns[i].Name, err)
 			}
 			args = append(args, x)
+			switch v := x.(type) {
+			case []byte:
+				nbytes += len(v)
+			case string:
+				nbytes += len(v)
+			}
 			if i > 0 {
 				sb.WriteString(", ")
 			}
@@ -287,7 +297,7 @@ func loadTable(ctx context.Context, tx *sql.Tx, repo storage.Driver, id, dialect
 			}
 		}
 		nrows++
-		if nrows >= perBatch {
+		if nrows >= perBatch || nbytes >= maxBatchBytes {
 			return flush()
 		}
 		return nil
