@@ -47,7 +47,8 @@ type counter struct {
 func (c *counter) Start(blobs, bytes int64) {
 	c.mu.Lock()
 	c.blobs, c.bytes, c.started = blobs, bytes, time.Now()
-	c.stop = make(chan struct{})
+	stop := make(chan struct{})
+	c.stop = stop
 	c.mu.Unlock()
 	c.wg.Add(1)
 	go func() {
@@ -56,7 +57,7 @@ func (c *counter) Start(blobs, bytes int64) {
 		defer t.Stop()
 		for {
 			select {
-			case <-c.stop:
+			case <-stop:
 				return
 			case <-t.C:
 				c.render(false)

@@ -123,8 +123,31 @@ func Verify(ctx context.Context, repo storage.Driver, id string, opts Options) (
 		rep.Problems = append(rep.Problems, s)
 		mu.Unlock()
 	}
+	held := make(map[string]bool, len(m.Blobs))
+	for _, b := range m.Blobs {
+		held[b.Digest.String()] = true
+	}
+	for _, d := range m.Collected {
+		held[d.String()] = true // listed, and knowingly without an object
+	}
 	for _, t := range m.Tables {
-		n, err := readTable(ctx, repo, id, t, func([]any) error { return nil })
+		// Every blob a manifest references must be one the snapshot holds.
+		refCol := -1
+		if t.Name == "manifest_blob_refs" {
+			refCol = slices.IndexFunc(t.Columns, func(c Column) bool { return c.Name == "blob_digest" })
+		}
+		missing := 0
+		n, err := readTable(ctx, repo, id, t, func(row []any) error {
+			if refCol >= 0 {
+				if d, _ := row[refCol].(string); !held[d] {
+					if missing < 100 {
+						problem(fmt.Sprintf("blob %s: a manifest references it; the snapshot does not hold it", d))
+					}
+					missing++
+				}
+			}
+			return nil
+		})
 		rep.Rows += n
 		if err != nil {
 			problem(fmt.Sprintf("table %s: %v", t.Name, err))
