@@ -318,6 +318,9 @@ func TestBackupRestoreAcrossEngines(t *testing.T) {
 				bcfg = withS3(t, bcfg)
 			}
 
+			// An upload in flight is not backed up.
+			up := src.Do(t, apptest.Admin(), http.MethodPost, "/v2/proj/img0/blobs/uploads/", nil).Want(t, http.StatusAccepted)
+			upload := up.Header.Get("Location")
 			p := startPusher(src, 8)
 			sum1, err := app.Backup(ctx, bcfg, testLog(t), app.BackupOptions{Location: loc}, io.Discard, io.Discard)
 			if err != nil {
@@ -363,6 +366,16 @@ func TestBackupRestoreAcrossEngines(t *testing.T) {
 			}
 			dst := apptest.StartConfig(t, "restored", dstCfg)
 			checkRestored(t, dst, s)
+			var uploads int
+			if err := dst.Store(t).DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM uploads`).Scan(&uploads); err != nil || uploads != 0 {
+				t.Errorf("the restored registry holds %d upload sessions (err %v), want none", uploads, err)
+			}
+			if !strings.HasPrefix(upload, "http") {
+				upload = dst.URL + upload
+			} else {
+				upload = dst.URL + upload[strings.Index(upload[len("http://"):], "/")+len("http://"):]
+			}
+			dst.Do(t, apptest.Admin(), http.MethodGet, upload, nil).Want(t, http.StatusNotFound)
 			// The restored registry takes new rows (sequences were reset
 			// past the restored ids).
 			dst.CreateProject(t, "after", false)
