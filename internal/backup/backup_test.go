@@ -25,6 +25,7 @@ import (
 	"github.com/berth-registry/berth/internal/backup"
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/fsck"
+	"github.com/berth-registry/berth/internal/storage/filesystem"
 	"github.com/berth-registry/berth/internal/testenv"
 )
 
@@ -607,4 +608,66 @@ func TestScheduledBackups(t *testing.T) {
 		c.Backup.PollInterval = time.Second
 		c.Backup.KeepLast, c.Backup.KeepDaily, c.Backup.KeepWeekly = 2, 0, 0
 	})
+}
+
+// TestPrune: retention removes the snapshots it does not keep and then the
+// blobs only they held, but no blob while a recent incomplete snapshot (a
+// backup in progress) exists; the kept snapshot still verifies.
+func TestPrune(t *testing.T) {
+	ctx := t.Context()
+	src := apptest.Start(t)
+	src.CreateProject(t, "proj", false)
+	a := src.PushImage(t, apptest.Admin(), "proj/a", "v1")
+	loc := t.TempDir()
+	if _, err := app.Backup(ctx, src.Config, testLog(t), app.BackupOptions{Location: loc}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	src.Do(t, apptest.Admin(), http.MethodDelete, "/v2/proj/a/manifests/"+a.Manifest.String(), nil).Want(t, http.StatusAccepted)
+	if err := app.GC(ctx, src.Config, testLog(t), app.GCOptions{Grace: 0}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	src.PushImage(t, apptest.Admin(), "proj/b", "v1")
+	second, err := app.Backup(ctx, src.Config, testLog(t), app.BackupOptions{Location: loc}, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := filesystem.New(loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobPath := func(d digest.Digest) string {
+		return filepath.Join(loc, "blobs", string(d.Algorithm()), d.Encoded()[:2], d.Encoded())
+	}
+	// A backup in progress elsewhere: its table files, no manifest yet.
+	inProgress := filepath.Join(loc, "snapshots", "20991231T000000Z-000000", "tables")
+	if err := os.MkdirAll(inProgress, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(inProgress, "users.jsonl.gz"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := backup.Prune(ctx, repo, backup.Retention{Last: 1}, time.Now())
+	if err != nil || res.Snapshots != 1 || res.BlobsKept || res.Blobs != 0 {
+		t.Fatalf("prune beside a backup in progress: %+v, %v", res, err)
+	}
+	if _, err := os.Stat(blobPath(a.Layer)); err != nil {
+		t.Errorf("a blob was removed while a backup was in progress: %v", err)
+	}
+	// A day later the incomplete snapshot is taken as abandoned.
+	res, err = backup.Prune(ctx, repo, backup.Retention{Last: 1}, time.Now().Add(25*time.Hour))
+	if err != nil || res.Incomplete != 1 || !res.BlobsKept || res.Blobs != 2 {
+		t.Fatalf("prune: %+v, %v (want the abandoned snapshot and image a's config and layer removed)", res, err)
+	}
+	for _, d := range []digest.Digest{a.Layer, a.Config} {
+		if _, err := os.Stat(blobPath(d)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("blob %s only the pruned snapshot held is still there (%v)", d, err)
+		}
+	}
+	ms, err := backup.List(ctx, repo)
+	if err != nil || len(ms) != 1 || ms[0].ID != second.SnapshotID {
+		t.Fatalf("after prune: %d snapshots, %v", len(ms), err)
+	}
+	if _, err := backup.Verify(ctx, repo, second.SnapshotID, backup.Options{}); err != nil {
+		t.Errorf("the kept snapshot: %v", err)
+	}
 }
