@@ -493,6 +493,19 @@ func TestBackupWithGC(t *testing.T) {
 		ctx := t.Context()
 		s := seed(t, src, 3, false)
 		victim := s.tags["proj/img1:v1"]
+		// A blob no manifest uses, whose review was queued an hour ago:
+		// garbage the lease does not cover, collected during the backup.
+		lone := src.PushBlob(t, apptest.Admin(), "proj/img2", []byte("uploaded, never used "+t.Name()))
+		hourAgo := time.Now().Add(-time.Hour).UTC()
+		db := src.Store(t).DB()
+		for _, q := range []string{
+			`UPDATE gc_blob_reviews SET queued_at = $1, review_after = $1 WHERE blob_digest = $2`,
+			`UPDATE repository_blobs SET linked_at = $1, created_at = $1 WHERE blob_digest = $2`,
+		} {
+			if _, err := db.ExecContext(ctx, q, hourAgo, lone.String()); err != nil {
+				t.Fatal(err)
+			}
+		}
 		loc := t.TempDir()
 		hook := gcDuringCopy{Progress: backup.Lines(ctx, testLog(t), "backup", time.Hour), run: func() {
 			src.Do(t, apptest.Admin(), http.MethodDelete, "/v2/proj/img1/manifests/"+victim.String(), nil).Want(t, http.StatusAccepted)
@@ -505,6 +518,9 @@ func TestBackupWithGC(t *testing.T) {
 		if err != nil {
 			t.Fatalf("backup beside gc: %v", err)
 		}
+		if sum.Collected != 1 {
+			t.Errorf("the backup recorded %d blobs collected meanwhile, want 1 (%s)", sum.Collected, lone)
+		}
 		if err := app.BackupVerify(ctx, src.Config, testLog(t), app.BackupOptions{Location: loc}, io.Discard, io.Discard); err != nil {
 			t.Fatalf("verify: %v", err)
 		}
@@ -514,6 +530,12 @@ func TestBackupWithGC(t *testing.T) {
 		}
 		dst := apptest.StartConfig(t, "restored", dstCfg)
 		checkRestored(t, dst, s) // img1:v1 included: deleted after the read point
+		// The collected blob is being deleted in the restored registry too.
+		var deleting bool
+		if err := dst.Store(t).DB().QueryRowContext(ctx, `SELECT deleting FROM blobs WHERE digest = $1`, lone.String()).Scan(&deleting); err != nil || !deleting {
+			t.Errorf("restored row of the collected blob: deleting %v, err %v", deleting, err)
+		}
+		dst.Do(t, apptest.Admin(), http.MethodHead, "/v2/proj/img2/blobs/"+lone.String(), nil).Want(t, http.StatusNotFound)
 	})
 }
 
