@@ -49,6 +49,16 @@ func ReadManifest(ctx context.Context, repo storage.Driver, id string) (Manifest
 	if m.ID != id {
 		return Manifest{}, fmt.Errorf("backup: snapshot %s: manifest names %q", id, m.ID)
 	}
+	for _, b := range m.Blobs {
+		if err := b.Digest.Validate(); err != nil || b.Size < 0 {
+			return Manifest{}, fmt.Errorf("backup: snapshot %s: blob %q: invalid digest or size", id, b.Digest)
+		}
+	}
+	for _, d := range m.Collected {
+		if err := d.Validate(); err != nil {
+			return Manifest{}, fmt.Errorf("backup: snapshot %s: collected blob %q: invalid digest", id, d)
+		}
+	}
 	for _, t := range m.Tables {
 		if !strings.HasPrefix(t.File, "tables/") || strings.Contains(t.File, "..") {
 			return Manifest{}, fmt.Errorf("backup: snapshot %s: table file %q", id, t.File)
