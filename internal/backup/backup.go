@@ -178,6 +178,13 @@ func Backup(ctx context.Context, reg Registry, repo storage.Driver, opts Options
 	)
 	err = forEach(ctx, opts.workers(), blobs, func(ctx context.Context, b blobRow) error {
 		copied, err := copyIfMissing(ctx, reg.Storage, b.Key, repo, blobKey(b.Digest), b.Digest, b.Size, p)
+		if errors.Is(err, storage.ErrNotFound) {
+			// GC deleted the object, and an upload of the same digest may
+			// have revived the blob at another key since: copy from there.
+			if _, key, cerr := currentBlob(ctx, reg.DB, b.Digest); cerr == nil && key != "" && key != b.Key {
+				copied, err = copyIfMissing(ctx, reg.Storage, key, repo, blobKey(b.Digest), b.Digest, b.Size, p)
+			}
+		}
 		switch {
 		case err == nil:
 			mu.Lock()
@@ -191,7 +198,7 @@ func Backup(ctx context.Context, reg Registry, repo storage.Driver, opts Options
 			p.Blob(b.Size, copied)
 			return nil
 		case errors.Is(err, storage.ErrNotFound):
-			gone, cerr := collectedSince(ctx, reg.DB, b.Digest)
+			gone, _, cerr := currentBlob(ctx, reg.DB, b.Digest)
 			if cerr != nil {
 				return cerr
 			}
@@ -244,19 +251,22 @@ func containsDigest(ds []digest.Digest, d digest.Digest) bool {
 	return false
 }
 
-// collectedSince reports whether blob d is now gone from the registry or
-// being deleted by garbage collection (its object missing is then no
-// accident).
-func collectedSince(ctx context.Context, db *sql.DB, d digest.Digest) (bool, error) {
+// currentBlob looks blob d up in the registry now: gone when its row is
+// deleted or being deleted by garbage collection (its object missing is
+// then no accident), otherwise where its object lives.
+func currentBlob(ctx context.Context, db *sql.DB, d digest.Digest) (gone bool, key string, err error) {
 	var deleting bool
-	err := db.QueryRowContext(ctx, `SELECT deleting FROM blobs WHERE digest = $1`, d.String()).Scan(&deleting)
+	err = db.QueryRowContext(ctx, `SELECT deleting, storage_key FROM blobs WHERE digest = $1`, d.String()).Scan(&deleting, &key)
 	if errors.Is(err, sql.ErrNoRows) {
-		return true, nil
+		return true, "", nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("backup: look up %s: %w", d, err)
+		return false, "", fmt.Errorf("backup: look up %s: %w", d, err)
 	}
-	return deleting, nil
+	if deleting {
+		return true, "", nil
+	}
+	return false, key, nil
 }
 
 // newID makes a snapshot id that sorts by time: 20261202T001500Z-1a2b3c.
