@@ -559,12 +559,12 @@ func TestScheduledBackups(t *testing.T) {
 		srv.Do(t, apptest.Cred{}, http.MethodGet, "system/backups", nil).Want(t, http.StatusUnauthorized)
 
 		var run struct {
-			ID          int64  `json:"id"`
-			Kind        string `json:"job_kind"`
-			Status      string `json:"job_status"`
-			SnapshotID  string `json:"snapshot_id"`
-			Blobs       int64  `json:"blobs"`
-			Error       string `json:"error"`
+			ID         int64  `json:"id"`
+			Kind       string `json:"job_kind"`
+			Status     string `json:"job_status"`
+			SnapshotID string `json:"snapshot_id"`
+			Blobs      int64  `json:"blobs"`
+			Error      string `json:"error"`
 		}
 		srv.REST(t, http.MethodPost, "system/backups", nil).Want(t, http.StatusCreated).Decode(t, &run)
 		if run.Kind != "MANUAL" || run.Status != "Pending" {
