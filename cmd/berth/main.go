@@ -27,6 +27,9 @@ commands:
   migrate   bring the metadata database to the current schema
   fsck      compare the database with blob storage [--rehash] [--orphans]
   gc        collect garbage now, beside serving replicas [--dry-run] [--grace DURATION]
+  backup    snapshot metadata and blobs: backup --to DIR|s3://bucket/prefix
+            backup verify --from LOC [--snapshot ID]; backup list --from LOC
+  restore   restore --from LOC [--snapshot ID] [--force] into the configured database and storage
   version   print the version
   probe     check a running Berth: probe http(s)://host[:port] (helm test, health checks)
 
@@ -48,6 +51,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("no command given")
 	}
 	cmd, args := args[0], args[1:]
+	if cmd == "backup" && len(args) > 0 && (args[0] == "verify" || args[0] == "list") {
+		cmd, args = "backup "+args[0], args[1:]
+	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", getenv("BERTH_CONFIG"), "YAML configuration file (optional)")
@@ -55,6 +61,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	orphans := fs.Bool("orphans", false, "fsck: also list stored objects no blob owns")
 	dryRun := fs.Bool("dry-run", false, "gc: list what would be deleted, delete nothing")
 	grace := fs.String("grace", "", "gc: keep unreferenced blobs this long (default: gc.grace, 24h)")
+	bo := backupFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -67,7 +74,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return fmt.Errorf("usage: berth probe http(s)://host[:port]")
 		}
 		return probe(ctx, fs.Arg(0), stdout)
-	case "serve", "migrate", "fsck", "gc":
+	case "serve", "migrate", "fsck", "gc", "backup", "backup verify", "backup list", "restore":
 	case "help", "-h", "--help":
 		printUsage(stdout)
 		return nil
@@ -93,8 +100,38 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			}
 		}
 		return app.GC(ctx, cfg, log, app.GCOptions{DryRun: *dryRun, Grace: g}, stdout)
+	case "backup":
+		_, err := app.Backup(ctx, cfg, log, bo.options(bo.to), stdout, stderr)
+		return err
+	case "backup verify":
+		return app.BackupVerify(ctx, cfg, log, bo.options(bo.from), stdout, stderr)
+	case "backup list":
+		return app.BackupList(ctx, cfg, bo.options(bo.from), stdout)
+	case "restore":
+		_, err := app.Restore(ctx, cfg, log, bo.options(bo.from), stdout, stderr)
+		return err
 	}
 	return app.Serve(ctx, cfg, log, nil)
+}
+
+type backupArgs struct {
+	to, from, snapshot *string
+	force              *bool
+	workers            *int
+}
+
+func backupFlags(fs *flag.FlagSet) backupArgs {
+	return backupArgs{
+		to:       fs.String("to", "", "backup: where to write the snapshot (DIR or s3://bucket/prefix)"),
+		from:     fs.String("from", "", "backup verify/list, restore: the backup repository (DIR or s3://bucket/prefix)"),
+		snapshot: fs.String("snapshot", "", "backup verify, restore: snapshot id (default: the newest)"),
+		force:    fs.Bool("force", false, "restore: replace the content of a database that is not empty"),
+		workers:  fs.Int("workers", 4, "backup, verify, restore: blobs copied at once"),
+	}
+}
+
+func (b backupArgs) options(loc *string) app.BackupOptions {
+	return app.BackupOptions{Location: *loc, Snapshot: *b.snapshot, Force: *b.force, Workers: *b.workers}
 }
 
 func printUsage(w io.Writer) {

@@ -167,6 +167,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	gcMetrics := gc.NewMetrics(store.GC)
 	metrics.Register(gcMetrics.Collectors()...)
 	metrics.Register(newQuotaCollector(store.Quotas))
+	metrics.Register(newBackupCollector(store.Backups))
 	collector := gc.New(store.GC, drv, auth.settings, gcMetrics, log)
 	trigger := &gcTrigger{store: store.GC}
 
@@ -180,10 +181,18 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 
+	backupJob, err := backupJobs(cfg, store, drv, log)
+	if err != nil {
+		return err
+	}
+	jobKinds := jobList(cfg, blobs, collector, store.GC, gcWorkers(store.Dialect()), log)
+	jobKinds = append(jobKinds, lifecycleJobs(cfg, store, reg, log)...)     // untagged.go
+	jobKinds = append(jobKinds, retentionJobs(ret)...)                      // retention.go
+	jobKinds = append(jobKinds, eventJobs(sup.dispatcher, store.Events)...) // supply.go
+	jobKinds = append(jobKinds, replicationJobs(repl)...)                   // replication.go
+	jobKinds = append(jobKinds, backupJob...)                               // backup.go
 	queue, err := jobs.Open(ctx, cfg.Database.URL, log, jobs.Options{
-		Jobs: append(jobList(cfg, blobs, collector, store.GC, gcWorkers(store.Dialect()), log),
-			append(append(lifecycleJobs(cfg, store, reg, log), retentionJobs(ret)...),
-				append(eventJobs(sup.dispatcher, store.Events), replicationJobs(repl)...)...)...), // untagged.go, retention.go, supply.go, replication.go
+		Jobs:        jobKinds,
 		StopTimeout: cfg.HTTP.ShutdownTimeout,
 	})
 	if err != nil {

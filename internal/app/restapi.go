@@ -63,6 +63,7 @@ func newRESTAPI(cfg config.Config, store *meta.Store, reg *registry.Service, blo
 		Untagged:       store.Untagged,
 		Retention:      ret,
 		Replication:    repl,
+		Backups:        backupService{store: store.Backups, location: cfg.Backup.Location},
 		ClientIP:       clientIP,
 		System: restapi.SystemInfo{Version: version.String(), ExternalURL: cfg.ExternalURL,
 			StorageProvider: storageProvider(cfg.Storage.Type)},

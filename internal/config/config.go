@@ -48,6 +48,8 @@ type Config struct {
 	Debug Debug `yaml:"debug"`
 	// Replication configures registry endpoints and replication.
 	Replication Replication `yaml:"replication"`
+	// Backup configures scheduled backups (docs/backup.md).
+	Backup Backup `yaml:"backup"`
 }
 
 // Replication configures registry endpoints, replication and proxy cache.
@@ -63,6 +65,28 @@ type Replication struct {
 	// before checking it upstream again with a HEAD (default 1m; 0: at
 	// every pull).
 	ProxyTagCheck time.Duration `yaml:"proxy_tag_check"`
+}
+
+// Backup configures scheduled backups: off unless Schedule and Location
+// are set. An s3:// location uses the storage.s3 endpoint and keys.
+type Backup struct {
+	// Schedule is a cron expression (5 fields, or 6 with seconds first;
+	// @daily and the like too). Empty: no scheduled backups.
+	Schedule string `yaml:"schedule"`
+	// Location is the backup repository: a directory or s3://bucket/prefix.
+	Location string `yaml:"location"`
+	// Retention after each scheduled backup: the newest KeepLast snapshots,
+	// the newest of each of the last KeepDaily days and KeepWeekly weeks
+	// are kept, the rest and the blobs only they held are pruned. All
+	// zero: nothing is pruned.
+	KeepLast   int `yaml:"keep_last"`
+	KeepDaily  int `yaml:"keep_daily"`
+	KeepWeekly int `yaml:"keep_weekly"`
+	// Workers copy blobs in parallel (default 4).
+	Workers int `yaml:"workers"`
+	// PollInterval is how often the backup job looks for a due scheduled
+	// run and for runs requested through POST /system/backups (default 1m).
+	PollInterval time.Duration `yaml:"poll_interval"`
 }
 
 // Debug configures the profiling listener (net/http/pprof), off unless
@@ -304,6 +328,7 @@ func Default() Config {
 		}},
 		Uploads:  Uploads{TTL: 24 * time.Hour, PurgeInterval: 10 * time.Minute, MaxPerRepository: 100, MaxPerAccount: 500},
 		GC:       GC{Grace: 24 * time.Hour, Interval: time.Minute},
+		Backup:   Backup{KeepLast: 7, KeepDaily: 7, KeepWeekly: 4, Workers: 4, PollInterval: time.Minute},
 		Log:      Log{Level: "info", Format: "text"},
 		Database: Database{},
 
@@ -439,6 +464,11 @@ var envOverrides = []envOverride{
 	{"BERTH_REDIS_URL", "optional shared cache, redis://host:port/db", setString(func(c *Config) *string { return &c.Redis.URL })},
 	{"BERTH_UPLOAD_TTL", "idle upload session lifetime (default 24h)", setDuration(func(c *Config) *time.Duration { return &c.Uploads.TTL })},
 	{"BERTH_GC_GRACE", "how long unreferenced blobs are kept before garbage collection (default 24h)", setDuration(func(c *Config) *time.Duration { return &c.GC.Grace })},
+	{"BERTH_BACKUP_SCHEDULE", "cron expression of scheduled backups (default: none)", setString(func(c *Config) *string { return &c.Backup.Schedule })},
+	{"BERTH_BACKUP_LOCATION", "where scheduled backups go: DIR or s3://bucket/prefix", setString(func(c *Config) *string { return &c.Backup.Location })},
+	{"BERTH_BACKUP_KEEP_LAST", "snapshots kept by retention: the newest N (default 7)", setInt(func(c *Config) *int { return &c.Backup.KeepLast })},
+	{"BERTH_BACKUP_KEEP_DAILY", "snapshots kept by retention: one per day for N days (default 7)", setInt(func(c *Config) *int { return &c.Backup.KeepDaily })},
+	{"BERTH_BACKUP_KEEP_WEEKLY", "snapshots kept by retention: one per week for N weeks (default 4)", setInt(func(c *Config) *int { return &c.Backup.KeepWeekly })},
 	{"BERTH_GC_INTERVAL", "how often garbage collection works its review queue (default 1m)", setDuration(func(c *Config) *time.Duration { return &c.GC.Interval })},
 	{"BERTH_UPLOAD_MAX_PER_REPOSITORY", "open upload sessions per repository, 0 for no cap (default 100)", setInt(func(c *Config) *int { return &c.Uploads.MaxPerRepository })},
 	{"BERTH_UPLOAD_MAX_PER_ACCOUNT", "open upload sessions per user or robot, 0 for no cap (default 500)", setInt(func(c *Config) *int { return &c.Uploads.MaxPerAccount })},
@@ -641,6 +671,15 @@ func (c Config) Validate() error {
 	}
 	if c.GC.Grace <= 0 || c.GC.Interval <= 0 {
 		errs = append(errs, errors.New("gc.grace and gc.interval must be positive"))
+	}
+	if (c.Backup.Schedule == "") != (c.Backup.Location == "") {
+		errs = append(errs, errors.New("backup.schedule and backup.location go together: set both or neither"))
+	}
+	if c.Backup.PollInterval <= 0 {
+		errs = append(errs, errors.New("backup.poll_interval must be positive"))
+	}
+	if c.Backup.KeepLast < 0 || c.Backup.KeepDaily < 0 || c.Backup.KeepWeekly < 0 || c.Backup.Workers < 0 {
+		errs = append(errs, errors.New("backup.keep_last, keep_daily, keep_weekly and workers must not be negative"))
 	}
 	if c.Uploads.PurgeInterval <= 0 {
 		errs = append(errs, errors.New("uploads.purge_interval must be positive"))

@@ -95,6 +95,7 @@ type Store struct {
 	Registries *Registries
 	// Replication holds replication policies, executions and tasks.
 	Replication *Replication
+	Backups     *Backups // backup runs and their schedule
 }
 
 func newStore(db *sql.DB, d dialect) *Store {
@@ -126,6 +127,7 @@ func storeOn(h *handle) *Store {
 
 		Registries:  &Registries{h},
 		Replication: &Replication{h},
+		Backups:     &Backups{h},
 	}
 }
 

@@ -140,6 +140,8 @@ type Deps struct {
 	// Replication serves /registries and /replication (replication.go);
 	// nil: those endpoints answer 503.
 	Replication ReplicationService
+	// Backups serves /system/backups (backups.go); nil: 503.
+	Backups BackupService
 }
 
 // SystemInfo is what GET /systeminfo reports besides stored settings.
@@ -241,6 +243,7 @@ func (a *API) routes(mux *http.ServeMux) {
 
 	// Registries and replication (replication.go).
 	a.replicationRoutes(mux)
+	a.backupRoutes(mux) // backups.go
 }
 
 // handlerFunc is an API handler: it writes a response or returns an error

@@ -106,6 +106,14 @@ func Start(t testing.TB, opts ...Option) *Server {
 // may turn redirects back on.
 func StartPostgresS3(t testing.TB, opts ...Option) *Server {
 	t.Helper()
+	return start(t, "postgres-s3", PostgresS3Config(t), opts)
+}
+
+// PostgresS3Config is the configuration StartPostgresS3 runs: a fresh
+// PostgreSQL database and a fresh key prefix in the S3 bucket, for tests
+// that prepare them (a restore) before starting a server with StartConfig.
+func PostgresS3Config(t testing.TB) config.Config {
+	t.Helper()
 	u, err := url.Parse(testenv.Require(t, S3Env))
 	if err != nil || u.User == nil || strings.Trim(u.Path, "/") == "" {
 		t.Fatalf("%s: want http://KEY:SECRET@host:port/bucket", S3Env)
@@ -125,7 +133,21 @@ func StartPostgresS3(t testing.TB, opts ...Option) *Server {
 	cfg.Storage.S3.ForcePathStyle = true
 	cfg.Storage.S3.RootDirectory = "apptest-" + randomHex(t, 6)
 	cfg.Storage.S3.DisableRedirect = true
-	return start(t, "postgres-s3", cfg, opts)
+	return cfg
+}
+
+// SQLiteConfig is the configuration Start runs (SQLite and filesystem in
+// a fresh data directory), for StartConfig.
+func SQLiteConfig(t testing.TB) config.Config {
+	t.Helper()
+	return baseConfig(t)
+}
+
+// StartConfig runs a server on cfg (from SQLiteConfig or
+// PostgresS3Config, possibly prepared by the test); name labels it.
+func StartConfig(t testing.TB, name string, cfg config.Config, opts ...Option) *Server {
+	t.Helper()
+	return start(t, name, cfg, opts)
 }
 
 // baseConfig is config.Load's defaults with a temporary data directory, a
