@@ -79,6 +79,8 @@ type Deps struct {
 	// Immutable serves the project's immutability tab (immutable.go);
 	// nil: no tab.
 	Immutable immutableStore
+	// Labels serves the system labels page (labels.go); nil: none.
+	Labels labelStore
 }
 
 // SystemInfo is static information about the running server.
@@ -142,6 +144,7 @@ func (u *UI) routes() {
 	u.handle("POST /projects/{project}/settings", u.saveProjectSettings)
 	u.handle("GET /projects/{project}/logs", u.projectLogs)
 	u.immutableRoutes() // immutable.go
+	u.labelRoutes()     // labels.go
 
 	// Repository names hold slashes: /repositories/<name>[/-/<rest>].
 	u.handle("GET /repositories/{path...}", u.repositoryGet)
