@@ -60,6 +60,7 @@ func newWebUI(cfg config.Config, store *meta.Store, reg *registry.Service, blobs
 			Storage: storageProvider(cfg.Storage.Type)},
 		Quotas:    store.Quotas,
 		Immutable: store.Immutable,
+		Labels:    store.Labels,
 	}, log)
 }
 

@@ -95,6 +95,7 @@ func newEnv(tb testing.TB) *env {
 		System:         webui.SystemInfo{Version: "v-test", Database: "sqlite", Storage: "filesystem"},
 		Quotas:         store.Quotas,
 		Immutable:      store.Immutable,
+		Labels:         store.Labels,
 	}, log)
 	if err != nil {
 		tb.Fatal(err)

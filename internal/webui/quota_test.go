@@ -36,7 +36,7 @@ func TestProjectQuotaBar(t *testing.T) {
 	if got := used(body); !strings.Contains(got, "of 1000 B (") {
 		t.Errorf("limited, as a guest: %q", got)
 	}
-	if !strings.Contains(body, `<meter min="0" max="1000" low="850" high="1000"`) {
+	if !strings.Contains(body, `min="0" max="1000" low="850" high="1000"`) {
 		t.Errorf("no meter: %s", body[strings.Index(body, `id="quota"`):])
 	}
 	// Someone who cannot see the project sees no quota.

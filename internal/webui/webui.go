@@ -81,6 +81,8 @@ type Deps struct {
 	// Immutable serves the project's immutability tab (immutable.go);
 	// nil: no tab.
 	Immutable immutableStore
+	// Labels serves the system labels page (labels.go); nil: none.
+	Labels labelStore
 }
 
 // SystemInfo is static information about the running server.
@@ -146,6 +148,7 @@ func (u *UI) routes() {
 	u.immutableRoutes() // immutable.go
 	u.handle("GET /projects/{project}/retention", u.projectRetention)
 	u.handle("POST /projects/{project}/retention/run", u.runRetention)
+	u.labelRoutes() // labels.go
 
 	// Repository names hold slashes: /repositories/<name>[/-/<rest>].
 	u.handle("GET /repositories/{path...}", u.repositoryGet)
