@@ -122,7 +122,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	// One audit writer for every edge.
 	auditLog := audit.NewWriter(audit.Stores{Log: store.Audit, Projects: store.Projects}, log)
 	defer auditLog.Close() // after the server has stopped: writes what is queued
-	sup, err := newSupply(ctx, store, log)
+	sup, err := newSupply(ctx, cfg, store, log)
 	if err != nil {
 		return err
 	}
@@ -166,7 +166,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 
 	queue, err := jobs.Open(ctx, cfg.Database.URL, log, jobs.Options{
 		Jobs: append(jobList(cfg, blobs, collector, store.GC, gcWorkers(store.Dialect()), log),
-			eventJobs(sup.dispatcher, store.Events)...),
+			eventJobs(sup.dispatcher, store.Events, sup.webhooks)...),
 		StopTimeout: cfg.HTTP.ShutdownTimeout,
 	})
 	if err != nil {
@@ -174,6 +174,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	}
 	defer queue.Close()   // after the queue has stopped (deferred below)
 	trigger.queue = queue // before the server starts: no request sees it unset
+	sup.setQueue(queue)
 
 	// A slow client holds a connection at most these long; blob streams
 	// move their deadlines forward as they progress (distapi).

@@ -57,6 +57,7 @@ func newRESTAPI(cfg config.Config, store *meta.Store, reg *registry.Service, blo
 		SessionKey:     key,
 		GC:             gcs,
 		Quotas:         store.Quotas,
+		Webhooks:       store.Webhooks,
 		ClientIP:       clientIP,
 		System: restapi.SystemInfo{Version: version.String(), ExternalURL: cfg.ExternalURL,
 			StorageProvider: storageProvider(cfg.Storage.Type)},

@@ -7,9 +7,12 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/internal/access"
+	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/distapi"
 	"github.com/berth-registry/berth/internal/events"
+	"github.com/berth-registry/berth/internal/jobs"
 	"github.com/berth-registry/berth/internal/meta"
+	"github.com/berth-registry/berth/internal/webhook"
 )
 
 // supply holds the supply-chain parts of one replica: the event outbox's
@@ -18,16 +21,21 @@ type supply struct {
 	store      *meta.Store
 	dispatcher *events.Dispatcher
 	pulls      *events.Batcher
+	webhooks   *webhook.Service
 	log        *slog.Logger
 }
 
-func newSupply(ctx context.Context, store *meta.Store, log *slog.Logger) (*supply, error) {
+func newSupply(ctx context.Context, cfg config.Config, store *meta.Store, log *slog.Logger) (*supply, error) {
 	s := &supply{
 		store:      store,
 		dispatcher: events.NewDispatcher(store.Events, log),
+		webhooks:   webhook.New(store.Webhooks, store.Projects, cfg.ExternalURL, log),
 		log:        log,
 	}
 	// Subscribers register here, before Start.
+	if err := s.dispatcher.Subscribe("webhook", s.webhooks.Subscriber); err != nil {
+		return nil, err
+	}
 	if err := s.dispatcher.Start(ctx); err != nil {
 		return nil, err
 	}
@@ -53,3 +61,6 @@ func (s *supply) onRegistryEvent(next func(context.Context, distapi.Event)) func
 		}
 	}
 }
+
+// setQueue hands the job queue to the parts that enqueue work.
+func (s *supply) setQueue(q *jobs.Queue) { s.webhooks.SetQueue(q) }

@@ -86,6 +86,7 @@ type Store struct {
 	GC        *GC           // garbage collection reviews, runs, schedule, leases
 	Quotas    *Quotas       // per-project storage quotas
 	Events    *Events       // the event outbox and its subscriber cursors
+	Webhooks  *Webhooks     // webhook policies, deliveries, per-project leases
 }
 
 func newStore(db *sql.DB, d dialect) *Store {
@@ -109,6 +110,7 @@ func storeOn(h *handle) *Store {
 		GC:        &GC{h},
 		Quotas:    &Quotas{h},
 		Events:    &Events{h},
+		Webhooks:  &Webhooks{h},
 	}
 }
 

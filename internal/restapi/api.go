@@ -123,6 +123,9 @@ type Deps struct {
 	// Quotas serves /quotas and project storage limits (quotas.go); nil:
 	// /quotas answers 503 and storage_limit is refused.
 	Quotas quotaStore
+	// Webhooks serves the project webhook policies and their delivery log
+	// (webhooks.go); nil: those endpoints answer 503.
+	Webhooks webhookStore
 }
 
 // SystemInfo is what GET /systeminfo reports besides stored settings.
@@ -216,6 +219,7 @@ func (a *API) routes(mux *http.ServeMux) {
 	a.accountRoutes(mux) // users.go
 	a.gcRoutes(mux)      // gc.go
 	a.quotaRoutes(mux)   // quotas.go
+	a.webhookRoutes(mux) // webhooks.go
 }
 
 // handlerFunc is an API handler: it writes a response or returns an error

@@ -1,4 +1,5 @@
--- Supply chain (SQLite): the event outbox and its subscriber cursors.
+-- Supply chain (SQLite): the event outbox and its subscriber cursors;
+-- webhook policies, deliveries and their per-project leases.
 -- Keep in step with ../postgres/00016_supply.sql. internal/events/doc.go
 -- explains the model.
 
@@ -33,6 +34,55 @@ CREATE TABLE event_cursors (
     updated_at  TIMESTAMP NOT NULL
 );
 
+-- Webhook policies (Harbor's /projects/{p}/webhook/policies). targets is
+-- JSON and holds the targets' auth header secrets: the API never shows them.
+CREATE TABLE webhook_policies (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id  INTEGER NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+    name        TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    enabled     INTEGER NOT NULL DEFAULT 1,
+    event_types TEXT NOT NULL DEFAULT '[]',
+    targets     TEXT NOT NULL DEFAULT '[]',
+    creator     TEXT NOT NULL DEFAULT '',
+    created_at  TIMESTAMP NOT NULL,
+    updated_at  TIMESTAMP NOT NULL,
+    UNIQUE (project_id, name)
+);
+
+-- One delivery of one event to one target of a policy (Harbor's webhook
+-- jobs): the delivery log, and the queue the per-project worker works in
+-- id order. job_detail is the payload as sent.
+CREATE TABLE webhook_jobs (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    policy_id    INTEGER NOT NULL REFERENCES webhook_policies (id) ON DELETE CASCADE,
+    project_id   BIGINT NOT NULL,
+    event_id     BIGINT NOT NULL,
+    target_index INTEGER NOT NULL,
+    event_type   TEXT NOT NULL,
+    notify_type  TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    last_error   TEXT NOT NULL DEFAULT '',
+    -- no attempt before this (backoff after a failed one)
+    next_attempt_at TIMESTAMP NOT NULL,
+    job_detail   TEXT NOT NULL,
+    created_at   TIMESTAMP NOT NULL,
+    updated_at   TIMESTAMP NOT NULL,
+    UNIQUE (policy_id, event_id, target_index)
+);
+CREATE INDEX webhook_jobs_project_idx ON webhook_jobs (project_id, status, id);
+
+-- Which worker delivers a project's webhooks (one at a time: in order).
+CREATE TABLE webhook_leases (
+    project_id  BIGINT PRIMARY KEY,
+    owner       TEXT NOT NULL,
+    lease_until TIMESTAMP NOT NULL
+);
+
 -- +goose Down
+DROP TABLE webhook_leases;
+DROP TABLE webhook_jobs;
+DROP TABLE webhook_policies;
 DROP TABLE event_cursors;
 DROP TABLE events;
