@@ -147,6 +147,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		ExternalURL: strings.TrimRight(cfg.ExternalURL, "/"),
 		OnEvent:     sup.onRegistryEvent(registryEvents(auditLog)), ClientIP: auth.clientIP, ReadOnly: auth.settings,
 		UploadTimeout: cfg.HTTP.ReadTimeout, DownloadTimeout: cfg.HTTP.WriteTimeout,
+		PullPolicy: sup.pullPolicy(blobs),
 	})
 
 	gcMetrics := gc.NewMetrics(store.GC)

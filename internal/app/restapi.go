@@ -58,6 +58,7 @@ func newRESTAPI(cfg config.Config, store *meta.Store, reg *registry.Service, blo
 		GC:             gcs,
 		Quotas:         store.Quotas,
 		Webhooks:       store.Webhooks,
+		Policies:       store.Policies,
 		ClientIP:       clientIP,
 		System: restapi.SystemInfo{Version: version.String(), ExternalURL: cfg.ExternalURL,
 			StorageProvider: storageProvider(cfg.Storage.Type)},

@@ -8,10 +8,12 @@ import (
 
 	"github.com/berth-registry/berth/internal/access"
 	"github.com/berth-registry/berth/internal/config"
+	"github.com/berth-registry/berth/internal/content"
 	"github.com/berth-registry/berth/internal/distapi"
 	"github.com/berth-registry/berth/internal/events"
 	"github.com/berth-registry/berth/internal/jobs"
 	"github.com/berth-registry/berth/internal/meta"
+	"github.com/berth-registry/berth/internal/signature"
 	"github.com/berth-registry/berth/internal/webhook"
 )
 
@@ -64,3 +66,12 @@ func (s *supply) onRegistryEvent(next func(context.Context, distapi.Event)) func
 
 // setQueue hands the job queue to the parts that enqueue work.
 func (s *supply) setQueue(q *jobs.Queue) { s.webhooks.SetQueue(q) }
+
+// pullPolicy is the check distapi runs before answering a manifest GET:
+// the project's signature policy (internal/signature).
+func (s *supply) pullPolicy(blobs *content.Service) func(ctx context.Context, repo, ref string, m meta.Manifest) error {
+	v := signature.New(s.store.Projects, s.store.Manifests, blobs, s.store.Policies)
+	return func(ctx context.Context, repo, ref string, m meta.Manifest) error {
+		return v.Check(ctx, repo, ref, m)
+	}
+}

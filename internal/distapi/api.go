@@ -16,6 +16,7 @@ import (
 
 	"github.com/berth-registry/berth/internal/content"
 	"github.com/berth-registry/berth/internal/httpx"
+	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/internal/registry"
 )
@@ -57,6 +58,10 @@ type Options struct {
 	// ReadOnly, when set, is asked before each request that changes
 	// something (see readonly.go); nil: never read-only.
 	ReadOnly readOnlyMode
+	// PullPolicy, when set, is asked before a manifest GET is answered
+	// (signature and vulnerability policies): an error refuses the pull;
+	// one matching access.ErrDenied is a DENIED whose message says why.
+	PullPolicy func(ctx context.Context, repo, ref string, m meta.Manifest) error
 }
 
 // Event is a registry operation that succeeded, for the audit log.

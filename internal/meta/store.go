@@ -87,6 +87,7 @@ type Store struct {
 	Quotas    *Quotas       // per-project storage quotas
 	Events    *Events       // the event outbox and its subscriber cursors
 	Webhooks  *Webhooks     // webhook policies, deliveries, per-project leases
+	Policies  *Policies     // signature and vulnerability policies, CVE allowlists, signature keys
 }
 
 func newStore(db *sql.DB, d dialect) *Store {
@@ -111,6 +112,7 @@ func storeOn(h *handle) *Store {
 		Quotas:    &Quotas{h},
 		Events:    &Events{h},
 		Webhooks:  &Webhooks{h},
+		Policies:  &Policies{h},
 	}
 }
 

@@ -126,6 +126,9 @@ type Deps struct {
 	// Webhooks serves the project webhook policies and their delivery log
 	// (webhooks.go); nil: those endpoints answer 503.
 	Webhooks webhookStore
+	// Policies holds project signature and vulnerability policies and
+	// signature keys (policies.go); nil: those endpoints answer 503.
+	Policies policyStore
 }
 
 // SystemInfo is what GET /systeminfo reports besides stored settings.
@@ -220,6 +223,7 @@ func (a *API) routes(mux *http.ServeMux) {
 	a.gcRoutes(mux)      // gc.go
 	a.quotaRoutes(mux)   // quotas.go
 	a.webhookRoutes(mux) // webhooks.go
+	a.policyRoutes(mux)  // policies.go
 }
 
 // handlerFunc is an API handler: it writes a response or returns an error

@@ -397,7 +397,12 @@ func (a *API) listProjectMetadata(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]string{metaPublic: strconv.FormatBool(proj.Public)})
+	out, err := a.policyMetadata(r.Context(), proj.ID) // policies.go
+	if err != nil {
+		return err
+	}
+	out[metaPublic] = strconv.FormatBool(proj.Public)
+	return writeJSON(w, http.StatusOK, out)
 }
 
 // getProjectMetadata is GET /projects/{project_name_or_id}/metadatas/{meta_name}.
@@ -406,7 +411,13 @@ func (a *API) getProjectMetadata(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if name := r.PathValue("meta_name"); name != metaPublic {
+	if name := r.PathValue("meta_name"); isPolicyMeta(name) && a.d.Policies != nil { // policies.go
+		all, err := a.policyMetadata(r.Context(), proj.ID)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, map[string]string{name: all[name]})
+	} else if name != metaPublic {
 		return errNotFound("project metadata %q does not exist; Berth has %q", truncate(name, 100), metaPublic)
 	}
 	return writeJSON(w, http.StatusOK, map[string]string{metaPublic: strconv.FormatBool(proj.Public)})
@@ -419,12 +430,22 @@ func (a *API) updateProjectMetadata(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	if name := r.PathValue("meta_name"); name != metaPublic {
+	name := r.PathValue("meta_name")
+	if !isPolicyMeta(name) && name != metaPublic {
 		return errNotFound("project metadata %q does not exist; Berth has %q", truncate(name, 100), metaPublic)
 	}
 	var body map[string]string
 	if err := decodeJSON(r, &body); err != nil {
 		return err
+	}
+	if isPolicyMeta(name) { // policies.go
+		if v, ok := body[name]; !ok || len(body) != 1 {
+			return errBadRequest(`want {%q:"..."}`, name)
+		} else if err := a.setPolicyMetadata(r.Context(), proj.ID, map[string]string{name: v}); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusOK)
+		return nil
 	}
 	v, ok := body[metaPublic]
 	if !ok || len(body) != 1 {

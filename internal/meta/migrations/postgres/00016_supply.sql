@@ -1,5 +1,6 @@
 -- Supply chain (PostgreSQL): the event outbox and its subscriber cursors;
--- webhook policies, deliveries and their per-project leases.
+-- webhook policies, deliveries and their per-project leases; project
+-- policies (signatures, vulnerabilities) and signature keys.
 -- Keep in step with ../sqlite/00016_supply.sql. internal/events/doc.go
 -- explains the model.
 
@@ -80,7 +81,38 @@ CREATE TABLE webhook_leases (
     lease_until TIMESTAMPTZ NOT NULL
 );
 
+-- Per-project supply-chain policy (Harbor's project metadata keys
+-- enable_content_trust_cosign, prevent_vul, severity,
+-- reuse_sys_cve_allowlist and the project CVE allowlist). project_id 0
+-- holds the system CVE allowlist.
+CREATE TABLE project_policies (
+    project_id              BIGINT PRIMARY KEY,
+    content_trust_cosign    BOOLEAN NOT NULL DEFAULT FALSE,
+    prevent_vul             BOOLEAN NOT NULL DEFAULT FALSE,
+    severity                TEXT NOT NULL DEFAULT 'low',
+    reuse_sys_cve_allowlist BOOLEAN NOT NULL DEFAULT TRUE,
+    cve_allowlist           TEXT NOT NULL DEFAULT '[]',
+    allowlist_expires_at    BIGINT NOT NULL DEFAULT 0,
+    updated_at              TIMESTAMPTZ NOT NULL
+);
+
+-- Cosign public keys a project trusts (Berth's signature policy): pulls
+-- need a signature that verifies against one of them.
+CREATE TABLE signature_keys (
+    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    project_id  BIGINT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+    name        TEXT NOT NULL,
+    public_key  TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    algorithm   TEXT NOT NULL,
+    created_at  TIMESTAMPTZ NOT NULL,
+    UNIQUE (project_id, name),
+    UNIQUE (project_id, fingerprint)
+);
+
 -- +goose Down
+DROP TABLE signature_keys;
+DROP TABLE project_policies;
 DROP TABLE webhook_leases;
 DROP TABLE webhook_jobs;
 DROP TABLE webhook_policies;

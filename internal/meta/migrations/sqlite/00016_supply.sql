@@ -1,5 +1,6 @@
 -- Supply chain (SQLite): the event outbox and its subscriber cursors;
--- webhook policies, deliveries and their per-project leases.
+-- webhook policies, deliveries and their per-project leases; project
+-- policies (signatures, vulnerabilities) and signature keys.
 -- Keep in step with ../postgres/00016_supply.sql. internal/events/doc.go
 -- explains the model.
 
@@ -80,7 +81,38 @@ CREATE TABLE webhook_leases (
     lease_until TIMESTAMP NOT NULL
 );
 
+-- Per-project supply-chain policy (Harbor's project metadata keys
+-- enable_content_trust_cosign, prevent_vul, severity,
+-- reuse_sys_cve_allowlist and the project CVE allowlist). project_id 0
+-- holds the system CVE allowlist.
+CREATE TABLE project_policies (
+    project_id              BIGINT PRIMARY KEY,
+    content_trust_cosign    INTEGER NOT NULL DEFAULT 0,
+    prevent_vul             INTEGER NOT NULL DEFAULT 0,
+    severity                TEXT NOT NULL DEFAULT 'low',
+    reuse_sys_cve_allowlist INTEGER NOT NULL DEFAULT 1,
+    cve_allowlist           TEXT NOT NULL DEFAULT '[]',
+    allowlist_expires_at    BIGINT NOT NULL DEFAULT 0,
+    updated_at              TIMESTAMP NOT NULL
+);
+
+-- Cosign public keys a project trusts (Berth's signature policy): pulls
+-- need a signature that verifies against one of them.
+CREATE TABLE signature_keys (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id  INTEGER NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+    name        TEXT NOT NULL,
+    public_key  TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    algorithm   TEXT NOT NULL,
+    created_at  TIMESTAMP NOT NULL,
+    UNIQUE (project_id, name),
+    UNIQUE (project_id, fingerprint)
+);
+
 -- +goose Down
+DROP TABLE signature_keys;
+DROP TABLE project_policies;
 DROP TABLE webhook_leases;
 DROP TABLE webhook_jobs;
 DROP TABLE webhook_policies;
