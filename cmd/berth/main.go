@@ -27,6 +27,8 @@ commands:
   migrate   bring the metadata database to the current schema
   fsck      compare the database with blob storage [--rehash] [--orphans]
   gc        collect garbage now, beside serving replicas [--dry-run] [--grace DURATION]
+  scanner   serve the built-in scanner adapter (Harbor's Pluggable Scanner API, Trivy offline)
+            [--listen 127.0.0.1:8090] --trivy PATH --trivy-cache DIR
   version   print the version
 
 environment overrides:
@@ -54,6 +56,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	orphans := fs.Bool("orphans", false, "fsck: also list stored objects no blob owns")
 	dryRun := fs.Bool("dry-run", false, "gc: list what would be deleted, delete nothing")
 	grace := fs.String("grace", "", "gc: keep unreferenced blobs this long (default: gc.grace, 24h)")
+	scanListen := fs.String("listen", "127.0.0.1:8090", "scanner: listen address")
+	scanTrivy := fs.String("trivy", getenv("BERTH_SCANNER_TRIVY"), "scanner: trivy binary")
+	scanCache := fs.String("trivy-cache", getenv("BERTH_SCANNER_TRIVY_CACHE"), "scanner: Trivy cache dir holding db/trivy.db")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -61,7 +66,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "version":
 		_, err := fmt.Fprintln(stdout, "berth", version.String())
 		return err
-	case "serve", "migrate", "fsck", "gc":
+	case "serve", "migrate", "fsck", "gc", "scanner":
 	case "help", "-h", "--help":
 		printUsage(stdout)
 		return nil
@@ -75,6 +80,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log := observe.NewLogger(stderr, cfg.Log.Format, cfg.Log.Level)
 	switch cmd {
+	case "scanner":
+		return app.Scanner(ctx, app.ScannerOptions{Addr: *scanListen, Trivy: *scanTrivy, CacheDir: *scanCache}, log)
 	case "migrate":
 		return app.Migrate(ctx, cfg, log)
 	case "fsck":

@@ -2,8 +2,8 @@ package restapi_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
