@@ -132,6 +132,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	if err != nil {
 		return err
 	}
+	sup.setAuth(auth)
 	metrics := observe.NewMetrics()
 	blobs := content.New(content.Stores{Blobs: store.Blobs, Uploads: store.Uploads, Tx: store}, drv, log).WithLimits(content.Limits{
 		UploadsPerRepository: cfg.Uploads.MaxPerRepository, UploadsPerAccount: cfg.Uploads.MaxPerAccount,
@@ -156,7 +157,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	collector := gc.New(store.GC, drv, auth.settings, gcMetrics, log)
 	trigger := &gcTrigger{store: store.GC}
 
-	rest, err := newRESTAPI(cfg, store, reg, blobs, drv, auth, auditLog, trigger, log)
+	rest, err := newRESTAPI(cfg, store, reg, blobs, drv, auth, auditLog, trigger, log, sup.scans)
 	if err != nil {
 		return err
 	}
@@ -167,7 +168,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 
 	queue, err := jobs.Open(ctx, cfg.Database.URL, log, jobs.Options{
 		Jobs: append(jobList(cfg, blobs, collector, store.GC, gcWorkers(store.Dialect()), log),
-			eventJobs(sup.dispatcher, store.Events, sup.webhooks)...),
+			eventJobs(sup.dispatcher, store.Events, sup.webhooks, sup.scans)...),
 		StopTimeout: cfg.HTTP.ShutdownTimeout,
 	})
 	if err != nil {
@@ -201,6 +202,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return fmt.Errorf("listen: %w", err)
 	}
 	log.InfoContext(ctx, "berth listening", "version", version.String(), "addr", ln.Addr().String(), "tls", tlsSrv != nil, "database", redactDSN(cfg.Database.URL), "storage", cfg.Storage.Type)
+	sup.listening(cfg, ln.Addr(), tlsSrv != nil)
 	if ready != nil {
 		ready(ln.Addr())
 	}

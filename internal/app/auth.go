@@ -32,6 +32,8 @@ type authStack struct {
 	realm string
 	// clientIP finds a request's client address (trusted proxies applied).
 	clientIP func(*http.Request) string
+	// issuer signs registry tokens (the scanners' pull tokens, supply.go).
+	issuer *tokenauth.Issuer
 }
 
 // newAuth builds the authentication stack and creates the administrator
@@ -87,7 +89,7 @@ func newAuth(ctx context.Context, cfg config.Config, store *meta.Store, rec audi
 	if err != nil {
 		return nil, err
 	}
-	a := &authStack{identity: ids, settings: sets, checker: checker, clientIP: clientIP, gate: gate, token: tokenauth.NewHandler(tc)}
+	a := &authStack{identity: ids, settings: sets, checker: checker, clientIP: clientIP, gate: gate, token: tokenauth.NewHandler(tc), issuer: issuer}
 	if cfg.ExternalURL != "" {
 		a.realm = strings.TrimRight(cfg.ExternalURL, "/") + "/service/token"
 	}

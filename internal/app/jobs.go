@@ -11,6 +11,7 @@ import (
 	"github.com/berth-registry/berth/internal/gc"
 	"github.com/berth-registry/berth/internal/jobs"
 	"github.com/berth-registry/berth/internal/meta"
+	"github.com/berth-registry/berth/internal/scan"
 	"github.com/berth-registry/berth/internal/webhook"
 )
 
@@ -89,8 +90,10 @@ func purgeUploads(blobs *content.Service, c config.Uploads, log *slog.Logger) fu
 
 // eventJobs are the event outbox's jobs (internal/events) and those of
 // its subscribers (internal/webhook).
-func eventJobs(d *events.Dispatcher, store *meta.Events, hooks *webhook.Service) []jobs.Job {
+func eventJobs(d *events.Dispatcher, store *meta.Events, hooks *webhook.Service, scans *scan.Service) []jobs.Job {
 	return []jobs.Job{
+		// One artifact scanned by the default scanner (internal/scan).
+		{Kind: scan.JobScan, Timeout: scan.Timeout + time.Minute, MaxAttempts: 1, Run: jobs.WithArgs(scans.Run)},
 		// Per project, in order; retries inside (webhook.MaxAttempts).
 		{Kind: webhook.JobDeliver, Timeout: 10 * time.Minute, MaxAttempts: 1,
 			Run: jobs.WithArgs(hooks.Deliver)},

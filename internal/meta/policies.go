@@ -31,6 +31,7 @@ type ProjectPolicy struct {
 	ProjectID            int64
 	ContentTrustCosign   bool     // enable_content_trust_cosign
 	PreventVul           bool     // prevent_vul
+	AutoScan             bool     // auto_scan: scan on push
 	Severity             string   // severity: none, low, medium, high, critical
 	ReuseSysCVEAllowlist bool     // reuse_sys_cve_allowlist
 	CVEAllowlist         []string // CVE ids
@@ -50,9 +51,9 @@ func (s *Policies) GetProjectPolicy(ctx context.Context, pid int64) (ProjectPoli
 		p     ProjectPolicy
 		items string
 	)
-	err := s.q.QueryRowContext(ctx, `SELECT project_id, content_trust_cosign, prevent_vul, severity, reuse_sys_cve_allowlist,
+	err := s.q.QueryRowContext(ctx, `SELECT project_id, content_trust_cosign, prevent_vul, auto_scan, severity, reuse_sys_cve_allowlist,
 		cve_allowlist, allowlist_expires_at, updated_at FROM project_policies WHERE project_id = $1`, pid).Scan(
-		&p.ProjectID, &p.ContentTrustCosign, &p.PreventVul, &p.Severity, &p.ReuseSysCVEAllowlist, &items,
+		&p.ProjectID, &p.ContentTrustCosign, &p.PreventVul, &p.AutoScan, &p.Severity, &p.ReuseSysCVEAllowlist, &items,
 		&p.AllowlistExpiresAt, &p.UpdatedAt)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -78,14 +79,14 @@ func (s *Policies) SetProjectPolicy(ctx context.Context, p ProjectPolicy) error 
 	}
 	if _, err := s.q.ExecContext(ctx, `
 		INSERT INTO project_policies (project_id, content_trust_cosign, prevent_vul, severity, reuse_sys_cve_allowlist,
-			cve_allowlist, allowlist_expires_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			cve_allowlist, allowlist_expires_at, updated_at, auto_scan)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		ON CONFLICT (project_id) DO UPDATE SET content_trust_cosign = excluded.content_trust_cosign,
-			prevent_vul = excluded.prevent_vul, severity = excluded.severity,
+			prevent_vul = excluded.prevent_vul, severity = excluded.severity, auto_scan = excluded.auto_scan,
 			reuse_sys_cve_allowlist = excluded.reuse_sys_cve_allowlist, cve_allowlist = excluded.cve_allowlist,
 			allowlist_expires_at = excluded.allowlist_expires_at, updated_at = excluded.updated_at`,
 		p.ProjectID, p.ContentTrustCosign, p.PreventVul, p.Severity, p.ReuseSysCVEAllowlist, string(items),
-		p.AllowlistExpiresAt, s.timestamp()); err != nil {
+		p.AllowlistExpiresAt, s.timestamp(), p.AutoScan); err != nil {
 		return wrapErr(err, "meta: set policy of project %d", p.ProjectID)
 	}
 	return nil

@@ -88,6 +88,7 @@ type Store struct {
 	Events    *Events       // the event outbox and its subscriber cursors
 	Webhooks  *Webhooks     // webhook policies, deliveries, per-project leases
 	Policies  *Policies     // signature and vulnerability policies, CVE allowlists, signature keys
+	Scans     *Scans        // scanner registrations and scan reports
 }
 
 func newStore(db *sql.DB, d dialect) *Store {
@@ -113,6 +114,7 @@ func storeOn(h *handle) *Store {
 		Events:    &Events{h},
 		Webhooks:  &Webhooks{h},
 		Policies:  &Policies{h},
+		Scans:     &Scans{h},
 	}
 }
 

@@ -129,6 +129,10 @@ type Deps struct {
 	// Policies holds project signature and vulnerability policies and
 	// signature keys (policies.go); nil: those endpoints answer 503.
 	Policies policyStore
+	// Scans and ScanService serve scanners, scans and reports
+	// (scanners.go); nil: those endpoints answer 503.
+	Scans       scanStore
+	ScanService ScanService
 }
 
 // SystemInfo is what GET /systeminfo reports besides stored settings.
@@ -224,6 +228,7 @@ func (a *API) routes(mux *http.ServeMux) {
 	a.quotaRoutes(mux)   // quotas.go
 	a.webhookRoutes(mux) // webhooks.go
 	a.policyRoutes(mux)  // policies.go
+	a.scannerRoutes(mux) // scanners.go
 }
 
 // handlerFunc is an API handler: it writes a response or returns an error

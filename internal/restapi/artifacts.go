@@ -50,6 +50,8 @@ type artifactJSON struct {
 	Annotations       map[string]string `json:"annotations,omitempty"`
 	References        []referenceJSON   `json:"references,omitempty"`
 	Tags              []tagJSON         `json:"tags"`
+	// ScanOverview is Harbor's, with with_scan_overview=true (scanners.go).
+	ScanOverview map[string]any `json:"scan_overview,omitempty"`
 }
 
 // referenceJSON is Harbor's Reference: a child of an index.
@@ -131,9 +133,18 @@ func (a *API) listArtifacts(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	withScan, err := boolParam(r, "with_scan_overview", false)
+	if err != nil {
+		return err
+	}
 	out := make([]artifactJSON, len(arts))
 	for i, m := range arts {
 		out[i] = artifactOf(proj.ID, repo, m, withTag)
+		if withScan {
+			if out[i].ScanOverview, err = a.scanOverview(r.Context(), repo, m.Digest); err != nil {
+				return err
+			}
+		}
 	}
 	setPagingHeaders(w, r, pg, total)
 	return writeJSON(w, http.StatusOK, out)
@@ -182,7 +193,15 @@ func (a *API) getArtifact(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, artifactOf(proj.ID, repo, m, withTag))
+	out := artifactOf(proj.ID, repo, m, withTag)
+	if withScan, err := boolParam(r, "with_scan_overview", false); err != nil {
+		return err
+	} else if withScan {
+		if out.ScanOverview, err = a.scanOverview(r.Context(), repo, m.Digest); err != nil {
+			return err
+		}
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
 // deleteArtifact is DELETE .../artifacts/{reference}: the manifest goes,

@@ -151,9 +151,10 @@ const (
 	metaPreventVul         = "prevent_vul"
 	metaSeverity           = "severity"
 	metaReuseSysAllowlist  = "reuse_sys_cve_allowlist"
+	metaAutoScan           = "auto_scan"
 )
 
-var policyMetaKeys = []string{metaContentTrustCosign, metaPreventVul, metaSeverity, metaReuseSysAllowlist}
+var policyMetaKeys = []string{metaContentTrustCosign, metaPreventVul, metaSeverity, metaReuseSysAllowlist, metaAutoScan}
 
 // severities are Harbor's, lowest first.
 var severities = []string{"none", "unknown", "low", "medium", "high", "critical"}
@@ -181,6 +182,7 @@ func (a *API) policyMetadata(ctx context.Context, pid int64) (map[string]string,
 		metaPreventVul:         strconv.FormatBool(p.PreventVul),
 		metaSeverity:           p.Severity,
 		metaReuseSysAllowlist:  strconv.FormatBool(p.ReuseSysCVEAllowlist),
+		metaAutoScan:           strconv.FormatBool(p.AutoScan),
 	}, nil
 }
 
@@ -207,7 +209,7 @@ func (a *API) setPolicyMetadata(ctx context.Context, pid int64, values map[strin
 				return errBadRequest("severity must be one of %s", strings.Join(severities, ", "))
 			}
 			p.Severity = v
-		case metaContentTrustCosign, metaPreventVul, metaReuseSysAllowlist:
+		case metaContentTrustCosign, metaPreventVul, metaReuseSysAllowlist, metaAutoScan:
 			b, err := strconv.ParseBool(v)
 			if err != nil {
 				return errBadRequest(`%s must be "true" or "false", got %q`, k, truncate(v, 20))
@@ -217,6 +219,8 @@ func (a *API) setPolicyMetadata(ctx context.Context, pid int64, values map[strin
 				p.ContentTrustCosign = b
 			case metaPreventVul:
 				p.PreventVul = b
+			case metaAutoScan:
+				p.AutoScan = b
 			default:
 				p.ReuseSysCVEAllowlist = b
 			}

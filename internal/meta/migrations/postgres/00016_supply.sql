@@ -83,12 +83,13 @@ CREATE TABLE webhook_leases (
 
 -- Per-project supply-chain policy (Harbor's project metadata keys
 -- enable_content_trust_cosign, prevent_vul, severity,
--- reuse_sys_cve_allowlist and the project CVE allowlist). project_id 0
+-- reuse_sys_cve_allowlist, auto_scan and the project CVE allowlist). project_id 0
 -- holds the system CVE allowlist.
 CREATE TABLE project_policies (
     project_id              BIGINT PRIMARY KEY,
     content_trust_cosign    BOOLEAN NOT NULL DEFAULT FALSE,
     prevent_vul             BOOLEAN NOT NULL DEFAULT FALSE,
+    auto_scan               BOOLEAN NOT NULL DEFAULT FALSE,
     severity                TEXT NOT NULL DEFAULT 'low',
     reuse_sys_cve_allowlist BOOLEAN NOT NULL DEFAULT TRUE,
     cve_allowlist           TEXT NOT NULL DEFAULT '[]',
@@ -110,7 +111,47 @@ CREATE TABLE signature_keys (
     UNIQUE (project_id, fingerprint)
 );
 
+-- Scanner registrations (Harbor's /scanners): adapters speaking the
+-- Pluggable Scanner API. access_credential is a secret: never returned.
+CREATE TABLE scanners (
+    id                BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    uuid              TEXT NOT NULL UNIQUE,
+    name              TEXT NOT NULL UNIQUE,
+    description       TEXT NOT NULL DEFAULT '',
+    url               TEXT NOT NULL,
+    auth              TEXT NOT NULL DEFAULT '',
+    access_credential TEXT NOT NULL DEFAULT '',
+    skip_cert_verify  BOOLEAN NOT NULL DEFAULT FALSE,
+    is_default        BOOLEAN NOT NULL DEFAULT FALSE,
+    disabled          BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at        TIMESTAMPTZ NOT NULL,
+    updated_at        TIMESTAMPTZ NOT NULL
+);
+
+-- One scan report per artifact and report type (Harbor's reports): the
+-- latest scan's status, summary, report and log.
+CREATE TABLE scan_reports (
+    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    uuid        TEXT NOT NULL UNIQUE,
+    project_id  BIGINT NOT NULL,
+    repository  TEXT COLLATE "C" NOT NULL,
+    digest      TEXT COLLATE "C" NOT NULL,
+    scanner_id  BIGINT NOT NULL,
+    mime_type   TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    severity    TEXT NOT NULL DEFAULT '',
+    total       INTEGER NOT NULL DEFAULT 0,
+    fixable     INTEGER NOT NULL DEFAULT 0,
+    report      TEXT NOT NULL DEFAULT '',
+    log         TEXT NOT NULL DEFAULT '',
+    start_time  TIMESTAMPTZ NOT NULL,
+    end_time    TIMESTAMPTZ,
+    UNIQUE (repository, digest, mime_type)
+);
+
 -- +goose Down
+DROP TABLE scan_reports;
+DROP TABLE scanners;
 DROP TABLE signature_keys;
 DROP TABLE project_policies;
 DROP TABLE webhook_leases;

@@ -83,12 +83,13 @@ CREATE TABLE webhook_leases (
 
 -- Per-project supply-chain policy (Harbor's project metadata keys
 -- enable_content_trust_cosign, prevent_vul, severity,
--- reuse_sys_cve_allowlist and the project CVE allowlist). project_id 0
+-- reuse_sys_cve_allowlist, auto_scan and the project CVE allowlist). project_id 0
 -- holds the system CVE allowlist.
 CREATE TABLE project_policies (
     project_id              BIGINT PRIMARY KEY,
     content_trust_cosign    INTEGER NOT NULL DEFAULT 0,
     prevent_vul             INTEGER NOT NULL DEFAULT 0,
+    auto_scan               INTEGER NOT NULL DEFAULT 0,
     severity                TEXT NOT NULL DEFAULT 'low',
     reuse_sys_cve_allowlist INTEGER NOT NULL DEFAULT 1,
     cve_allowlist           TEXT NOT NULL DEFAULT '[]',
@@ -110,7 +111,47 @@ CREATE TABLE signature_keys (
     UNIQUE (project_id, fingerprint)
 );
 
+-- Scanner registrations (Harbor's /scanners): adapters speaking the
+-- Pluggable Scanner API. access_credential is a secret: never returned.
+CREATE TABLE scanners (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    uuid              TEXT NOT NULL UNIQUE,
+    name              TEXT NOT NULL UNIQUE,
+    description       TEXT NOT NULL DEFAULT '',
+    url               TEXT NOT NULL,
+    auth              TEXT NOT NULL DEFAULT '',
+    access_credential TEXT NOT NULL DEFAULT '',
+    skip_cert_verify  INTEGER NOT NULL DEFAULT 0,
+    is_default        INTEGER NOT NULL DEFAULT 0,
+    disabled          INTEGER NOT NULL DEFAULT 0,
+    created_at        TIMESTAMP NOT NULL,
+    updated_at        TIMESTAMP NOT NULL
+);
+
+-- One scan report per artifact and report type (Harbor's reports): the
+-- latest scan's status, summary, report and log.
+CREATE TABLE scan_reports (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    uuid        TEXT NOT NULL UNIQUE,
+    project_id  BIGINT NOT NULL,
+    repository  TEXT NOT NULL,
+    digest      TEXT NOT NULL,
+    scanner_id  BIGINT NOT NULL,
+    mime_type   TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    severity    TEXT NOT NULL DEFAULT '',
+    total       INTEGER NOT NULL DEFAULT 0,
+    fixable     INTEGER NOT NULL DEFAULT 0,
+    report      TEXT NOT NULL DEFAULT '',
+    log         TEXT NOT NULL DEFAULT '',
+    start_time  TIMESTAMP NOT NULL,
+    end_time    TIMESTAMP,
+    UNIQUE (repository, digest, mime_type)
+);
+
 -- +goose Down
+DROP TABLE scan_reports;
+DROP TABLE scanners;
 DROP TABLE signature_keys;
 DROP TABLE project_policies;
 DROP TABLE webhook_leases;
