@@ -143,6 +143,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	} else { // only for pulls through a database outage
 		reg.WithLocalCache(localCacheBytes, 0)
 	}
+	sup.withContent(blobs, reg)
 	api := distapi.New(blobs, reg, log, distapi.Options{
 		OnUploadFinished: metrics.ObserveUpload, Auth: auth.gate, TokenRealm: auth.realm,
 		ExternalURL: strings.TrimRight(cfg.ExternalURL, "/"),

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/berth-registry/berth/internal/identity"
 	"github.com/berth-registry/berth/internal/jobs"
 	"github.com/berth-registry/berth/internal/meta"
+	"github.com/berth-registry/berth/internal/registry"
 	"github.com/berth-registry/berth/internal/scan"
 	"github.com/berth-registry/berth/internal/signature"
 	"github.com/berth-registry/berth/internal/tokenauth"
@@ -162,4 +164,30 @@ func (s *supply) vulnCheck(ctx context.Context, repo string, m meta.Manifest) er
 		return err
 	}
 	return s.scans.PullCheck(ctx, proj.ID, repo, m.Digest, pol, sys)
+}
+
+// withContent turns on the SBOMs scans attach to images (internal/scan).
+func (s *supply) withContent(blobs *content.Service, reg *registry.Service) {
+	s.scans.SetAttacher(sbomAttacher{blobs: blobs, reg: reg, manifests: s.store.Manifests})
+}
+
+// sbomAttacher stores SBOMs through the content and registry services.
+type sbomAttacher struct {
+	blobs     *content.Service
+	reg       *registry.Service
+	manifests *meta.Manifests
+}
+
+func (a sbomAttacher) PutBlob(ctx context.Context, repo string, d digest.Digest, body io.Reader, n int64) (meta.Blob, error) {
+	return a.blobs.PutBlob(ctx, repo, d, body, n)
+}
+
+func (a sbomAttacher) PutManifest(ctx context.Context, repo, mediaType string, payload []byte) (digest.Digest, error) {
+	res, err := a.reg.PutManifest(ctx, repo, digest.FromBytes(payload).String(), mediaType, payload)
+	return res.Digest, err
+}
+
+func (a sbomAttacher) Subject(ctx context.Context, repo string, d digest.Digest) (string, int64, error) {
+	m, err := a.manifests.GetManifest(ctx, repo, d)
+	return m.MediaType, m.Size, err
 }

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/opencontainers/go-digest"
 
@@ -19,10 +20,16 @@ const (
 // appendEvent writes an outbox event about manifest m of repo in tx, as
 // the transaction's last statement (meta.Events.Append). The operator is
 // the request's principal.
-func appendEvent(ctx context.Context, tx *meta.Store, typ, repo string, d digest.Digest, mediaType string, size int64, tags []string) error {
-	_, err := tx.Events.Append(ctx, meta.Event{
+func appendEvent(ctx context.Context, tx *meta.Store, typ, repo string, d digest.Digest, mediaType string, size int64, tags []string, extra ...meta.Manifest) error {
+	e := meta.Event{
 		Type: typ, Repository: repo, Digest: d, MediaType: mediaType, Size: size, Tags: tags,
 		Operator: access.FromContext(ctx).Name,
-	})
+	}
+	// A referrer (signature, SBOM...) says so: subscribers such as scan on
+	// push skip it.
+	if len(extra) > 0 && (extra[0].Subject != "" || extra[0].ArtifactType != "") {
+		e.Detail, _ = json.Marshal(map[string]string{"artifact_type": extra[0].ArtifactType, "subject": extra[0].Subject.String()})
+	}
+	_, err := tx.Events.Append(ctx, e)
 	return err
 }

@@ -89,6 +89,7 @@ type Service struct {
 	creds       Credentials
 	registryURL string // how scanners reach the registry
 	queue       Enqueuer
+	attach      Attacher // nil: no SBOMs (SetAttacher)
 	log         *slog.Logger
 	poll        time.Duration
 }
@@ -136,8 +137,8 @@ func (s *Service) Request(ctx context.Context, pid int64, repo string, d digest.
 // Subscriber is the outbox handler "scan": a push into a project with
 // auto_scan queues a scan (when a default scanner exists).
 func (s *Service) Subscriber(ctx context.Context, e meta.Event) error {
-	if e.Type != "PUSH_ARTIFACT" || e.ProjectID == 0 || !isImage(e.MediaType) {
-		return nil
+	if e.Type != "PUSH_ARTIFACT" || e.ProjectID == 0 || !isImage(e.MediaType) || len(e.Detail) > 0 {
+		return nil // not an image, or a referrer (signature, SBOM...)
 	}
 	p, err := s.policies.GetProjectPolicy(ctx, e.ProjectID)
 	if err != nil || !p.AutoScan {
@@ -193,9 +194,18 @@ func (s *Service) Run(ctx context.Context, a Args) error {
 		return fail(fmt.Errorf("scanner credentials: %w", err))
 	}
 	defer cleanup()
-	report, err := s.scan(ctx, sc, r, auth)
+	report, scanID, err := s.scan(ctx, sc, r, auth)
 	if err != nil {
 		return fail(err)
+	}
+	if s.attach != nil {
+		// The SBOM is a bonus: a scanner without the capability, or a
+		// failure here, leaves the vulnerability report standing.
+		if d, err := s.sbom(ctx, sc, r, scanID); err != nil {
+			logf("no SBOM: %v", err)
+		} else {
+			logf("SBOM (CycloneDX) attached as referrer %s", d)
+		}
 	}
 	sum, err := Summarize(report)
 	if err != nil {
@@ -215,60 +225,65 @@ func (s *Service) Run(ctx context.Context, a Args) error {
 }
 
 // scan talks the adapter protocol with scanner sc.
-func (s *Service) scan(ctx context.Context, sc meta.Scanner, r meta.ScanReport, auth string) ([]byte, error) {
+func (s *Service) scan(ctx context.Context, sc meta.Scanner, r meta.ScanReport, auth string) ([]byte, string, error) {
+	caps := []map[string]any{{"type": "vulnerability", "produces_mime_types": []string{MimeVulnReport}}}
+	if s.attach != nil {
+		caps = append(caps, map[string]any{"type": "sbom", "produces_mime_types": []string{MimeSBOMReport},
+			"parameters": map[string]any{"sbom_media_types": []string{MediaCycloneDX}}})
+	}
 	body, _ := json.Marshal(map[string]any{
 		"registry": map[string]string{"url": s.registryURL, "authorization": auth},
 		"artifact": map[string]string{"repository": r.Repository, "digest": r.Digest.String(),
 			"mime_type": "application/vnd.oci.image.manifest.v1+json"},
-		"enabled_capabilities": []map[string]any{{"type": "vulnerability", "produces_mime_types": []string{MimeVulnReport}}},
+		"enabled_capabilities": caps,
 	})
 	c := client(sc)
 	req, err := newRequest(ctx, sc, http.MethodPost, "/api/v1/scan", bytes.NewReader(body))
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	req.Header.Set("Content-Type", MimeScanReq)
 	resp, err := c.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("scanner: %w", err)
+		return nil, "", fmt.Errorf("scanner: %w", err)
 	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusAccepted {
-		return nil, fmt.Errorf("scanner refused the scan: %s: %.300s", resp.Status, b)
+		return nil, "", fmt.Errorf("scanner refused the scan: %s: %.300s", resp.Status, b)
 	}
 	var id struct{ ID string }
 	if err := json.Unmarshal(b, &id); err != nil || id.ID == "" {
-		return nil, fmt.Errorf("scanner answered no scan id: %.300s", b)
+		return nil, "", fmt.Errorf("scanner answered no scan id: %.300s", b)
 	}
 	for {
 		req, err := newRequest(ctx, sc, http.MethodGet, "/api/v1/scan/"+url.PathEscape(id.ID)+"/report", nil)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		req.Header.Set("Accept", MimeVulnReport)
 		resp, err := c.Do(req)
 		if err != nil {
-			return nil, fmt.Errorf("scanner: %w", err)
+			return nil, "", fmt.Errorf("scanner: %w", err)
 		}
 		b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 		resp.Body.Close()
 		if err != nil {
-			return nil, fmt.Errorf("scanner report: %w", err)
+			return nil, "", fmt.Errorf("scanner report: %w", err)
 		}
 		switch resp.StatusCode {
 		case http.StatusOK:
-			return b, nil
+			return b, id.ID, nil
 		case http.StatusFound:
 			t := time.NewTimer(s.poll)
 			select {
 			case <-ctx.Done():
 				t.Stop()
-				return nil, ctx.Err()
+				return nil, "", ctx.Err()
 			case <-t.C:
 			}
 		default:
-			return nil, fmt.Errorf("scanner report: %s: %.500s", resp.Status, b)
+			return nil, "", fmt.Errorf("scanner report: %s: %.500s", resp.Status, b)
 		}
 	}
 }
