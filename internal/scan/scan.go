@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -193,7 +194,9 @@ func (s *Service) Run(ctx context.Context, a Args) error {
 	if err != nil {
 		return fail(fmt.Errorf("scanner credentials: %w", err))
 	}
-	defer cleanup()
+	var once sync.Once
+	revoke := func() { once.Do(cleanup) }
+	defer revoke()
 	report, scanID, err := s.scan(ctx, sc, r, auth)
 	if err != nil {
 		return fail(err)
@@ -207,6 +210,7 @@ func (s *Service) Run(ctx context.Context, a Args) error {
 			logf("SBOM (CycloneDX) attached as referrer %s", d)
 		}
 	}
+	revoke() // the scanner has pulled what it needed: its credentials go now
 	sum, err := Summarize(report)
 	if err != nil {
 		return fail(err)
