@@ -70,9 +70,8 @@ func (s *stubAdapter) handler() http.Handler {
 // TestScanCredentials: the scanner gets a Bearer token that pulls the one
 // repository being scanned and nothing else in the project, expiring
 // within the scan timeout, for a robot deleted when the scan is over; a
-// critical finding
-// blocks pulls under prevent_vul; the project allowlist is not used while
-// reuse_sys_cve_allowlist is true (the system list is).
+// critical finding blocks pulls under prevent_vul and the system CVE
+// allowlist lets them through.
 func TestScanCredentials(t *testing.T) {
 	forEachEnv(t, func(t *testing.T, e *env) {
 		stub := &stubAdapter{t: t}
