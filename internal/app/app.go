@@ -169,7 +169,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 
 	queue, err := jobs.Open(ctx, cfg.Database.URL, log, jobs.Options{
 		Jobs: append(jobList(cfg, blobs, collector, store.GC, gcWorkers(store.Dialect()), log),
-			eventJobs(sup.dispatcher, store.Events, sup.webhooks, sup.scans)...),
+			eventJobs(sup.dispatcher, store.Events, sup.webhooks, sup.scans, scanCatalog{store})...),
 		StopTimeout: cfg.HTTP.ShutdownTimeout,
 	})
 	if err != nil {

@@ -191,3 +191,22 @@ func (a sbomAttacher) Subject(ctx context.Context, repo string, d digest.Digest)
 	m, err := a.manifests.GetManifest(ctx, repo, d)
 	return m.MediaType, m.Size, err
 }
+
+// scanCatalog is what the scan-all job walks.
+type scanCatalog struct{ store *meta.Store }
+
+func (c scanCatalog) ListRepositories(ctx context.Context, after string, limit int) ([]string, error) {
+	return c.store.Repos.ListRepositories(ctx, after, limit)
+}
+
+func (c scanCatalog) ListManifestDigests(ctx context.Context, repo string, after digest.Digest, limit int) ([]digest.Digest, error) {
+	return c.store.Manifests.ListManifestDigests(ctx, repo, after, limit)
+}
+
+func (c scanCatalog) GetManifest(ctx context.Context, repo string, d digest.Digest) (meta.Manifest, error) {
+	return c.store.Manifests.GetManifest(ctx, repo, d)
+}
+
+func (c scanCatalog) GetProjectByName(ctx context.Context, name string) (meta.Project, error) {
+	return c.store.Projects.GetProjectByName(ctx, name)
+}
