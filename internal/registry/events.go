@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"encoding/json"
+	"errors"
 
 	"github.com/opencontainers/go-digest"
 
@@ -13,8 +14,9 @@ import (
 // Event types the registry writes to the outbox (internal/events names
 // them all; these are Harbor's names).
 const (
-	eventPush   = "PUSH_ARTIFACT"
-	eventDelete = "DELETE_ARTIFACT"
+	eventPush        = "PUSH_ARTIFACT"
+	eventDelete      = "DELETE_ARTIFACT"
+	eventQuotaExceed = "QUOTA_EXCEED"
 )
 
 // appendEvent writes an outbox event about manifest m of repo in tx, as
@@ -32,4 +34,22 @@ func appendEvent(ctx context.Context, tx *meta.Store, typ, repo string, d digest
 	}
 	_, err := tx.Events.Append(ctx, e)
 	return err
+}
+
+// quotaEvent writes QUOTA_EXCEED when err says a push went over its
+// project's quota. The push rolled back, so the event has its own
+// transaction; a failure to write it is only logged.
+func (s *Service) quotaEvent(ctx context.Context, repo string, d digest.Digest, err error) {
+	var qe *meta.QuotaExceededError
+	if !errors.As(err, &qe) {
+		return
+	}
+	detail, _ := json.Marshal(map[string]any{"details": qe.Error(), "used": qe.Used, "requested": qe.Requested, "limit": qe.Limit})
+	e := meta.Event{Type: eventQuotaExceed, Repository: repo, Digest: d, Operator: access.FromContext(ctx).Name, Detail: detail}
+	if err := s.store.Tx.InTx(ctx, func(tx *meta.Store) error {
+		_, err := tx.Events.Append(ctx, e)
+		return err
+	}); err != nil {
+		s.log.WarnContext(ctx, "could not record a quota event", "repository", repo, "err", err)
+	}
 }

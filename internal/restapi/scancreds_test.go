@@ -22,7 +22,6 @@ import (
 // to pin down the credentials' scope and lifetime.
 type stubAdapter struct {
 	t        *testing.T
-	registry string
 
 	mu          sync.Mutex
 	auth        string
