@@ -21,7 +21,7 @@ import (
 // answers a canned report. It sits beside TestScanning (the real Trivy)
 // to pin down the credentials' scope and lifetime.
 type stubAdapter struct {
-	t        *testing.T
+	t *testing.T
 
 	mu          sync.Mutex
 	auth        string
