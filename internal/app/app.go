@@ -210,6 +210,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	jobsDone := make(chan error, 1)
+	sup.dispatcher.Bind(bg) // stops polling the outbox at shutdown
 	go func() { jobsDone <- queue.Run(bg) }()
 	defer func() { // after the server has stopped: running jobs get their grace
 		stopBG()
