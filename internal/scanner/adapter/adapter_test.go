@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -114,7 +115,7 @@ func TestAdapterScansWithTrivy(t *testing.T) {
 	if !found || rep.Severity != "High" {
 		t.Fatalf("report does not hold the planted %s: %s", scantest.CVE, raw)
 	}
-	status, raw = get(adapter.MimeSBOMReport, "?sbom_media_type="+adapter.MediaCycloneDX)
+	status, raw = get(adapter.MimeSBOMReport, "?sbom_media_type="+url.QueryEscape(adapter.MediaCycloneDX))
 	if status != http.StatusOK || !strings.Contains(string(raw), scantest.PkgName) || !strings.Contains(string(raw), "CycloneDX") {
 		t.Fatalf("SBOM: %d %.300s", status, raw)
 	}
