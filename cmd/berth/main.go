@@ -30,6 +30,8 @@ commands:
   backup    snapshot metadata and blobs: backup --to DIR|s3://bucket/prefix
             backup verify --from LOC [--snapshot ID]; backup list --from LOC
   restore   restore --from LOC [--snapshot ID] [--force] into the configured database and storage
+  scanner   serve the built-in scanner adapter (Harbor's Pluggable Scanner API, Trivy offline)
+            [--listen 127.0.0.1:8090] --trivy PATH --trivy-cache DIR
   version   print the version
   probe     check a running Berth: probe http(s)://host[:port] (helm test, health checks)
 
@@ -62,6 +64,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	dryRun := fs.Bool("dry-run", false, "gc: list what would be deleted, delete nothing")
 	grace := fs.String("grace", "", "gc: keep unreferenced blobs this long (default: gc.grace, 24h)")
 	bo := backupFlags(fs)
+	scanListen := fs.String("listen", "127.0.0.1:8090", "scanner: listen address")
+	scanTrivy := fs.String("trivy", getenv("BERTH_SCANNER_TRIVY"), "scanner: trivy binary")
+	scanCache := fs.String("trivy-cache", getenv("BERTH_SCANNER_TRIVY_CACHE"), "scanner: Trivy cache dir holding db/trivy.db")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -74,7 +79,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return fmt.Errorf("usage: berth probe http(s)://host[:port]")
 		}
 		return probe(ctx, fs.Arg(0), stdout)
-	case "serve", "migrate", "fsck", "gc", "backup", "backup verify", "backup list", "restore":
+	case "serve", "migrate", "fsck", "gc", "backup", "backup verify", "backup list", "restore", "scanner":
 	case "help", "-h", "--help":
 		printUsage(stdout)
 		return nil
@@ -88,6 +93,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log := observe.NewLogger(stderr, cfg.Log.Format, cfg.Log.Level)
 	switch cmd {
+	case "scanner":
+		return app.Scanner(ctx, app.ScannerOptions{Addr: *scanListen, Trivy: *scanTrivy, CacheDir: *scanCache}, log)
 	case "migrate":
 		return app.Migrate(ctx, cfg, log)
 	case "fsck":

@@ -124,7 +124,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	// One audit writer for every edge.
 	auditLog := audit.NewWriter(audit.Stores{Log: store.Audit, Projects: store.Projects}, log)
 	defer auditLog.Close() // after the server has stopped: writes what is queued
-	sup, err := newSupply(ctx, store, log)
+	sup, err := newSupply(ctx, cfg, store, log)
 	if err != nil {
 		return err
 	}
@@ -134,6 +134,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	if err != nil {
 		return err
 	}
+	sup.setAuth(auth)
 	metrics := observe.NewMetrics()
 	blobs := content.New(content.Stores{Blobs: store.Blobs, Uploads: store.Uploads, Tx: store}, drv, log).WithLimits(content.Limits{
 		UploadsPerRepository: cfg.Uploads.MaxPerRepository, UploadsPerAccount: cfg.Uploads.MaxPerAccount,
@@ -145,6 +146,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	} else { // only for pulls through a database outage
 		reg.WithLocalCache(localCacheBytes, 0)
 	}
+	sup.withContent(blobs, reg)
 	pullCounts := pulls.New(store.Pulls, log, pulls.Options{}) // run below (pulls.go)
 	replQueue := &lateQueue{}
 	repl, err := newReplication(ctx, cfg, store, auth, auditLog, replQueue, log)
@@ -161,7 +163,8 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		ExternalURL: strings.TrimRight(cfg.ExternalURL, "/"),
 		OnEvent:     countPulls(sup.onRegistryEvent(registryEvents(auditLog)), pullCounts), ClientIP: auth.clientIP, ReadOnly: auth.settings,
 		UploadTimeout: cfg.HTTP.ReadTimeout, DownloadTimeout: cfg.HTTP.WriteTimeout,
-		Proxy: newProxy(cfg, repl, blobs, reg, log),
+		Proxy:      newProxy(cfg, repl, blobs, reg, log),
+		PullPolicy: sup.pullPolicy(blobs),
 	})
 
 	gcMetrics := gc.NewMetrics(store.GC)
@@ -172,7 +175,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	trigger := &gcTrigger{store: store.GC}
 
 	ret := newRetention(store, reg, blobs, auth.settings, auditLog, log)
-	rest, err := newRESTAPI(cfg, store, reg, blobs, drv, auth, auditLog, trigger, ret, log, repl)
+	rest, err := newRESTAPI(cfg, store, reg, blobs, drv, auth, auditLog, trigger, ret, log, repl, sup.scans)
 	if err != nil {
 		return err
 	}
@@ -186,11 +189,11 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 	jobKinds := jobList(cfg, blobs, collector, store.GC, gcWorkers(store.Dialect()), log)
-	jobKinds = append(jobKinds, lifecycleJobs(cfg, store, reg, log)...)     // untagged.go
-	jobKinds = append(jobKinds, retentionJobs(ret)...)                      // retention.go
-	jobKinds = append(jobKinds, eventJobs(sup.dispatcher, store.Events)...) // supply.go
-	jobKinds = append(jobKinds, replicationJobs(repl)...)                   // replication.go
-	jobKinds = append(jobKinds, backupJob...)                               // backup.go
+	jobKinds = append(jobKinds, lifecycleJobs(cfg, store, reg, log)...)                                                  // untagged.go
+	jobKinds = append(jobKinds, retentionJobs(ret)...)                                                                   // retention.go
+	jobKinds = append(jobKinds, eventJobs(sup.dispatcher, store.Events, sup.webhooks, sup.scans, scanCatalog{store})...) // supply.go
+	jobKinds = append(jobKinds, replicationJobs(repl)...)                                                                // replication.go
+	jobKinds = append(jobKinds, backupJob...)                                                                            // backup.go
 	queue, err := jobs.Open(ctx, cfg.Database.URL, log, jobs.Options{
 		Jobs:        jobKinds,
 		StopTimeout: cfg.HTTP.ShutdownTimeout,
@@ -202,6 +205,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	trigger.queue = queue // before the server starts: no request sees it unset
 	ret.SetQueue(queue)
 	replQueue.q = queue
+	sup.setQueue(queue)
 
 	// A slow client holds a connection at most these long; blob streams
 	// move their deadlines forward as they progress (distapi).
@@ -228,12 +232,14 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	}
 	log.InfoContext(ctx, "berth listening", "version", version.String(), "addr", ln.Addr().String(), "tls", tlsSrv != nil, "database", redactDSN(cfg.Database.URL), "storage", cfg.Storage.Type)
 	repl.SetLocal(loopbackURL(ln.Addr(), tlsSrv != nil), store.Manifests)
+	sup.listening(cfg, ln.Addr(), tlsSrv != nil)
 	if ready != nil {
 		ready(ln.Addr())
 	}
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	jobsDone := make(chan error, 1)
+	sup.dispatcher.Bind(bg) // stops polling the outbox at shutdown
 	go func() { jobsDone <- queue.Run(bg) }()
 	defer func() { // after the server has stopped: running jobs get their grace
 		stopBG()

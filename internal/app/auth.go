@@ -27,7 +27,8 @@ type authStack struct {
 	checker  *access.Checker
 	gate     *tokenauth.Gate
 	token    *tokenauth.Handler
-	// issuer signs registry tokens (replication mints its own).
+	// issuer signs registry tokens (replication mints its own; so do the
+	// scanners' pull tokens, supply.go).
 	issuer *tokenauth.Issuer
 	// realm is the token service URL for challenges; "" derives it from
 	// each request.

@@ -11,6 +11,8 @@ import (
 	"github.com/berth-registry/berth/internal/gc"
 	"github.com/berth-registry/berth/internal/jobs"
 	"github.com/berth-registry/berth/internal/meta"
+	"github.com/berth-registry/berth/internal/scan"
+	"github.com/berth-registry/berth/internal/webhook"
 )
 
 // jobList is every background job Berth runs: one entry per job (kind,
@@ -86,9 +88,21 @@ func purgeUploads(blobs *content.Service, c config.Uploads, log *slog.Logger) fu
 	}
 }
 
-// eventJobs are the event outbox's jobs (internal/events).
-func eventJobs(d *events.Dispatcher, store *meta.Events) []jobs.Job {
+// eventJobs are the event outbox's jobs (internal/events) and those of
+// its subscribers (internal/webhook).
+func eventJobs(d *events.Dispatcher, store *meta.Events, hooks *webhook.Service, scans *scan.Service, catalog scan.Catalog) []jobs.Job {
 	return []jobs.Job{
+		// One artifact scanned by the default scanner (internal/scan).
+		{Kind: scan.JobScan, Timeout: scan.Timeout + time.Minute, MaxAttempts: 1, Run: jobs.WithArgs(scans.Run)},
+		// Every image scanned again daily (Harbor's scan-all schedule).
+		{Kind: scan.JobScanAll, Every: 24 * time.Hour, Timeout: 10 * time.Minute, MaxAttempts: 1,
+			Run: jobs.NoArgs(func(ctx context.Context) error { return scans.ScanAll(ctx, catalog) })},
+		// Per project, in order; retries inside (webhook.MaxAttempts).
+		{Kind: webhook.JobDeliver, Timeout: 10 * time.Minute, MaxAttempts: 1,
+			Run: jobs.WithArgs(hooks.Deliver)},
+		// Projects whose worker died (or was never enqueued).
+		{Kind: webhook.JobSweep, Every: 30 * time.Second, Timeout: time.Minute, MaxAttempts: 1,
+			Run: jobs.NoArgs(hooks.Sweep)},
 		// Hands outbox events to subscribers; each run polls for
 		// events.DrainWindow and a new one starts a little before it ends,
 		// so one is always polling (cursor leases keep two runs from

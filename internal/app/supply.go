@@ -2,14 +2,28 @@ package app
 
 import (
 	"context"
+	"errors"
+	"io"
 	"log/slog"
+	"net"
+	"strings"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/internal/access"
+	"github.com/berth-registry/berth/internal/config"
+	"github.com/berth-registry/berth/internal/content"
 	"github.com/berth-registry/berth/internal/distapi"
 	"github.com/berth-registry/berth/internal/events"
+	"github.com/berth-registry/berth/internal/identity"
+	"github.com/berth-registry/berth/internal/jobs"
 	"github.com/berth-registry/berth/internal/meta"
+	"github.com/berth-registry/berth/internal/registry"
+	"github.com/berth-registry/berth/internal/scan"
+	"github.com/berth-registry/berth/internal/signature"
+	"github.com/berth-registry/berth/internal/tokenauth"
+	"github.com/berth-registry/berth/internal/webhook"
 )
 
 // supply holds the supply-chain parts of one replica: the event outbox's
@@ -18,16 +32,27 @@ type supply struct {
 	store      *meta.Store
 	dispatcher *events.Dispatcher
 	pulls      *events.Batcher
+	webhooks   *webhook.Service
+	scans      *scan.Service
+	auth       *authStack // set by setAuth: the scanners' credentials
 	log        *slog.Logger
 }
 
-func newSupply(ctx context.Context, store *meta.Store, log *slog.Logger) (*supply, error) {
+func newSupply(ctx context.Context, cfg config.Config, store *meta.Store, log *slog.Logger) (*supply, error) {
 	s := &supply{
 		store:      store,
 		dispatcher: events.NewDispatcher(store.Events, log),
+		webhooks:   webhook.New(store.Webhooks, store.Projects, cfg.ExternalURL, log),
 		log:        log,
 	}
+	s.scans = scan.New(store.Scans, store.Policies, store.Events, s.scanCredentials, cfg.ExternalURL, log)
 	// Subscribers register here, before Start.
+	if err := s.dispatcher.Subscribe("webhook", s.webhooks.Subscriber); err != nil {
+		return nil, err
+	}
+	if err := s.dispatcher.Subscribe("scan", s.scans.Subscriber); err != nil {
+		return nil, err
+	}
 	if err := s.dispatcher.Start(ctx); err != nil {
 		return nil, err
 	}
@@ -52,4 +77,136 @@ func (s *supply) onRegistryEvent(next func(context.Context, distapi.Event)) func
 			s.pulls.Add(ev)
 		}
 	}
+}
+
+// setQueue hands the job queue to the parts that enqueue work.
+func (s *supply) setQueue(q *jobs.Queue) {
+	s.webhooks.SetQueue(q)
+	s.scans.SetQueue(q)
+}
+
+// setAuth gives the scanner's credentials their identity service and
+// token issuer.
+func (s *supply) setAuth(a *authStack) { s.auth = a }
+
+// listening tells the scan service where scanners reach the registry when
+// no external URL is configured.
+func (s *supply) listening(cfg config.Config, addr net.Addr, tls bool) {
+	if cfg.ExternalURL != "" {
+		return
+	}
+	scheme := "http://"
+	if tls {
+		scheme = "https://"
+	}
+	s.scans.SetRegistryURL(scheme + addr.String())
+}
+
+// scanCredentials makes the pull credentials of one scan: a robot of the
+// project allowed to pull, expiring after ttl and deleted by cleanup, and
+// a Bearer token for it that grants pull on repo only.
+func (s *supply) scanCredentials(ctx context.Context, pid int64, repo string, ttl time.Duration) (string, func(), error) {
+	if s.auth == nil || s.auth.issuer == nil {
+		return "", nil, errors.New("scanner credentials: no token issuer")
+	}
+	rb, _, err := s.auth.identity.CreateRobot(ctx, identity.NewRobot{
+		Name: "scanner-" + strings.ReplaceAll(scan.NewUUID(), "-", "")[:16], Description: "pulls " + repo + " for one scan",
+		Level: meta.RobotProject, ProjectID: pid, ExpiresAt: time.Now().Add(ttl),
+		Permissions: []meta.RobotPermission{{Kind: "project", Namespace: access.ProjectName(repo),
+			Access: []meta.RobotAccess{{Resource: string(access.ResourceRepository), Action: string(access.ActionPull)}}}},
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	cleanup := func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := s.auth.identity.DeleteRobot(ctx, nil, rb.ID); err != nil {
+			s.log.Warn("could not delete a scan robot; it expires by itself", "robot", rb.Name, "err", err)
+		}
+	}
+	tok, err := s.auth.issuer.IssueFor(rb.Name, []tokenauth.ResourceActions{{Type: "repository", Name: repo, Actions: []string{"pull"}}}, ttl)
+	if err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	return "Bearer " + tok.Raw, cleanup, nil
+}
+
+// pullPolicy is the check distapi runs before answering a manifest GET:
+// the project's signature policy (internal/signature).
+func (s *supply) pullPolicy(blobs *content.Service) func(ctx context.Context, repo, ref string, m meta.Manifest) error {
+	v := signature.New(s.store.Projects, s.store.Manifests, blobs, s.store.Policies)
+	return func(ctx context.Context, repo, ref string, m meta.Manifest) error {
+		if err := v.Check(ctx, repo, ref, m); err != nil {
+			return err
+		}
+		return s.vulnCheck(ctx, repo, m)
+	}
+}
+
+// vulnCheck applies prevent_vul (internal/scan) to a pull. The scanner's
+// own robots are exempt, as in Harbor.
+func (s *supply) vulnCheck(ctx context.Context, repo string, m meta.Manifest) error {
+	if p := access.FromContext(ctx); p.Kind == access.KindRobot && strings.Contains(p.Name, "+scanner-") {
+		return nil
+	}
+	proj, err := s.store.Projects.GetProjectByName(ctx, access.ProjectName(repo))
+	if err != nil {
+		return err
+	}
+	pol, err := s.store.Policies.GetProjectPolicy(ctx, proj.ID)
+	if err != nil || !pol.PreventVul {
+		return err
+	}
+	sys, err := s.store.Policies.GetProjectPolicy(ctx, meta.SystemPolicy)
+	if err != nil {
+		return err
+	}
+	return s.scans.PullCheck(ctx, proj.ID, repo, m.Digest, pol, sys)
+}
+
+// withContent turns on the SBOMs scans attach to images (internal/scan).
+func (s *supply) withContent(blobs *content.Service, reg *registry.Service) {
+	s.scans.SetAttacher(sbomAttacher{blobs: blobs, reg: reg, manifests: s.store.Manifests})
+}
+
+// sbomAttacher stores SBOMs through the content and registry services.
+type sbomAttacher struct {
+	blobs     *content.Service
+	reg       *registry.Service
+	manifests *meta.Manifests
+}
+
+func (a sbomAttacher) PutBlob(ctx context.Context, repo string, d digest.Digest, body io.Reader, n int64) (meta.Blob, error) {
+	return a.blobs.PutBlob(ctx, repo, d, body, n)
+}
+
+func (a sbomAttacher) PutManifest(ctx context.Context, repo, mediaType string, payload []byte) (digest.Digest, error) {
+	res, err := a.reg.PutManifest(ctx, repo, digest.FromBytes(payload).String(), mediaType, payload)
+	return res.Digest, err
+}
+
+func (a sbomAttacher) Subject(ctx context.Context, repo string, d digest.Digest) (string, int64, error) {
+	m, err := a.manifests.GetManifest(ctx, repo, d)
+	return m.MediaType, m.Size, err
+}
+
+// scanCatalog is what the scan-all job walks.
+type scanCatalog struct{ store *meta.Store }
+
+func (c scanCatalog) ListRepositories(ctx context.Context, after string, limit int) ([]string, error) {
+	return c.store.Repos.ListRepositories(ctx, after, limit)
+}
+
+func (c scanCatalog) ListManifestDigests(ctx context.Context, repo string, after digest.Digest, limit int) ([]digest.Digest, error) {
+	return c.store.Manifests.ListManifestDigests(ctx, repo, after, limit)
+}
+
+func (c scanCatalog) GetManifest(ctx context.Context, repo string, d digest.Digest) (meta.Manifest, error) {
+	return c.store.Manifests.GetManifest(ctx, repo, d)
+}
+
+func (c scanCatalog) GetProjectByName(ctx context.Context, name string) (meta.Project, error) {
+	return c.store.Projects.GetProjectByName(ctx, name)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/berth-registry/berth/internal/content"
 	"github.com/berth-registry/berth/internal/httpx"
+	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/internal/registry"
 )
@@ -60,6 +61,10 @@ type Options struct {
 	// Proxy, when set, serves pulls of proxy-cache projects from their
 	// upstream on a miss (proxy.go); nil: no proxy-cache projects.
 	Proxy Proxy
+	// PullPolicy, when set, is asked before a manifest GET is answered
+	// (signature and vulnerability policies): an error refuses the pull;
+	// one matching access.ErrDenied is a DENIED whose message says why.
+	PullPolicy func(ctx context.Context, repo, ref string, m meta.Manifest) error
 }
 
 // Event is a registry operation that succeeded, for the audit log.

@@ -22,6 +22,11 @@ func (a *API) getManifest(w http.ResponseWriter, r *http.Request, t target) erro
 		return newError("MANIFEST_UNKNOWN", http.StatusNotFound,
 			"manifest %s is a %s, which the request's Accept header does not list", m.Digest, m.MediaType)
 	}
+	if a.opts.PullPolicy != nil && r.Method == http.MethodGet {
+		if err := a.opts.PullPolicy(r.Context(), t.repo, t.ref, m); err != nil {
+			return err
+		}
+	}
 	h := w.Header()
 	h.Set("Content-Type", m.MediaType)
 	h.Set("Docker-Content-Digest", m.Digest.String())

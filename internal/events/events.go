@@ -111,6 +111,17 @@ type Dispatcher struct {
 	subs []subscriber
 	// Window and poll interval of Drain (tests shorten them).
 	window, poll time.Duration
+	// life, when set (Bind), ends every Drain when it ends.
+	life context.Context
+}
+
+// Bind makes every Drain return as soon as life ends: a replica shutting
+// down stops polling at once instead of at the end of the drain window
+// (the job queue does not cancel a running job on a graceful stop).
+func (d *Dispatcher) Bind(life context.Context) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.life = life
 }
 
 // NewDispatcher returns a dispatcher over store with no subscribers.
@@ -177,6 +188,16 @@ func (d *Dispatcher) Drain(ctx context.Context) error {
 	subs, window, poll := d.snapshot()
 	if len(subs) == 0 {
 		return nil
+	}
+	d.mu.Lock()
+	life := d.life
+	d.mu.Unlock()
+	if life != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		stop := context.AfterFunc(life, cancel)
+		defer stop()
 	}
 	deadline := d.now().Add(window)
 	for {

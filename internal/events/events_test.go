@@ -181,3 +181,24 @@ func TestBatcher(t *testing.T) {
 		}
 	})
 }
+
+// TestDrainStopsWithBind: a drain returns when the context it is bound to
+// ends, well before its window.
+func TestDrainStopsWithBind(t *testing.T) {
+	s := metatest.OpenSQLite(t)
+	d := events.NewDispatcher(s.Events, slog.New(slog.DiscardHandler))
+	if err := d.Subscribe("x", (&recorder{}).handle); err != nil {
+		t.Fatal(err)
+	}
+	d.SetWindow(time.Minute, 20*time.Millisecond)
+	life, stop := context.WithCancel(context.Background())
+	d.Bind(life)
+	time.AfterFunc(200*time.Millisecond, stop)
+	start := time.Now()
+	if err := d.Drain(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("Drain took %s after its binding ended", took)
+	}
+}

@@ -257,6 +257,11 @@ func (q *Queue) Close() { q.conn.close() }
 // Enqueue inserts a one-off job of a registered kind with args encoded as
 // JSON (nil for none); a replica picks it up.
 func (q *Queue) Enqueue(ctx context.Context, kind string, a any) error {
+	return q.EnqueueAt(ctx, kind, a, time.Time{})
+}
+
+// EnqueueAt is Enqueue for a job that must not run before at (zero: now).
+func (q *Queue) EnqueueAt(ctx context.Context, kind string, a any, at time.Time) error {
 	j, ok := q.jobs[kind]
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrUnknownKind, kind)
@@ -269,7 +274,7 @@ func (q *Queue) Enqueue(ctx context.Context, kind string, a any) error {
 		}
 		raw = b
 	}
-	if _, err := q.client.Insert(ctx, args{kind: kind, raw: raw}, &river.InsertOpts{MaxAttempts: j.MaxAttempts}); err != nil {
+	if _, err := q.client.Insert(ctx, args{kind: kind, raw: raw}, &river.InsertOpts{MaxAttempts: j.MaxAttempts, ScheduledAt: at}); err != nil {
 		return fmt.Errorf("jobs: enqueue %s: %w", kind, err)
 	}
 	return nil

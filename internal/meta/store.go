@@ -95,7 +95,10 @@ type Store struct {
 	Registries *Registries
 	// Replication holds replication policies, executions and tasks.
 	Replication *Replication
-	Backups     *Backups // backup runs and their schedule
+	Backups     *Backups  // backup runs and their schedule
+	Webhooks    *Webhooks // webhook policies, deliveries, per-project leases
+	Policies    *Policies // signature and vulnerability policies, CVE allowlists, signature keys
+	Scans       *Scans    // scanner registrations and scan reports
 }
 
 func newStore(db *sql.DB, d dialect) *Store {
@@ -128,6 +131,9 @@ func storeOn(h *handle) *Store {
 		Registries:  &Registries{h},
 		Replication: &Replication{h},
 		Backups:     &Backups{h},
+		Webhooks:    &Webhooks{h},
+		Policies:    &Policies{h},
+		Scans:       &Scans{h},
 	}
 }
 

@@ -2,6 +2,8 @@ package registry
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 
 	"github.com/opencontainers/go-digest"
 
@@ -12,17 +14,42 @@ import (
 // Event types the registry writes to the outbox (internal/events names
 // them all; these are Harbor's names).
 const (
-	eventPush   = "PUSH_ARTIFACT"
-	eventDelete = "DELETE_ARTIFACT"
+	eventPush        = "PUSH_ARTIFACT"
+	eventDelete      = "DELETE_ARTIFACT"
+	eventQuotaExceed = "QUOTA_EXCEED"
 )
 
 // appendEvent writes an outbox event about manifest m of repo in tx, as
 // the transaction's last statement (meta.Events.Append). The operator is
 // the request's principal.
-func appendEvent(ctx context.Context, tx *meta.Store, typ, repo string, d digest.Digest, mediaType string, size int64, tags []string) error {
-	_, err := tx.Events.Append(ctx, meta.Event{
+func appendEvent(ctx context.Context, tx *meta.Store, typ, repo string, d digest.Digest, mediaType string, size int64, tags []string, extra ...meta.Manifest) error {
+	e := meta.Event{
 		Type: typ, Repository: repo, Digest: d, MediaType: mediaType, Size: size, Tags: tags,
 		Operator: access.FromContext(ctx).Name,
-	})
+	}
+	// A referrer (signature, SBOM...) says so: subscribers such as scan on
+	// push skip it.
+	if len(extra) > 0 && (extra[0].Subject != "" || extra[0].ArtifactType != "") {
+		e.Detail, _ = json.Marshal(map[string]string{"artifact_type": extra[0].ArtifactType, "subject": extra[0].Subject.String()})
+	}
+	_, err := tx.Events.Append(ctx, e)
 	return err
+}
+
+// quotaEvent writes QUOTA_EXCEED when err says a push went over its
+// project's quota. The push rolled back, so the event has its own
+// transaction; a failure to write it is only logged.
+func (s *Service) quotaEvent(ctx context.Context, repo string, d digest.Digest, err error) {
+	var qe *meta.QuotaExceededError
+	if !errors.As(err, &qe) {
+		return
+	}
+	detail, _ := json.Marshal(map[string]any{"details": qe.Error(), "used": qe.Used, "requested": qe.Requested, "limit": qe.Limit})
+	e := meta.Event{Type: eventQuotaExceed, Repository: repo, Digest: d, Operator: access.FromContext(ctx).Name, Detail: detail}
+	if err := s.store.Tx.InTx(ctx, func(tx *meta.Store) error {
+		_, err := tx.Events.Append(ctx, e)
+		return err
+	}); err != nil {
+		s.log.WarnContext(ctx, "could not record a quota event", "repository", repo, "err", err)
+	}
 }

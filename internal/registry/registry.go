@@ -215,9 +215,10 @@ func (s *Service) PutManifest(ctx context.Context, repo, ref, contentType string
 				return err
 			}
 		}
-		return appendEvent(ctx, tx, eventPush, repo, d, m.MediaType, int64(len(payload)), tags)
+		return appendEvent(ctx, tx, eventPush, repo, d, m.MediaType, int64(len(payload)), tags, m)
 	})
 	if err != nil {
+		s.quotaEvent(ctx, repo, d, err)
 		return PutResult{}, fmt.Errorf("put manifest %s:%s: %w", repo, ref, err)
 	}
 	s.forget(ctx, tagKeys(repo, tags)...)

@@ -142,6 +142,16 @@ type Deps struct {
 	Replication ReplicationService
 	// Backups serves /system/backups (backups.go); nil: 503.
 	Backups BackupService
+	// Webhooks serves the project webhook policies and their delivery log
+	// (webhooks.go); nil: those endpoints answer 503.
+	Webhooks webhookStore
+	// Policies holds project signature and vulnerability policies and
+	// signature keys (policies.go); nil: those endpoints answer 503.
+	Policies policyStore
+	// Scans and ScanService serve scanners, scans and reports
+	// (scanners.go); nil: those endpoints answer 503.
+	Scans       scanStore
+	ScanService ScanService
 }
 
 // SystemInfo is what GET /systeminfo reports besides stored settings.
@@ -243,7 +253,10 @@ func (a *API) routes(mux *http.ServeMux) {
 
 	// Registries and replication (replication.go).
 	a.replicationRoutes(mux)
-	a.backupRoutes(mux) // backups.go
+	a.backupRoutes(mux)  // backups.go
+	a.webhookRoutes(mux) // webhooks.go
+	a.policyRoutes(mux)  // policies.go
+	a.scannerRoutes(mux) // scanners.go
 }
 
 // handlerFunc is an API handler: it writes a response or returns an error

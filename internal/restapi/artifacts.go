@@ -52,6 +52,8 @@ type artifactJSON struct {
 	Tags              []tagJSON         `json:"tags"`
 	// Labels are shown with with_label=true (labels.go).
 	Labels []labelJSON `json:"labels,omitempty"`
+	// ScanOverview is Harbor's, with with_scan_overview=true (scanners.go).
+	ScanOverview map[string]any `json:"scan_overview,omitempty"`
 }
 
 // referenceJSON is Harbor's Reference: a child of an index.
@@ -133,9 +135,18 @@ func (a *API) listArtifacts(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	withScan, err := boolParam(r, "with_scan_overview", false)
+	if err != nil {
+		return err
+	}
 	out := make([]artifactJSON, len(arts))
 	for i, m := range arts {
 		out[i] = artifactOf(proj.ID, repo, m, withTag)
+		if withScan {
+			if out[i].ScanOverview, err = a.scanOverview(r.Context(), repo, m.Digest); err != nil {
+				return err
+			}
+		}
 	}
 	if err := a.decorateArtifacts(r, arts, out); err != nil {
 		return err
@@ -190,6 +201,13 @@ func (a *API) getArtifact(w http.ResponseWriter, r *http.Request) error {
 	out := []artifactJSON{artifactOf(proj.ID, repo, m, withTag)}
 	if err := a.decorateArtifacts(r, []meta.Artifact{m}, out); err != nil {
 		return err
+	}
+	if withScan, err := boolParam(r, "with_scan_overview", false); err != nil {
+		return err
+	} else if withScan {
+		if out[0].ScanOverview, err = a.scanOverview(r.Context(), repo, m.Digest); err != nil {
+			return err
+		}
 	}
 	return writeJSON(w, http.StatusOK, out[0])
 }

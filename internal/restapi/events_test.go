@@ -1,7 +1,9 @@
 package restapi_test
 
 import (
+	"bytes"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,6 +57,32 @@ func TestEventOutbox(t *testing.T) {
 		})
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("outbox (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// TestQuotaExceedEvent: a manifest push refused for the project's quota
+// leaves a QUOTA_EXCEED event (in its own transaction: the push rolled
+// back) and no PUSH_ARTIFACT.
+func TestQuotaExceedEvent(t *testing.T) {
+	forEachEnv(t, func(t *testing.T, e *env) {
+		e.must(e.do(admin, http.MethodPost, "projects", map[string]any{"project_name": "tight", "storage_limit": 700}), http.StatusCreated)
+		cfg := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`)
+		layer := bytes.Repeat([]byte("x"), 512)
+		c, l := e.srv.PushBlob(t, admin, "tight/app", cfg), e.srv.PushBlob(t, admin, "tight/app", layer)
+		m := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"` +
+			c.String() + `","size":` + itoa(int64(len(cfg))) + `},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"` +
+			l.String() + `","size":512}],"annotations":{"pad":"` + strings.Repeat("p", 300) + `"}}`)
+		r := e.do(admin, http.MethodPut, "/v2/tight/app/manifests/v1", m, "Content-Type", "application/vnd.oci.image.manifest.v1+json")
+		if r.status != http.StatusForbidden {
+			t.Fatalf("push over quota: %d %s %q", r.status, r.code, r.msg)
+		}
+		es, err := e.store().Events.EventsAfter(t.Context(), 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(es) != 1 || es[0].Type != "QUOTA_EXCEED" || es[0].Repository != "tight/app" || !strings.Contains(string(es[0].Detail), "quota exceeded") {
+			t.Fatalf("events %+v, want one QUOTA_EXCEED", es)
 		}
 	})
 }

@@ -413,7 +413,11 @@ func (a *API) listProjectMetadata(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	md := map[string]string{metaPublic: strconv.FormatBool(proj.Public)}
+	md, err := a.policyMetadata(r.Context(), proj.ID) // policies.go
+	if err != nil {
+		return err
+	}
+	md[metaPublic] = strconv.FormatBool(proj.Public)
 	if err := a.untaggedMetadata(r.Context(), proj, md); err != nil { // untagged.go
 		return err
 	}
@@ -447,7 +451,13 @@ func (a *API) getProjectMetadata(w http.ResponseWriter, r *http.Request) error {
 		}
 		return writeJSON(w, http.StatusOK, map[string]string{metaRetentionID: id})
 	}
-	if name != metaPublic {
+	if isPolicyMeta(name) && a.d.Policies != nil { // policies.go
+		all, err := a.policyMetadata(r.Context(), proj.ID)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, map[string]string{name: all[name]})
+	} else if name != metaPublic {
 		return errNotFound("project metadata %q does not exist; Berth has %q", truncate(name, 100), metaPublic)
 	}
 	return writeJSON(w, http.StatusOK, map[string]string{metaPublic: strconv.FormatBool(proj.Public)})
@@ -460,15 +470,25 @@ func (a *API) updateProjectMetadata(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	if r.PathValue("meta_name") == metaAutoDeleteUntagged {
+	name := r.PathValue("meta_name")
+	if name == metaAutoDeleteUntagged {
 		return a.putUntaggedMetadata(w, r, proj) // untagged.go
 	}
-	if name := r.PathValue("meta_name"); name != metaPublic {
+	if !isPolicyMeta(name) && name != metaPublic {
 		return errNotFound("project metadata %q does not exist; Berth has %q", truncate(name, 100), metaPublic)
 	}
 	var body map[string]string
 	if err := decodeJSON(r, &body); err != nil {
 		return err
+	}
+	if isPolicyMeta(name) { // policies.go
+		if v, ok := body[name]; !ok || len(body) != 1 {
+			return errBadRequest(`want {%q:"..."}`, name)
+		} else if err := a.setPolicyMetadata(r.Context(), proj.ID, map[string]string{name: v}); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusOK)
+		return nil
 	}
 	v, ok := body[metaPublic]
 	if !ok || len(body) != 1 {
