@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -36,6 +37,9 @@ type supply struct {
 	scans      *scan.Service
 	auth       *authStack // set by setAuth: the scanners' credentials
 	log        *slog.Logger
+
+	vulnMu    sync.Mutex
+	vulnCache map[string]vulnPolicy // by project name (vulnPolicies)
 }
 
 func newSupply(ctx context.Context, cfg config.Config, store *meta.Store, log *slog.Logger) (*supply, error) {
@@ -151,19 +155,65 @@ func (s *supply) vulnCheck(ctx context.Context, repo string, m meta.Manifest) er
 	if p := access.FromContext(ctx); p.Kind == access.KindRobot && strings.Contains(p.Name, "+scanner-") {
 		return nil
 	}
-	proj, err := s.store.Projects.GetProjectByName(ctx, access.ProjectName(repo))
-	if err != nil {
+	pol, err := s.vulnPolicies(ctx, access.ProjectName(repo))
+	if err != nil || !pol.project.PreventVul {
 		return err
 	}
+	return s.scans.PullCheck(ctx, pol.projectID, repo, m.Digest, pol.project, pol.system)
+}
+
+// vulnPolicy is a project's prevent_vul settings with the system's, as
+// cached for the pull path.
+type vulnPolicy struct {
+	projectID       int64
+	project, system meta.ProjectPolicy
+	until           time.Time
+}
+
+// vulnPolicyTTL is how long a project's vulnerability policy is used
+// before it is read again: a change made on another replica takes effect
+// within it. While the database is unreachable the last policy read is
+// kept (nothing can change it meanwhile), so warm pulls go on.
+const vulnPolicyTTL = 3 * time.Second
+
+// vulnPolicies reads project's policies, at most once per vulnPolicyTTL.
+func (s *supply) vulnPolicies(ctx context.Context, project string) (vulnPolicy, error) {
+	s.vulnMu.Lock()
+	old, ok := s.vulnCache[project]
+	s.vulnMu.Unlock()
+	if ok && time.Now().Before(old.until) {
+		return old, nil
+	}
+	v, err := s.readVulnPolicies(ctx, project)
+	if err != nil {
+		if ok && errors.Is(err, meta.ErrUnavailable) {
+			return old, nil
+		}
+		return vulnPolicy{}, err
+	}
+	s.vulnMu.Lock()
+	if s.vulnCache == nil || len(s.vulnCache) >= 10_000 {
+		s.vulnCache = make(map[string]vulnPolicy) // bounded: start over
+	}
+	s.vulnCache[project] = v
+	s.vulnMu.Unlock()
+	return v, nil
+}
+
+func (s *supply) readVulnPolicies(ctx context.Context, project string) (vulnPolicy, error) {
+	proj, err := s.store.Projects.GetProjectByName(ctx, project)
+	if err != nil {
+		return vulnPolicy{}, err
+	}
 	pol, err := s.store.Policies.GetProjectPolicy(ctx, proj.ID)
-	if err != nil || !pol.PreventVul {
-		return err
+	if err != nil {
+		return vulnPolicy{}, err
 	}
 	sys, err := s.store.Policies.GetProjectPolicy(ctx, meta.SystemPolicy)
 	if err != nil {
-		return err
+		return vulnPolicy{}, err
 	}
-	return s.scans.PullCheck(ctx, proj.ID, repo, m.Digest, pol, sys)
+	return vulnPolicy{projectID: proj.ID, project: pol, system: sys, until: time.Now().Add(vulnPolicyTTL)}, nil
 }
 
 // withContent turns on the SBOMs scans attach to images (internal/scan).

@@ -175,6 +175,20 @@ func (v *Verifier) rule(ctx context.Context, project string) (rule, error) {
 	if ok && v.now().Before(r.until) {
 		return r, nil
 	}
+	fresh, err := v.readRule(ctx, project)
+	if err != nil {
+		// While the database is unreachable nothing can change the
+		// policy: the last one read stays in force, so warm pulls go on.
+		if ok && errors.Is(err, meta.ErrUnavailable) {
+			return r, nil
+		}
+		return rule{}, err
+	}
+	return fresh, nil
+}
+
+// readRule reads project's policy and caches it for ruleTTL.
+func (v *Verifier) readRule(ctx context.Context, project string) (rule, error) {
 	p, err := v.projects.GetProjectByName(ctx, project)
 	if err != nil {
 		return rule{}, err
@@ -188,7 +202,7 @@ func (v *Verifier) rule(ctx context.Context, project string) (rule, error) {
 	if err != nil {
 		return rule{}, err
 	}
-	r = rule{on: pol.ContentTrustCosign || len(keys) > 0, until: v.now().Add(ruleTTL)}
+	r := rule{on: pol.ContentTrustCosign || len(keys) > 0, until: v.now().Add(ruleTTL)}
 	var set strings.Builder
 	for _, k := range keys {
 		pub, _, _, err := ParsePublicKey(k.PublicKey)
