@@ -130,6 +130,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	}
 	defer sup.Close() // after the server has stopped: writes the queued pull events
 	changes := &changeCounter{}
+	sup.changes = changes.load
 	auth, err := newAuth(ctx, cfg, store, auditLog, log, changes.load)
 	if err != nil {
 		return err

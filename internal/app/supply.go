@@ -40,6 +40,9 @@ type supply struct {
 
 	vulnMu    sync.Mutex
 	vulnCache map[string]vulnPolicy // by project name (vulnPolicies)
+	// changes is perf.go's change counter: a policy changed through this
+	// replica's API is seen by its next pull.
+	changes func() uint64
 }
 
 func newSupply(ctx context.Context, cfg config.Config, store *meta.Store, log *slog.Logger) (*supply, error) {
@@ -168,6 +171,7 @@ type vulnPolicy struct {
 	projectID       int64
 	project, system meta.ProjectPolicy
 	until           time.Time
+	gen             uint64 // the change counter when read
 }
 
 // vulnPolicyTTL is how long a project's vulnerability policy is used
@@ -181,10 +185,15 @@ func (s *supply) vulnPolicies(ctx context.Context, project string) (vulnPolicy, 
 	s.vulnMu.Lock()
 	old, ok := s.vulnCache[project]
 	s.vulnMu.Unlock()
-	if ok && time.Now().Before(old.until) {
+	var gen uint64
+	if s.changes != nil {
+		gen = s.changes()
+	}
+	if ok && old.gen == gen && time.Now().Before(old.until) {
 		return old, nil
 	}
 	v, err := s.readVulnPolicies(ctx, project)
+	v.gen = gen
 	if err != nil {
 		if ok && errors.Is(err, meta.ErrUnavailable) {
 			return old, nil
