@@ -29,7 +29,7 @@ func appendEvent(ctx context.Context, tx *meta.Store, typ, repo string, d digest
 	}
 	// A referrer (signature, SBOM...) says so: subscribers such as scan on
 	// push skip it.
-	if len(extra) > 0 && (extra[0].Subject != "" || extra[0].ArtifactType != "") {
+	if len(extra) > 0 && (extra[0].Subject != "" || isArtifactType(extra[0].ArtifactType)) {
 		e.Detail, _ = json.Marshal(map[string]string{"artifact_type": extra[0].ArtifactType, "subject": extra[0].Subject.String()})
 	}
 	_, err := tx.Events.Append(ctx, e)
@@ -52,4 +52,15 @@ func (s *Service) quotaEvent(ctx context.Context, repo string, d digest.Digest, 
 	}); err != nil {
 		s.log.WarnContext(ctx, "could not record a quota event", "repository", repo, "err", err)
 	}
+}
+
+// isArtifactType reports whether t names an artifact other than a
+// container image: an image's artifact type is its config's media type
+// (the OCI fallback), which says nothing more.
+func isArtifactType(t string) bool {
+	switch t {
+	case "", "application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json":
+		return false
+	}
+	return true
 }
