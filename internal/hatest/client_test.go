@@ -472,6 +472,14 @@ func (rc *regClient) probeResume(ctx context.Context, cut *reqError, desc ocispe
 	err := func() error {
 		c := call{step: what + " GET status", method: http.MethodGet, url: cut.URL, reqID: id(), want: http.StatusNoContent}
 		res, err := rc.do(ctx, c)
+		// Until haproxy has marked the killed replica down (two failed
+		// checks, 500 ms apart) it may still route there and answer 502
+		// or 503; a client retries those, as docker does.
+		for try := 0; err != nil && gatewayError(err) && try < 12 && ctx.Err() == nil; try++ {
+			time.Sleep(250 * time.Millisecond)
+			c.reqID = id()
+			res, err = rc.do(ctx, c)
+		}
 		if err != nil {
 			return err
 		}
@@ -560,4 +568,11 @@ func (rc *regClient) verifyImage(ctx context.Context, base string, im image, b b
 		}
 	}
 	return nil
+}
+
+// gatewayError reports whether err is the load balancer's 502 or 503 for
+// a replica it has not yet marked down.
+func gatewayError(err error) bool {
+	var re *reqError
+	return errors.As(err, &re) && (re.Status == http.StatusBadGateway || re.Status == http.StatusServiceUnavailable)
 }
