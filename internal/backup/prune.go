@@ -28,7 +28,7 @@ func (r Retention) Keep(ms []Manifest) map[string]bool {
 		return keep
 	}
 	sorted := slices.Clone(ms)
-	slices.SortFunc(sorted, func(a, b Manifest) int { return strings.Compare(b.ID, a.ID) }) // newest first
+	slices.SortFunc(sorted, func(a, b Manifest) int { return olderFirst(b, a) }) // newest first
 	if r.Last == 0 && r.Daily == 0 && r.Weekly == 0 {
 		for _, m := range sorted {
 			keep[m.ID] = true

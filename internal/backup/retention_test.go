@@ -56,6 +56,16 @@ func TestRetentionKeep(t *testing.T) {
 	if keep := (Retention{Last: 1}).Keep(nil); len(keep) != 0 {
 		t.Errorf("Keep(nil) = %v", keep)
 	}
+	// Two snapshots of one second: their ids' random tails sort against
+	// their order, and the later one is the one kept.
+	at := day(20, 3)
+	same := []Manifest{
+		{ID: "20261120T030000Z-ffffff", CreatedAt: at.Add(100 * time.Millisecond)},
+		{ID: "20261120T030000Z-000000", CreatedAt: at.Add(900 * time.Millisecond)},
+	}
+	if keep := (Retention{Last: 1}).Keep(same); !keep[same[1].ID] || len(keep) != 1 {
+		t.Errorf("Keep of two snapshots of one second = %v, want the later %s", keep, same[1].ID)
+	}
 }
 
 func TestValueRoundTrip(t *testing.T) {

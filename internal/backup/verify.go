@@ -89,7 +89,18 @@ func List(ctx context.Context, repo storage.Driver) ([]Manifest, error) {
 		}
 		out = append(out, m)
 	}
+	// Ids sort by the second they were made in; two snapshots of one
+	// second sort by when they were started.
+	slices.SortStableFunc(out, olderFirst)
 	return out, nil
+}
+
+// olderFirst orders snapshots by their start time, then by id.
+func olderFirst(a, b Manifest) int {
+	if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ID, b.ID)
 }
 
 // Latest returns the newest complete snapshot in repo.
