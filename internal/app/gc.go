@@ -98,6 +98,7 @@ func GC(ctx context.Context, cfg config.Config, log *slog.Logger, opts GCOptions
 type quotaCollector struct {
 	quotas                   *meta.Quotas
 	used, limit, ratio, phys *prometheus.Desc
+	threshold                *prometheus.Desc
 }
 
 func newQuotaCollector(q *meta.Quotas) *quotaCollector {
@@ -108,6 +109,9 @@ func newQuotaCollector(q *meta.Quotas) *quotaCollector {
 		ratio: prometheus.NewDesc("berth_project_quota_used_ratio",
 			"Used over limit (alert at 0.85 and 1); absent without a limit.", labels, nil),
 		phys: prometheus.NewDesc("berth_storage_physical_bytes", "Bytes of every stored blob, each once.", nil, nil),
+		threshold: prometheus.NewDesc("berth_project_quota_threshold_percent",
+			"The quota threshold a project last crossed upwards (0, 85 or 100; 100 also after a refused push): "+
+				"each crossing writes one QUOTA_WARNING or QUOTA_EXCEED event.", labels, nil),
 	}
 }
 
@@ -116,6 +120,7 @@ func (c *quotaCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.limit
 	ch <- c.ratio
 	ch <- c.phys
+	ch <- c.threshold
 }
 
 func (c *quotaCollector) Collect(ch chan<- prometheus.Metric) {
@@ -132,6 +137,7 @@ func (c *quotaCollector) Collect(ch chan<- prometheus.Metric) {
 		if q.Limit > 0 {
 			ch <- prometheus.MustNewConstMetric(c.ratio, prometheus.GaugeValue, float64(q.Used)/float64(q.Limit), q.ProjectName)
 		}
+		ch <- prometheus.MustNewConstMetric(c.threshold, prometheus.GaugeValue, float64(q.Threshold), q.ProjectName)
 	}
 	if b, _, err := c.quotas.PhysicalBytes(ctx); err == nil {
 		ch <- prometheus.MustNewConstMetric(c.phys, prometheus.GaugeValue, float64(b))

@@ -87,6 +87,38 @@ func (s *Events) AppendBatch(ctx context.Context, es []Event) error {
 	})
 }
 
+// deferEvent asks for e to be appended when the current transaction
+// commits (as its last statements, so the outbox lock is held only for
+// the commit): a store method deep inside a transaction (a quota crossing
+// its threshold) records an event without taking the outbox lock before
+// the row locks the rest of the transaction takes. Outside a transaction
+// e is appended at once.
+func (h *handle) deferEvent(ctx context.Context, e Event) error {
+	if h.db != nil {
+		_, err := (&Events{h}).Append(ctx, e)
+		return err
+	}
+	h.deferred = append(h.deferred, e)
+	return nil
+}
+
+// flushDeferred appends the transaction's deferred events.
+func (h *handle) flushDeferred(ctx context.Context) error {
+	if len(h.deferred) == 0 {
+		return nil
+	}
+	if err := h.lockEvents(ctx); err != nil {
+		return err
+	}
+	for _, e := range h.deferred {
+		if _, err := h.insertEvent(ctx, e); err != nil {
+			return err
+		}
+	}
+	h.deferred = nil
+	return nil
+}
+
 func (h *handle) lockEvents(ctx context.Context) error {
 	if h.dialect != dialectPostgres {
 		return nil

@@ -3,6 +3,7 @@ package meta
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -33,6 +34,7 @@ var ErrQuotaExceeded = errors.New("quota exceeded")
 
 // QuotaExceededError says which project would go over its storage limit.
 type QuotaExceededError struct {
+	ProjectID int64
 	Project   string
 	Used      int64
 	Requested int64
@@ -193,7 +195,7 @@ func (h *handle) addUsage(ctx context.Context, pid int64, pname string, delta in
 			pid).Scan(&used, &limit); err != nil {
 			return wrapErr(err, "meta: quota of project %s", pname)
 		}
-		return &QuotaExceededError{Project: pname, Used: used, Requested: delta, Limit: limit}
+		return &QuotaExceededError{ProjectID: pid, Project: pname, Used: used, Requested: delta, Limit: limit}
 	}
 	if err != nil {
 		return wrapErr(err, "meta: quota of project %s", pname)
@@ -207,8 +209,10 @@ const (
 	QuotaFullPercent = 100
 )
 
-// quotaThreshold records an audit event when usage crosses 85% or 100% of
-// the limit upwards, and re-arms the warning when it falls back below.
+// quotaThreshold records an audit entry and an outbox event when usage
+// crosses 85% (QUOTA_WARNING) or 100% (QUOTA_EXCEED) of the limit
+// upwards, and re-arms them when it falls back below: one event per
+// crossing, however many pushes follow.
 func (h *handle) quotaThreshold(ctx context.Context, pid int64, pname string, used, limit int64, warned int) error {
 	level := 0
 	if limit > 0 {
@@ -232,13 +236,58 @@ func (h *handle) quotaThreshold(ctx context.Context, pid int64, pname string, us
 	if level == QuotaFullPercent {
 		op = "quota_full"
 	}
+	msg := fmt.Sprintf("%s: %d%% (%d of %d bytes)", pname, level, used, limit)
 	if _, err := h.q.ExecContext(ctx, `
 		INSERT INTO audit_logs (op_time, username, operation, resource_type, resource, client_ip, result, project_id)
 		VALUES ($1, 'system', $2, 'quota', $3, '', 'success', $4)`,
-		h.timestamp(), op, fmt.Sprintf("%s: %d%% (%d of %d bytes)", pname, level, used, limit), pid); err != nil {
+		h.timestamp(), op, msg, pid); err != nil {
 		return wrapErr(err, "meta: quota event of project %s", pname)
 	}
-	return nil
+	return h.deferEvent(ctx, QuotaEvent(pid, pname, level, used, 0, limit))
+}
+
+// Outbox event types of quota crossings (Harbor's names).
+const (
+	EventQuotaWarning = "QUOTA_WARNING"
+	EventQuotaExceed  = "QUOTA_EXCEED"
+)
+
+// QuotaEvent is the outbox event of project pid reaching level percent of
+// its limit (QuotaWarnPercent: QUOTA_WARNING; QuotaFullPercent:
+// QUOTA_EXCEED), or of a push of requested bytes refused (requested > 0,
+// QUOTA_EXCEED). Its detail is Harbor's custom attribute "details" and
+// the figures.
+func QuotaEvent(pid int64, pname string, level int, used, requested, limit int64) Event {
+	typ, details := EventQuotaExceed, ""
+	switch {
+	case requested > 0:
+		details = (&QuotaExceededError{Project: pname, Used: used, Requested: requested, Limit: limit}).Error()
+	case level == QuotaFullPercent:
+		details = fmt.Sprintf("project %s reached its storage limit: %d of %d bytes used", pname, used, limit)
+	default:
+		typ = EventQuotaWarning
+		details = fmt.Sprintf("project %s uses %d%% of its storage limit or more: %d of %d bytes used", pname, QuotaWarnPercent, used, limit)
+	}
+	detail, _ := json.Marshal(map[string]any{"details": details, "project": pname, "used": used,
+		"requested": requested, "limit": limit, "threshold_percent": level})
+	return Event{Type: typ, ProjectID: pid, Operator: "system", Detail: detail}
+}
+
+// NoteQuotaRefusal records that a push into project pid was refused for
+// its quota, and reports whether this is the first refusal since usage
+// last fell below 100% (one QUOTA_EXCEED per crossing: the caller writes
+// the event only then). Call it in its own transaction: the refused push
+// rolled back.
+func (s *Quotas) NoteQuotaRefusal(ctx context.Context, pid int64) (bool, error) {
+	res, err := s.q.ExecContext(ctx, `UPDATE quotas SET warned = $2 WHERE project_id = $1 AND warned < $2`, pid, QuotaFullPercent)
+	if err != nil {
+		return false, wrapErr(err, "meta: note a quota refusal of project %d", pid)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, wrapErr(err, "meta: note a quota refusal of project %d", pid)
+	}
+	return n > 0, nil
 }
 
 // inProject is the SQL condition "repository alias r is in the project

@@ -24,17 +24,21 @@ type Quota struct {
 	OwnerName   string
 	Limit       int64 // bytes; -1: unlimited
 	Used        int64 // bytes the project holds, each digest once
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// Threshold is the last threshold usage crossed upwards and has not
+	// fallen back below: 0, QuotaWarnPercent or QuotaFullPercent (also
+	// after a push refused for the quota).
+	Threshold int
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 const quotaSelect = `SELECT q.id, q.project_id, p.name, COALESCE(u.username, ''), q.storage_limit, q.storage_used,
-	q.created_at, q.updated_at
+	q.warned, q.created_at, q.updated_at
 	FROM quotas AS q JOIN projects AS p ON p.id = q.project_id LEFT JOIN users AS u ON u.id = p.owner_id`
 
 func scanQuota(row rowScanner) (Quota, error) {
 	var q Quota
-	err := row.Scan(&q.ID, &q.ProjectID, &q.ProjectName, &q.OwnerName, &q.Limit, &q.Used, &q.CreatedAt, &q.UpdatedAt)
+	err := row.Scan(&q.ID, &q.ProjectID, &q.ProjectName, &q.OwnerName, &q.Limit, &q.Used, &q.Threshold, &q.CreatedAt, &q.UpdatedAt)
 	q.CreatedAt, q.UpdatedAt = q.CreatedAt.UTC(), q.UpdatedAt.UTC()
 	return q, err
 }

@@ -29,6 +29,9 @@ type handle struct {
 	// grace is how long unreferenced content is kept (GC.SetGrace);
 	// 0 means DefaultGCGrace.
 	grace time.Duration
+	// deferred are outbox events a statement inside the transaction asked
+	// for (deferEvent); inTx appends them just before it commits.
+	deferred []Event
 }
 
 // timestamp is the store's clock in UTC, at the microsecond precision both
@@ -48,7 +51,11 @@ func (h *handle) inTx(ctx context.Context, fn func(tx *handle) error) error {
 		return wrapErr(err, "meta: begin")
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	if err := fn(&handle{q: tx, dialect: h.dialect, now: h.now, grace: h.grace}); err != nil {
+	th := &handle{q: tx, dialect: h.dialect, now: h.now, grace: h.grace}
+	if err := fn(th); err != nil {
+		return err
+	}
+	if err := th.flushDeferred(ctx); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {

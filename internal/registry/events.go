@@ -14,9 +14,8 @@ import (
 // Event types the registry writes to the outbox (internal/events names
 // them all; these are Harbor's names).
 const (
-	eventPush        = "PUSH_ARTIFACT"
-	eventDelete      = "DELETE_ARTIFACT"
-	eventQuotaExceed = "QUOTA_EXCEED"
+	eventPush   = "PUSH_ARTIFACT"
+	eventDelete = "DELETE_ARTIFACT"
 )
 
 // appendEvent writes an outbox event about manifest m of repo in tx, as
@@ -37,17 +36,23 @@ func appendEvent(ctx context.Context, tx *meta.Store, typ, repo string, d digest
 }
 
 // quotaEvent writes QUOTA_EXCEED when err says a push went over its
-// project's quota. The push rolled back, so the event has its own
-// transaction; a failure to write it is only logged.
+// project's quota, once per crossing (meta.Quotas.NoteQuotaRefusal: not
+// again until usage falls back below the limit). The push rolled back,
+// so the event has its own transaction; a failure to write it is only
+// logged.
 func (s *Service) quotaEvent(ctx context.Context, repo string, d digest.Digest, err error) {
 	var qe *meta.QuotaExceededError
 	if !errors.As(err, &qe) {
 		return
 	}
-	detail, _ := json.Marshal(map[string]any{"details": qe.Error(), "used": qe.Used, "requested": qe.Requested, "limit": qe.Limit})
-	e := meta.Event{Type: eventQuotaExceed, Repository: repo, Digest: d, Operator: access.FromContext(ctx).Name, Detail: detail}
 	if err := s.store.Tx.InTx(ctx, func(tx *meta.Store) error {
-		_, err := tx.Events.Append(ctx, e)
+		first, err := tx.Quotas.NoteQuotaRefusal(ctx, qe.ProjectID)
+		if err != nil || !first {
+			return err
+		}
+		e := meta.QuotaEvent(qe.ProjectID, qe.Project, meta.QuotaFullPercent, qe.Used, qe.Requested, qe.Limit)
+		e.Repository, e.Digest, e.Operator = repo, d, access.FromContext(ctx).Name
+		_, err = tx.Events.Append(ctx, e)
 		return err
 	}); err != nil {
 		s.log.WarnContext(ctx, "could not record a quota event", "repository", repo, "err", err)
