@@ -32,6 +32,10 @@ func newRetention(store *meta.Store, reg *registry.Service, blobs *content.Servi
 		Labels:    store.Labels,
 		ReadOnly:  ro,
 		Audit:     rec,
+		// Referrers and cosign accessories go with their artifact; each
+		// real run writes a TAG_RETENTION event.
+		Accessories: store.Manifests,
+		Events:      store.Events,
 	}, log)
 }
 

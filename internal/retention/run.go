@@ -8,8 +8,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/berth-registry/berth/internal/immutable"
 	"github.com/berth-registry/berth/internal/meta"
+	"github.com/berth-registry/berth/internal/project"
 	"github.com/berth-registry/berth/internal/registry"
 )
 
@@ -28,7 +31,11 @@ func (s *Service) Run(ctx context.Context, args RunArgs) error {
 	if e.Status != meta.RetentionRunning {
 		return nil // stopped before it started
 	}
-	status, err := s.run(ctx, e, args.Operator)
+	var (
+		proj meta.Project
+		rep  report
+	)
+	status, err := s.run(ctx, e, args.Operator, &proj, &rep)
 	if err != nil {
 		status = meta.RetentionError
 		s.log.ErrorContext(ctx, "retention run failed", "execution_id", e.ID, "policy_id", e.PolicyID, "err", err)
@@ -36,16 +43,20 @@ func (s *Service) Run(ctx context.Context, args RunArgs) error {
 	if _, ferr := s.d.Store.FinishExecution(context.WithoutCancel(ctx), e.ID, status); ferr != nil {
 		return errors.Join(err, ferr)
 	}
+	if proj.ID != 0 {
+		s.emit(context.WithoutCancel(ctx), e, proj, args.Operator, status, &rep)
+	}
 	return nil
 }
 
-func (s *Service) run(ctx context.Context, e meta.RetentionExecution, operator string) (string, error) {
+// run works execution e; it fills *proj once it knows the project, and
+// rep with what it decided and deleted.
+func (s *Service) run(ctx context.Context, e meta.RetentionExecution, operator string, proj *meta.Project, rep *report) (string, error) {
 	p, err := s.Get(ctx, e.PolicyID)
 	if err != nil {
 		return "", err
 	}
-	proj, err := s.d.Projects.GetProject(ctx, p.ProjectID())
-	if err != nil {
+	if *proj, err = s.d.Projects.GetProject(ctx, p.ProjectID()); err != nil {
 		return "", err
 	}
 	status := meta.RetentionSuccess
@@ -67,7 +78,7 @@ func (s *Service) run(ctx context.Context, e meta.RetentionExecution, operator s
 					return "", err
 				}
 			}
-			if err := s.runTask(ctx, e, proj, r.Name, rules, operator); err != nil {
+			if err := s.runTask(ctx, e, *proj, r.Name, rules, operator, rep); err != nil {
 				if ctx.Err() != nil {
 					return "", err
 				}
@@ -91,13 +102,14 @@ func (s *Service) stopped(ctx context.Context, id int64) (bool, error) {
 
 // runTask evaluates and (unless a dry run) prunes one repository as one
 // task; its error is also recorded in the task.
-func (s *Service) runTask(ctx context.Context, e meta.RetentionExecution, proj meta.Project, repo string, rules []Rule, operator string) error {
+func (s *Service) runTask(ctx context.Context, e meta.RetentionExecution, proj meta.Project, repo string, rules []Rule, operator string, rep *report) error {
 	task, err := s.d.Store.CreateTask(ctx, e.ID, repo)
 	if err != nil {
 		return err
 	}
 	var log strings.Builder
-	total, retained, err := s.prune(ctx, e, proj, repo, rules, operator, &log)
+	total, retained, err := s.prune(ctx, e, proj, repo, rules, operator, &log, rep)
+	rep.Total, rep.Retained = rep.Total+total, rep.Retained+retained
 	status := meta.RetentionSuccess
 	if err != nil {
 		status = meta.RetentionError
@@ -111,8 +123,9 @@ func (s *Service) runTask(ctx context.Context, e meta.RetentionExecution, proj m
 }
 
 // prune decides repo's artifacts, writes the decision table to log and,
-// unless e is a dry run, deletes what goes.
-func (s *Service) prune(ctx context.Context, e meta.RetentionExecution, proj meta.Project, repo string, rules []Rule, operator string, log *strings.Builder) (total, retained int, err error) {
+// unless e is a dry run, deletes what goes, each artifact with its
+// referrers and cosign accessories (accessoriesOf; the log says how many).
+func (s *Service) prune(ctx context.Context, e meta.RetentionExecution, proj meta.Project, repo string, rules []Rule, operator string, log *strings.Builder, rep *report) (total, retained int, err error) {
 	cands, err := s.candidates(ctx, repo)
 	if err != nil {
 		return 0, 0, err
@@ -130,6 +143,10 @@ func (s *Service) prune(ctx context.Context, e meta.RetentionExecution, proj met
 		action := "RETAIN (" + strings.Join(d.Why, ", ") + ")"
 		if !d.Retain {
 			action = "DEL"
+			acc, err := s.accessoriesOf(ctx, repo, d.Digest)
+			if len(acc) > 0 {
+				action = fmt.Sprintf("DEL (with %d referrers and accessories)", len(acc))
+			}
 			if !e.DryRun {
 				if deleted%100 == 0 {
 					if stopped, err := s.stopped(ctx, e.ID); err != nil || stopped {
@@ -137,14 +154,21 @@ func (s *Service) prune(ctx context.Context, e meta.RetentionExecution, proj met
 						return len(decisions), len(decisions) - deleted, err
 					}
 				}
-				err := s.d.Deleter.DeleteArtifact(ctx, jobActor(operator), proj.ID, repo, d.Digest)
+				if err == nil {
+					err = s.deleteWith(ctx, jobActor(operator), proj.ID, repo, acc, d.Digest)
+				}
 				switch {
-				case err == nil || errors.Is(err, meta.ErrManifestNotFound):
+				case err == nil:
 					deleted++
+					rep.Deleted++
+					rep.Accessories += len(acc)
 				default:
 					action = "DEL FAILED: " + shown(err)
 					failed = append(failed, fmt.Errorf("delete %s@%s: %w", repo, d.Digest, err))
 				}
+				rep.add(inProject(proj.Name, repo), d, err == nil)
+			} else if err != nil {
+				action = "DEL FAILED: " + shown(err)
 			}
 		}
 		fmt.Fprintf(log, "%-71s | %-40s | %-20s | %-20s | %s\n", d.Digest, clipTags(d.Tags), stamp(d.PushedAt), stamp(d.PulledAt), action)
@@ -163,6 +187,22 @@ func (s *Service) prune(ctx context.Context, e meta.RetentionExecution, proj met
 		return len(decisions), len(decisions) - deleted, fmt.Errorf("%w: %d of %d (see the DEL FAILED lines)", ErrDeleteFailed, len(failed), len(decisions)-retained)
 	}
 	return len(decisions), len(decisions) - deleted, nil
+}
+
+// deleteWith deletes artifact d of repo after acc, its referrers and
+// accessories (accessoriesOf's order); one already gone counts as
+// deleted. The first failure stops it: d stays, and so do the accessories
+// not yet reached.
+func (s *Service) deleteWith(ctx context.Context, a project.Actor, projectID int64, repo string, acc []digest.Digest, d digest.Digest) error {
+	for _, x := range append(acc, d) {
+		if err := s.d.Deleter.DeleteArtifact(ctx, a, projectID, repo, x); err != nil && !errors.Is(err, meta.ErrManifestNotFound) {
+			if x != d {
+				return fmt.Errorf("its referrer or accessory %s: %w", x, err)
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // candidates reads every top-level artifact of repo (accessories
@@ -246,7 +286,7 @@ func (s *Service) page(ctx context.Context, arts []meta.Artifact, protected func
 // the rule that refused, or a pointer to the server log (database or
 // storage details stay there).
 func shown(err error) string {
-	for _, known := range []error{registry.ErrManifestReferenced, immutable.ErrImmutable, ErrTooManyArtifacts, ErrReadOnly, ErrDeleteFailed} {
+	for _, known := range []error{registry.ErrManifestReferenced, immutable.ErrImmutable, ErrTooManyArtifacts, ErrReadOnly, ErrDeleteFailed, ErrTooManyAccessories} {
 		if errors.Is(err, known) {
 			return err.Error()
 		}

@@ -159,6 +159,12 @@ type Deps struct {
 	Labels    labelReader
 	Audit     project.Recorder
 	Now       func() time.Time
+	// Accessories (optional) finds the referrers and cosign accessories
+	// deleted with an artifact; without it an artifact a referrer names
+	// fails to delete (DEL FAILED).
+	Accessories accessoryReader
+	// Events (optional) receives one TAG_RETENTION event per real run.
+	Events eventAppender
 }
 
 // Service manages policies and runs them.

@@ -56,6 +56,9 @@ type eventData struct {
 	Resources        []resource      `json:"resources,omitempty"`
 	Repository       *repository     `json:"repository,omitempty"`
 	CustomAttributes json.RawMessage `json:"custom_attributes,omitempty"`
+	// Retention is a TAG_RETENTION event's detail (Harbor's shape, written
+	// by internal/retention).
+	Retention json.RawMessage `json:"retention,omitempty"`
 }
 
 // defaultPayload is Harbor's Default JSON.
@@ -118,7 +121,11 @@ func Payload(e events.Event, project meta.Project, policyID int64, format, host 
 			data.Resources = append(data.Resources, r)
 		}
 	}
-	if len(e.Detail) > 0 && !strings.HasPrefix(e.Type, "SCANNING_") {
+	switch {
+	case len(e.Detail) == 0 || strings.HasPrefix(e.Type, "SCANNING_"):
+	case e.Type == events.TagRetention:
+		data.Retention = e.Detail
+	default:
 		data.CustomAttributes = e.Detail
 	}
 	switch format {
