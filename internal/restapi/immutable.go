@@ -105,6 +105,7 @@ func (a *API) createImmutableRule(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
+	a.auditEvent(r, proj.ID, "create", auditImmutableRule, immutableResource(proj.Name, got.ID))
 	w.Header().Set("Location", r.URL.EscapedPath()+"/"+strconv.FormatInt(got.ID, 10))
 	w.WriteHeader(http.StatusCreated)
 	return nil
@@ -148,6 +149,7 @@ func (a *API) updateImmutableRule(w http.ResponseWriter, r *http.Request) error 
 	if err := st.UpdateImmutableRule(r.Context(), stored); err != nil {
 		return err
 	}
+	a.auditEvent(r, proj.ID, "update", auditImmutableRule, immutableResource(proj.Name, id))
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -165,6 +167,7 @@ func (a *API) deleteImmutableRule(w http.ResponseWriter, r *http.Request) error 
 	if err := st.DeleteImmutableRule(r.Context(), proj.ID, id); err != nil {
 		return err
 	}
+	a.auditEvent(r, proj.ID, "delete", auditImmutableRule, immutableResource(proj.Name, id))
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -188,4 +191,12 @@ func (a *API) fillImmutable(ctx context.Context, repo string, arts []artifactJSO
 		}
 	}
 	return nil
+}
+
+// auditImmutableRule is the audit resource type of tag immutability rules.
+const auditImmutableRule = "immutable_tag_rule"
+
+// immutableResource names rule id of project in the audit log.
+func immutableResource(project string, id int64) string {
+	return project + "/immutabletagrules/" + strconv.FormatInt(id, 10)
 }

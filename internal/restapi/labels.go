@@ -3,6 +3,7 @@ package restapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -238,6 +239,7 @@ func (a *API) createLabel(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	a.auditLabel(r, "create", got)
 	w.Header().Set("Location", Prefix+"/labels/"+strconv.FormatInt(got.ID, 10))
 	w.WriteHeader(http.StatusCreated)
 	return nil
@@ -276,6 +278,7 @@ func (a *API) updateLabel(w http.ResponseWriter, r *http.Request) error {
 	if _, err := ls.UpdateLabel(r.Context(), l); err != nil {
 		return err
 	}
+	a.auditLabel(r, "update", l)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -289,6 +292,7 @@ func (a *API) deleteLabel(w http.ResponseWriter, r *http.Request) error {
 	if err := ls.DeleteLabel(r.Context(), l.ID); err != nil {
 		return err
 	}
+	a.auditLabel(r, "delete", l)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -301,7 +305,7 @@ func (a *API) addArtifactLabel(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	proj, _, m, err := a.artifact(r, access.ResourceArtifactLabel, access.ActionCreate)
+	proj, repo, m, err := a.artifact(r, access.ResourceArtifactLabel, access.ActionCreate)
 	if err != nil {
 		return err
 	}
@@ -327,6 +331,7 @@ func (a *API) addArtifactLabel(w http.ResponseWriter, r *http.Request) error {
 	if err := ls.AttachLabel(r.Context(), m.ID, l.ID); err != nil {
 		return err
 	}
+	a.auditEvent(r, proj.ID, "create", auditArtifactLabel, repo+"@"+m.Digest.String()+" label "+l.Name)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -337,7 +342,7 @@ func (a *API) removeArtifactLabel(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	_, _, m, err := a.artifact(r, access.ResourceArtifactLabel, access.ActionDelete)
+	proj, repo, m, err := a.artifact(r, access.ResourceArtifactLabel, access.ActionDelete)
 	if err != nil {
 		return err
 	}
@@ -348,6 +353,7 @@ func (a *API) removeArtifactLabel(w http.ResponseWriter, r *http.Request) error 
 	if err := ls.DetachLabel(r.Context(), m.ID, id); err != nil {
 		return err
 	}
+	a.auditEvent(r, proj.ID, "delete", auditArtifactLabel, fmt.Sprintf("%s@%s label %d", repo, m.Digest, id))
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -373,4 +379,22 @@ func (a *API) artifactLabels(ctx context.Context, arts []meta.Artifact) (map[int
 		}
 	}
 	return out, nil
+}
+
+// Audit resource types of labels.
+const (
+	auditLabel         = "label"          // create, update, delete
+	auditArtifactLabel = "artifact-label" // create (attach), delete (detach)
+)
+
+// auditLabel records a change to label l: a project label's resource is
+// "<project>/<name>" under the project, a system label's its name.
+func (a *API) auditLabel(r *http.Request, op string, l meta.Label) {
+	res := l.Name
+	if l.Scope == meta.LabelProject {
+		if p, err := a.d.Projects.GetProject(r.Context(), l.ProjectID); err == nil {
+			res = p.Name + "/" + l.Name
+		}
+	}
+	a.auditEvent(r, l.ProjectID, op, auditLabel, res)
 }
