@@ -75,6 +75,25 @@ func testPullCounts(t *testing.T, e *env) {
 			t.Errorf("listing: %s pull_count %d, want %d", r.Name, r.PullCount, want[r.Name])
 		}
 	}
+	// Harbor's /search shows the same pull_count.
+	found := decode[struct {
+		Repository []struct {
+			Name      string `json:"repository_name"`
+			PullCount int    `json:"pull_count"`
+		} `json:"repository"`
+	}](t, e.must(e.do(admin, http.MethodGet, "search?q=p/", nil), 200))
+	n := 0
+	for _, r := range found.Repository {
+		if w, ok := want[r.Name]; ok {
+			n++
+			if r.PullCount != w {
+				t.Errorf("search: %s pull_count %d, want %d", r.Name, r.PullCount, w)
+			}
+		}
+	}
+	if n != 2 {
+		t.Errorf("search found %+v, want p/app and p/other", found.Repository)
+	}
 	// Counts stay exact: a later flush adds nothing more.
 	time.Sleep(4 * time.Second)
 	got = decode[repo](t, e.must(e.do(admin, http.MethodGet, "projects/p/repositories/app", nil), 200))

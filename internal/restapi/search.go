@@ -60,5 +60,28 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) error {
 		out.Repository[i] = searchRepositoryJSON{ProjectID: h.ProjectID, ProjectName: h.ProjectName,
 			ProjectPublic: h.ProjectPublic, RepositoryName: h.Name, ArtifactCount: h.ArtifactCount}
 	}
+	if err := a.fillSearchPulls(r.Context(), repos, out.Repository); err != nil {
+		return err
+	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// fillSearchPulls sets each hit's pull_count (its artifacts' pulls), in
+// one query.
+func (a *API) fillSearchPulls(ctx context.Context, hits []meta.RepositoryHit, out []searchRepositoryJSON) error {
+	if a.d.Pulls == nil || len(hits) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(hits))
+	for i, h := range hits {
+		ids[i] = h.ID
+	}
+	counts, err := a.d.Pulls.RepositoryPulls(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for i, h := range hits {
+		out[i].PullCount = int(counts[h.ID])
+	}
+	return nil
 }
