@@ -30,11 +30,11 @@ func TestUntaggedManifests(t *testing.T) {
 			Subject: signed, Payload: []byte(`{"s":1}`)}, meta.ManifestRefs{}))
 		putManifest(t, s, "q/app", "elsewhere")
 		c.Advance(time.Hour)
-		putManifest(t, s, "p/app", "fresh") // younger than the cut-off
+		fresh := putManifest(t, s, "p/app", "fresh") // pushed an hour later
 
-		list := func() []digest.Digest {
+		list := func(cut time.Time) []digest.Digest {
 			t.Helper()
-			us := must[[]meta.UntaggedManifest](t)(s.Untagged.UntaggedManifests(ctx, t0.Add(30*time.Minute), 10))
+			us := must[[]meta.UntaggedManifest](t)(s.Untagged.UntaggedManifests(ctx, cut, 10))
 			out := []digest.Digest{}
 			for _, u := range us {
 				if u.Repository != "p/app" {
@@ -52,11 +52,22 @@ func TestUntaggedManifests(t *testing.T) {
 		if on := must[bool](t)(s.Untagged.CollectsUntagged(ctx, p.ID)); !on {
 			t.Error("CollectsUntagged = false after setting it")
 		}
-		// Only the old untagged manifest: not the tagged one, the index's
-		// child, the signed one, its signature, nor the fresh one.
-		diff(t, "UntaggedManifests", []digest.Digest{untagged}, list())
+		// An untagged manifest's age counts from when it was first seen
+		// untagged (now, t0+1h), not from its push (t0).
+		diff(t, "first sight", []digest.Digest{}, list(t0.Add(30*time.Minute)))
+		c.Advance(time.Hour)
+		// Only the untagged manifests: not the tagged one, the index's
+		// child, the signed one nor its signature.
+		diff(t, "UntaggedManifests", []digest.Digest{untagged, fresh}, list(t0.Add(90*time.Minute)))
+		// Tagged again, then untagged again: its age starts over.
+		check(t, s.Manifests.PutTag(ctx, "p/app", "again", untagged))
+		diff(t, "tagged again", []digest.Digest{fresh}, list(t0.Add(90*time.Minute)))
+		check(t, s.Manifests.DeleteTag(ctx, "p/app", "again"))
+		diff(t, "untagged again", []digest.Digest{fresh}, list(t0.Add(90*time.Minute)))
+		c.Advance(time.Hour)
+		diff(t, "an hour after", []digest.Digest{untagged, fresh}, list(t0.Add(150*time.Minute)))
 		check(t, s.Untagged.SetCollectUntagged(ctx, p.ID, false))
-		diff(t, "after switching off", []digest.Digest{}, list())
+		diff(t, "after switching off", []digest.Digest{}, list(t0.Add(150*time.Minute)))
 		if err := s.Untagged.SetCollectUntagged(ctx, 9999, true); !errors.Is(err, meta.ErrProjectNotFound) {
 			t.Errorf("missing project: %v", err)
 		}
