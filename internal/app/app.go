@@ -184,6 +184,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	if err != nil {
 		return err
 	}
+	portal.SetGC(trigger) // the GC page (webui/gc.go)
 
 	backupJob, err := backupJobs(cfg, store, drv, log)
 	if err != nil {

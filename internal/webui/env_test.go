@@ -19,6 +19,7 @@ import (
 	"github.com/berth-registry/berth/internal/access"
 	"github.com/berth-registry/berth/internal/audit"
 	"github.com/berth-registry/berth/internal/content"
+	"github.com/berth-registry/berth/internal/gc"
 	"github.com/berth-registry/berth/internal/identity"
 	"github.com/berth-registry/berth/internal/immutable"
 	"github.com/berth-registry/berth/internal/meta"
@@ -100,6 +101,7 @@ func newEnv(tb testing.TB) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	ui.SetGC(&gcRuns{store: store.GC, c: gc.New(store.GC, drv, nil, nil, log)}) // gc_test.go
 	srv := httptest.NewServer(ui)
 	tb.Cleanup(srv.Close)
 	return &env{tb: tb, srv: srv, store: store, ids: ids, projects: projects, reg: reg, blobs: blobs, ret: ret}

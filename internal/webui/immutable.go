@@ -97,11 +97,13 @@ func (u *UI) addImmutableRule(c *call) error {
 	if err != nil {
 		return err
 	}
-	if _, err := u.d.Immutable.CreateImmutableRule(c.r.Context(), st); errors.Is(err, meta.ErrTooManyImmutableRules) {
+	got, err := u.d.Immutable.CreateImmutableRule(c.r.Context(), st)
+	if errors.Is(err, meta.ErrTooManyImmutableRules) {
 		return u.renderImmutability(c, proj, http.StatusConflict, "immutable.err.many", "")
 	} else if err != nil {
 		return err
 	}
+	u.auditProject(c, proj.ID, "create", "immutable_tag_rule", proj.Name+"/immutabletagrules/"+strconv.FormatInt(got.ID, 10))
 	return redirect(c, "/projects/"+proj.Name+"/immutability")
 }
 
@@ -140,5 +142,20 @@ func (u *UI) changeImmutableRule(c *call) error {
 	if err != nil {
 		return err
 	}
+	auditOp := "update"
+	if op == "delete" {
+		auditOp = "delete"
+	}
+	u.auditProject(c, proj.ID, auditOp, "immutable_tag_rule", proj.Name+"/immutabletagrules/"+strconv.FormatInt(id, 10))
 	return redirect(c, "/projects/"+proj.Name+"/immutability")
+}
+
+// auditProject records a change inside project pid (the REST API's
+// resource types and names).
+func (u *UI) auditProject(c *call, pid int64, op, typ, resource string) {
+	if u.d.Audit == nil {
+		return
+	}
+	u.d.Audit.Record(meta.AuditLog{ProjectID: pid, Username: c.actor(u).Username(), Operation: op, ResourceType: typ,
+		Resource: truncate(resource, 1024), ClientIP: u.d.ClientIP(c.r), Result: meta.AuditSuccess})
 }

@@ -82,6 +82,7 @@ func (u *UI) createLabel(c *call) error {
 	} else if err != nil {
 		return err
 	}
+	u.auditSystem(c, "create", "label", l.Name)
 	return redirect(c, "/admin/labels")
 }
 
@@ -104,5 +105,6 @@ func (u *UI) deleteLabel(c *call) error {
 	if err := u.d.Labels.DeleteLabel(c.r.Context(), id); err != nil && !errors.Is(err, meta.ErrLabelNotFound) {
 		return err
 	}
+	u.auditSystem(c, "delete", "label", l.Name)
 	return redirect(c, "/admin/labels")
 }

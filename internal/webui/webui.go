@@ -99,6 +99,7 @@ type UI struct {
 	mux   *http.ServeMux
 	pages *pages
 	cats  map[string]catalog
+	gc    gcService // SetGC (gc.go); nil: no GC page
 }
 
 // New returns the portal over d.
@@ -149,6 +150,7 @@ func (u *UI) routes() {
 	u.handle("GET /projects/{project}/retention", u.projectRetention)
 	u.handle("POST /projects/{project}/retention/run", u.runRetention)
 	u.labelRoutes() // labels.go
+	u.gcRoutes()    // gc.go
 
 	// Repository names hold slashes: /repositories/<name>[/-/<rest>].
 	u.handle("GET /repositories/{path...}", u.repositoryGet)
