@@ -97,6 +97,7 @@ func newEnv(tb testing.TB) *env {
 		Quotas:         store.Quotas,
 		Immutable:      store.Immutable,
 		Labels:         store.Labels,
+		Pulls:          store.Pulls,
 	}, log)
 	if err != nil {
 		tb.Fatal(err)

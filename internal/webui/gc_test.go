@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/berth-registry/berth/internal/gc"
 	"github.com/berth-registry/berth/internal/meta"
 )
@@ -23,7 +25,9 @@ func (g *gcRuns) ListRuns(ctx context.Context, pg meta.Page) ([]meta.GCRun, int,
 	return g.store.ListRuns(ctx, pg)
 }
 
-func (g *gcRuns) GetRun(ctx context.Context, id int64) (meta.GCRun, error) { return g.store.GetRun(ctx, id) }
+func (g *gcRuns) GetRun(ctx context.Context, id int64) (meta.GCRun, error) {
+	return g.store.GetRun(ctx, id)
+}
 
 func (g *gcRuns) GetSchedule(ctx context.Context) (meta.GCSchedule, error) {
 	return g.store.GetSchedule(ctx)
@@ -91,5 +95,56 @@ func TestGCPage(t *testing.T) {
 	}
 	if strings.Contains(bob.get("/projects").body, `id="nav-gc"`) {
 		t.Error("a user sees the GC link")
+	}
+}
+
+// TestArtifactLabelsAndPulls: the repository page and the artifact page
+// show an artifact's labels and its pull count with the last pull; a
+// never-pulled, unlabelled artifact shows neither.
+func TestArtifactLabelsAndPulls(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	e.addProject("lp", false)
+	d := e.pushImage("lp/app", "pulled", nil, "v1")
+	quiet := e.pushImage("lp/app", "quiet", nil, "v2")
+	a, err := e.store.Manifests.GetArtifact(ctx, "lp/app", d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := e.store.Labels.CreateLabel(ctx, meta.Label{Name: "shipped", Scope: meta.LabelGlobal, Description: "in production"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.Labels.AttachLabel(ctx, a.ID, l.ID); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	if _, err := e.store.Pulls.AddPulls(ctx, []meta.PullCount{{Repository: "lp/app", Digest: d, Count: 7, At: at}}); err != nil {
+		t.Fatal(err)
+	}
+	admin := e.login("admin", adminPassword)
+	page := admin.get("/repositories/lp/app").body
+	row := func(page string, d digest.Digest) string {
+		i := strings.Index(page, `data-digest="`+d.String()+`"`)
+		if i < 0 {
+			t.Fatalf("no row for %s", d)
+		}
+		rest := page[i:]
+		if j := strings.Index(rest, "</tr>"); j > 0 {
+			rest = rest[:j]
+		}
+		return rest
+	}
+	if r := row(page, d); !strings.Contains(r, `<span class="badge label" title="in production">shipped</span>`) ||
+		!strings.Contains(r, `7 · <time datetime="2026-11-30T08:00:00Z"`) {
+		t.Errorf("labelled, pulled row:\n%s", r)
+	}
+	if r := row(page, quiet); strings.Contains(r, "badge label") || !strings.Contains(r, `<td class="pulls">—</td>`) {
+		t.Errorf("quiet row:\n%s", r)
+	}
+	art := admin.get("/repositories/lp/app/-/artifacts/" + d.String()).body
+	if !strings.Contains(art, `<dd class="labels"><span class="badge label" title="in production">shipped</span>`) ||
+		!strings.Contains(art, `<dd class="pulls">7 · <time datetime="2026-11-30T08:00:00Z">2026-11-30 08:00 UTC</time>`) {
+		t.Error("the artifact page shows no labels or pulls")
 	}
 }

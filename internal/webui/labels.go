@@ -18,6 +18,8 @@ type labelStore interface {
 	GetLabel(ctx context.Context, id int64) (meta.Label, error)
 	ListLabels(ctx context.Context, q meta.LabelQuery, pg meta.Page) ([]meta.Label, int, error)
 	DeleteLabel(ctx context.Context, id int64) error
+	// ArtifactLabels: the artifact pages' labels (artifact_lifecycle.go).
+	ArtifactLabels(ctx context.Context, manifestIDs []int64) (map[int64][]meta.Label, error)
 }
 
 func (u *UI) labelRoutes() {

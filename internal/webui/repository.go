@@ -88,6 +88,9 @@ type artifactRow struct {
 	MoreTags  int      // tags beyond maxTagsShown
 	Referrers []referrerRow
 	PullRef   string // tag or digest to pull
+	// Labels and Pulls are filled by fillLifecycle.
+	Labels []meta.Label
+	Pulls  meta.PullStat
 }
 
 type referrerRow struct {
@@ -150,6 +153,9 @@ func (u *UI) repositoryPage(c *call, name string, status int, errKey, detail str
 			return err
 		}
 		v.Artifacts = append(v.Artifacts, row)
+	}
+	if err := u.fillLifecycle(ctx, v.Artifacts); err != nil {
+		return err
 	}
 	u.render(c, status, "repository", "repository.title", v)
 	return nil
@@ -276,6 +282,11 @@ func (u *UI) artifactPage(c *call, name, ref string) error {
 	if err != nil {
 		return err
 	}
+	rows := []artifactRow{row}
+	if err := u.fillLifecycle(ctx, rows); err != nil {
+		return err
+	}
+	row = rows[0]
 	// More of them here, still bounded (the list page shows maxTagsShown).
 	row.Tags, row.MoreTags = a.Tags, 0
 	if len(row.Tags) > maxTagsOnArtifact {

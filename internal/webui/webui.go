@@ -81,8 +81,12 @@ type Deps struct {
 	// Immutable serves the project's immutability tab (immutable.go);
 	// nil: no tab.
 	Immutable immutableStore
-	// Labels serves the system labels page (labels.go); nil: none.
+	// Labels serves the system labels page (labels.go) and the artifact
+	// pages' labels; nil: none.
 	Labels labelStore
+	// Pulls gives the artifact pages' pull counts (artifact_lifecycle.go);
+	// nil: not shown.
+	Pulls pullStore
 }
 
 // SystemInfo is static information about the running server.
