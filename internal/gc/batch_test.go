@@ -60,7 +60,9 @@ func TestBatchDelete(t *testing.T) {
 				lone = append(lone, e.push(t, "lib/app", data))
 			}
 			md, used := e.image(t, "lib/app", "v1")
-			r := sweep(t, e, now)
+			opts := now
+			opts.BatchSize = 50
+			r := sweep(t, e, opts)
 			if r.BlobsDeleted != len(lone) || r.Failed != 0 {
 				t.Fatalf("sweep: %+v, want %d deleted", r, len(lone))
 			}

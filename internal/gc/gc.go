@@ -51,6 +51,9 @@ type Options struct {
 	Workers int
 	// DeleteHold: see meta.ClaimOptions (tests shorten it).
 	DeleteHold time.Duration
+	// BatchSize is how many reviews one transaction decides; 0:
+	// DefaultBatchSize.
+	BatchSize int
 }
 
 // Report says what a sweep did.
@@ -134,7 +137,10 @@ func (c *Collector) Sweep(ctx context.Context, opts Options) (Report, error) {
 	work := func() {
 		for {
 			mu.Lock()
-			n := batchSize
+			n := DefaultBatchSize
+			if opts.BatchSize > 0 {
+				n = opts.BatchSize
+			}
 			if opts.MaxReviews > 0 {
 				n = min(n, opts.MaxReviews-r.Reviewed)
 			}
@@ -178,9 +184,11 @@ func (c *Collector) Sweep(ctx context.Context, opts Options) (Report, error) {
 	return r, nil
 }
 
-// batchSize is how many reviews one transaction decides: enough to save
-// commits, few enough that pushers waiting for those rows wait little.
-const batchSize = 50
+// DefaultBatchSize is how many reviews one transaction decides: enough to
+// save commits (a commit is an fsync on SQLite), few enough that pushers
+// waiting for those rows wait little (a batch of 200 is decided in tens
+// of milliseconds).
+const DefaultBatchSize = 200
 
 // batch takes and decides up to n reviews, deletes the objects of those
 // marked, then their rows; it returns how many reviews it took
@@ -196,21 +204,15 @@ func (c *Collector) batch(ctx context.Context, claim meta.ClaimOptions, n int, r
 	if err != nil {
 		return 0, fmt.Errorf("gc: %w", err)
 	}
-	var gone []meta.Claim
+	var gone, marked []meta.Claim
 	batched := c.deleteBatch(ctx, cls)
 	for _, cl := range cls {
 		switch cl.Outcome {
 		case meta.ClaimDelete:
 			if batched {
 				gone = append(gone, cl)
-				continue
-			}
-			ok, err := c.deleteObject(ctx, cl, r, mu)
-			if err != nil {
-				return len(cls), err
-			}
-			if ok {
-				gone = append(gone, cl)
+			} else {
+				marked = append(marked, cl)
 			}
 		case meta.ClaimWait:
 			mu.Lock()
@@ -221,6 +223,13 @@ func (c *Collector) batch(ctx context.Context, claim meta.ClaimOptions, n int, r
 			r.Kept++
 			mu.Unlock()
 		}
+	}
+	if len(marked) > 0 {
+		deleted, err := c.deleteObjects(ctx, marked, r, mu)
+		if err != nil {
+			return len(cls), err
+		}
+		gone = append(gone, deleted...)
 	}
 	if len(gone) == 0 {
 		return len(cls), nil
@@ -283,6 +292,39 @@ func objectKeys(cl meta.Claim) []string {
 		keys = append(keys, k+"/digest")
 	}
 	return keys
+}
+
+// deleteParallel bounds the object deletes one batch runs at once on a
+// driver without batch deletes (the filesystem): a delete mostly waits
+// for the file system, so a few at a time go several times faster
+// (docs/design/gc.md, "Batches").
+const deleteParallel = 8
+
+// deleteObjects removes the objects of cls (claims marked for deletion),
+// up to deleteParallel at a time, and returns those deleted, in order.
+func (c *Collector) deleteObjects(ctx context.Context, cls []meta.Claim, r *Report, mu *sync.Mutex) ([]meta.Claim, error) {
+	ok := make([]bool, len(cls))
+	errs := make([]error, len(cls))
+	sem := make(chan struct{}, deleteParallel)
+	var wg sync.WaitGroup
+	for i, cl := range cls {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			ok[i], errs[i] = c.deleteObject(ctx, cl, r, mu)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	var out []meta.Claim
+	for i, cl := range cls {
+		if ok[i] {
+			out = append(out, cl)
+		}
+	}
+	return out, nil
 }
 
 // deleteObject removes a claimed blob's object (and its digest sidecar

@@ -1,0 +1,123 @@
+package browser
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/berth-registry/berth/internal/testenv"
+)
+
+// TestPortalGCAndArtifactLifecycle: an administrator opens the garbage
+// collection page from the navigation, presses Run now (dry run) and sees
+// the run in the history with its log link; a repository page shows an
+// artifact's label and its pull count once pulls are counted. axe-core
+// finds no serious or critical violation on the GC page.
+func TestPortalGCAndArtifactLifecycle(t *testing.T) {
+	chromium := testenv.Require(t, "BERTH_TEST_CHROMIUM")
+	ldapURL := testenv.Require(t, "BERTH_TEST_LDAP")
+	axePath := testenv.Require(t, "BERTH_TEST_AXE")
+	crane := testenv.RequireBinary(t, "crane")
+	shots := os.Getenv("BERTH_TEST_SCREENSHOTS")
+	axe, err := os.ReadFile(axePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := startBerth(t, ldapURL)
+	base := "http://" + host
+	api := func(method, path string, body any) *http.Response {
+		t.Helper()
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := http.NewRequest(method, base+"/api/v2.0/"+path, bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth("admin", adminPassword)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	if r := api(http.MethodPost, "projects", map[string]any{"project_name": "life"}); r.StatusCode != http.StatusCreated {
+		t.Fatalf("create project: %d", r.StatusCode)
+	}
+	craneEnv := []string{"DOCKER_CONFIG=" + t.TempDir()}
+	runCmd(t, craneEnv, "", crane, "auth", "login", host, "-u", "admin", "-p", adminPassword)
+	runCmd(t, craneEnv, "", crane, "append", "-f", layerTar(t, "a.txt", "lifecycle\n"), "-t", host+"/life/app:v1")
+	for range 3 {
+		runCmd(t, craneEnv, "", crane, "manifest", host+"/life/app:v1")
+	}
+	r := api(http.MethodPost, "labels", map[string]any{"name": "shipped", "scope": "g"})
+	if r.StatusCode != http.StatusCreated {
+		t.Fatalf("create label: %d", r.StatusCode)
+	}
+	id, err := strconv.ParseInt(r.Header.Get("Location")[strings.LastIndex(r.Header.Get("Location"), "/")+1:], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := api(http.MethodPost, "projects/life/repositories/app/artifacts/v1/labels", map[string]any{"id": id}); r.StatusCode != http.StatusOK {
+		t.Fatalf("attach label: %d", r.StatusCode)
+	}
+
+	b := newBrowser(t, chromium, base)
+	b.open("/login")
+	b.login("admin", adminPassword)
+	b.submit(chromedp.Click(css("#nav-gc")))
+	b.waitPath("/admin/gc")
+	b.axe(string(axe), "gc")
+	b.do(chromedp.Click(css("#gc-dry-run")))
+	b.submit(chromedp.Click(css("#gc-run-submit")))
+	b.waitPath("/admin/gc")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if b.count("#gc-runs tbody tr") > 0 {
+			row := b.text("#gc-runs tbody tr")
+			if !strings.Contains(row, "Running") {
+				if !strings.Contains(row, "MANUAL") || !strings.Contains(row, "dry run") || !strings.Contains(row, "Success") {
+					t.Errorf("run row: %q", row)
+				}
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the GC run did not end")
+		}
+		time.Sleep(300 * time.Millisecond)
+		b.open("/admin/gc")
+	}
+	if n := b.count(`#gc-runs a[href$="/log"]`); n != 1 {
+		t.Errorf("%d log links, want 1", n)
+	}
+	b.shot(shots, "gc")
+
+	// Pull counts are written in batches every few seconds.
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		b.open("/repositories/life/app")
+		pulls := b.text("tr.artifact td.pulls")
+		if strings.HasPrefix(pulls, "3 ·") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pulls cell %q, want 3 pulls", pulls)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if got := b.text("tr.artifact .badge.label"); got != "shipped" {
+		t.Errorf("label %q, want shipped", got)
+	}
+	b.noConsoleErrors("gc")
+}
