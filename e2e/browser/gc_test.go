@@ -1,18 +1,13 @@
 package browser
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/berth-registry/berth/internal/testenv"
 )
 
 // TestPortalGCAndArtifactLifecycle: an administrator opens the garbage
@@ -21,35 +16,11 @@ import (
 // artifact's label and its pull count once pulls are counted. axe-core
 // finds no serious or critical violation on the GC page.
 func TestPortalGCAndArtifactLifecycle(t *testing.T) {
-	chromium := testenv.Require(t, "BERTH_TEST_CHROMIUM")
-	ldapURL := testenv.Require(t, "BERTH_TEST_LDAP")
-	axePath := testenv.Require(t, "BERTH_TEST_AXE")
-	crane := testenv.RequireBinary(t, "crane")
-	shots := os.Getenv("BERTH_TEST_SCREENSHOTS")
-	axe, err := os.ReadFile(axePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	host := startBerth(t, ldapURL)
-	base := "http://" + host
+	env := newLifecycleEnv(t)
+	chromium, crane, shots, axe, host, base := env.chromium, env.crane, env.shots, env.axe, env.host, env.base
 	api := func(method, path string, body any) *http.Response {
 		t.Helper()
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req, err := http.NewRequest(method, base+"/api/v2.0/"+path, bytes.NewReader(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.SetBasicAuth("admin", adminPassword)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { resp.Body.Close() })
-		return resp
+		return env.api(t, method, path, body)
 	}
 	if r := api(http.MethodPost, "projects", map[string]any{"project_name": "life"}); r.StatusCode != http.StatusCreated {
 		t.Fatalf("create project: %d", r.StatusCode)
@@ -77,7 +48,7 @@ func TestPortalGCAndArtifactLifecycle(t *testing.T) {
 	b.login("admin", adminPassword)
 	b.submit(chromedp.Click(css("#nav-gc")))
 	b.waitPath("/admin/gc")
-	b.axe(string(axe), "gc")
+	b.axe(axe, "gc")
 	b.do(chromedp.Click(css("#gc-dry-run")))
 	b.submit(chromedp.Click(css("#gc-run-submit")))
 	b.waitPath("/admin/gc")

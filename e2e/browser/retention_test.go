@@ -1,17 +1,13 @@
 package browser
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/berth-registry/berth/internal/testenv"
 )
 
 // TestPortalRetention: an administrator opens a project's Tag retention
@@ -20,35 +16,11 @@ import (
 // remains; then Run now leaves only what the policy retains. axe-core
 // finds no serious or critical violation on the tab.
 func TestPortalRetention(t *testing.T) {
-	chromium := testenv.Require(t, "BERTH_TEST_CHROMIUM")
-	ldapURL := testenv.Require(t, "BERTH_TEST_LDAP")
-	axePath := testenv.Require(t, "BERTH_TEST_AXE")
-	crane := testenv.RequireBinary(t, "crane")
-	shots := os.Getenv("BERTH_TEST_SCREENSHOTS")
-	axe, err := os.ReadFile(axePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	host := startBerth(t, ldapURL)
-	base := "http://" + host
+	env := newLifecycleEnv(t)
+	chromium, crane, shots, axe, host, base := env.chromium, env.crane, env.shots, env.axe, env.host, env.base
 	api := func(method, path string, body any) *http.Response {
 		t.Helper()
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req, err := http.NewRequest(method, base+"/api/v2.0/"+path, bytes.NewReader(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.SetBasicAuth("admin", adminPassword)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { resp.Body.Close() })
-		return resp
+		return env.api(t, method, path, body)
 	}
 	if r := api(http.MethodPost, "projects", map[string]any{"project_name": "keep"}); r.StatusCode != http.StatusCreated {
 		t.Fatalf("create project: %d", r.StatusCode)
@@ -85,7 +57,7 @@ func TestPortalRetention(t *testing.T) {
 	if got := b.text("#retention-cron"); got != "0 0 3 * * *" {
 		t.Errorf("schedule %q", got)
 	}
-	b.axe(string(axe), "retention")
+	b.axe(axe, "retention")
 
 	// history waits until the newest run has ended and returns its row.
 	history := func() string {
