@@ -48,7 +48,7 @@ func BenchmarkGCDeletes(b *testing.B) {
 	})
 }
 
-func s3Driver(b *testing.B) storage.Driver {
+func s3Driver(b testing.TB) storage.Driver {
 	u, err := url.Parse(os.Getenv("BERTH_TEST_S3"))
 	if err != nil || u.User == nil {
 		b.Fatalf("BERTH_TEST_S3: want http://ACCESS:SECRET@HOST:PORT/BUCKET")
