@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -34,9 +35,13 @@ type supply struct {
 	dispatcher *events.Dispatcher
 	pulls      *events.Batcher
 	webhooks   *webhook.Service
-	scans      *scan.Service
-	auth       *authStack // set by setAuth: the scanners' credentials
-	log        *slog.Logger
+	// webhookStore and scanStore keep webhook auth headers and scanner
+	// credentials sealed at rest (the API and the services use them).
+	webhookStore *webhook.SealedStore
+	scanStore    *scan.SealedStore
+	scans        *scan.Service
+	auth         *authStack // set by setAuth: the scanners' credentials
+	log          *slog.Logger
 
 	vulnMu    sync.Mutex
 	vulnCache map[string]vulnPolicy // by project name (vulnPolicies)
@@ -46,13 +51,22 @@ type supply struct {
 }
 
 func newSupply(ctx context.Context, cfg config.Config, store *meta.Store, log *slog.Logger) (*supply, error) {
-	s := &supply{
-		store:      store,
-		dispatcher: events.NewDispatcher(store.Events, log),
-		webhooks:   webhook.New(store.Webhooks, store.Projects, cfg.ExternalURL, log),
-		log:        log,
+	keys, err := loadKeyring(cfg) // sealed.go
+	if err != nil {
+		return nil, err
 	}
-	s.scans = scan.New(store.Scans, store.Policies, store.Events, s.scanCredentials, cfg.ExternalURL, log)
+	s := &supply{
+		store:        store,
+		dispatcher:   events.NewDispatcher(store.Events, log),
+		webhookStore: webhook.NewSealedStore(store.Webhooks, keys),
+		scanStore:    scan.NewSealedStore(store.Scans, keys),
+		log:          log,
+	}
+	if err := s.reseal(ctx); err != nil {
+		return nil, err
+	}
+	s.webhooks = webhook.New(s.webhookStore, store.Projects, cfg.ExternalURL, log)
+	s.scans = scan.New(s.scanStore, store.Policies, store.Events, s.scanCredentials, cfg.ExternalURL, log)
 	// Subscribers register here, before Start.
 	if err := s.dispatcher.Subscribe("webhook", s.webhooks.Subscriber); err != nil {
 		return nil, err
@@ -65,6 +79,23 @@ func newSupply(ctx context.Context, cfg config.Config, store *meta.Store, log *s
 	}
 	s.pulls = events.NewBatcher(store.Events, log)
 	return s, nil
+}
+
+// reseal seals the webhook auth headers and scanner credentials stored in
+// the clear (before Berth sealed them) or under an older key.
+func (s *supply) reseal(ctx context.Context) error {
+	w, err := s.webhookStore.Reseal(ctx)
+	if err != nil {
+		return fmt.Errorf("seal webhook auth headers: %w", err)
+	}
+	c, err := s.scanStore.Reseal(ctx)
+	if err != nil {
+		return fmt.Errorf("seal scanner credentials: %w", err)
+	}
+	if w+c > 0 {
+		s.log.InfoContext(ctx, "sealed stored secrets with the newest key", "webhook_policies", w, "scanners", c)
+	}
+	return nil
 }
 
 // Close writes the queued pull events.

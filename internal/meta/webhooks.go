@@ -353,3 +353,31 @@ func (s *Webhooks) ReleaseWebhookProject(ctx context.Context, projectID int64, o
 	}
 	return nil
 }
+
+// AllWebhookPolicies returns up to limit policies of every project with
+// ids above afterID, by id (the start-up re-sealing of their secrets walks
+// them).
+func (s *Webhooks) AllWebhookPolicies(ctx context.Context, afterID int64, limit int) ([]WebhookPolicy, error) {
+	ps, err := queryAll(ctx, s.q, scanWebhookPolicy, webhookPolicySelect+` WHERE id > $1 ORDER BY id LIMIT $2`, afterID, limit)
+	return ps, wrapIf(err, "meta: all webhook policies")
+}
+
+// SwapWebhookTargets replaces policy id's targets with next if they still
+// are old (compare and set: a concurrent update wins), and reports whether
+// it did.
+func (s *Webhooks) SwapWebhookTargets(ctx context.Context, id int64, old, next []WebhookTarget) (bool, error) {
+	_, a, err := encodePolicy(WebhookPolicy{Targets: old})
+	if err != nil {
+		return false, fmt.Errorf("meta: swap webhook targets: %w", err)
+	}
+	_, b, err := encodePolicy(WebhookPolicy{Targets: next})
+	if err != nil {
+		return false, fmt.Errorf("meta: swap webhook targets: %w", err)
+	}
+	res, err := s.q.ExecContext(ctx, `UPDATE webhook_policies SET targets = $3 WHERE id = $1 AND targets = $2`, id, a, b)
+	if err != nil {
+		return false, wrapErr(err, "meta: swap webhook targets of policy %d", id)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, wrapIf(err, "meta: swap webhook targets of policy %d", id)
+}
