@@ -65,7 +65,15 @@ func newSupply(ctx context.Context, cfg config.Config, store *meta.Store, log *s
 	if err := s.reseal(ctx); err != nil {
 		return nil, err
 	}
-	s.webhooks = webhook.New(s.webhookStore, store.Projects, cfg.ExternalURL, log)
+	allow, err := webhook.ParseNetworks(cfg.Webhook.AllowNetworks)
+	if err != nil {
+		return nil, fmt.Errorf("webhook.allow_networks: %w", err)
+	}
+	deny, err := webhook.ParseNetworks(cfg.Webhook.DenyNetworks)
+	if err != nil {
+		return nil, fmt.Errorf("webhook.deny_networks: %w", err)
+	}
+	s.webhooks = webhook.New(s.webhookStore, store.Projects, cfg.ExternalURL, webhook.TargetPolicy{Allow: allow, Deny: deny}, log)
 	s.scans = scan.New(s.scanStore, store.Policies, store.Events, s.scanCredentials, cfg.ExternalURL, log)
 	// Subscribers register here, before Start.
 	if err := s.dispatcher.Subscribe("webhook", s.webhooks.Subscriber); err != nil {
