@@ -190,11 +190,12 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 	jobKinds := jobList(cfg, blobs, collector, store.GC, gcWorkers(store.Dialect()), log)
-	jobKinds = append(jobKinds, lifecycleJobs(cfg, store, reg, log)...)                                                  // untagged.go
-	jobKinds = append(jobKinds, retentionJobs(ret)...)                                                                   // retention.go
-	jobKinds = append(jobKinds, eventJobs(sup.dispatcher, store.Events, sup.webhooks, sup.scans, scanCatalog{store})...) // supply.go
-	jobKinds = append(jobKinds, replicationJobs(repl)...)                                                                // replication.go
-	jobKinds = append(jobKinds, backupJob...)                                                                            // backup.go
+	jobKinds = append(jobKinds, lifecycleJobs(cfg, store, reg, log)...)                              // untagged.go
+	jobKinds = append(jobKinds, retentionJobs(ret)...)                                               // retention.go
+	jobKinds = append(jobKinds, eventJobs(sup.dispatcher, store.Events, sup.webhooks, sup.scans)...) // supply.go
+	jobKinds = append(jobKinds, sup.scanAll.jobs()...)                                               // scanall.go
+	jobKinds = append(jobKinds, replicationJobs(repl)...)                                            // replication.go
+	jobKinds = append(jobKinds, backupJob...)                                                        // backup.go
 	queue, err := jobs.Open(ctx, cfg.Database.URL, log, jobs.Options{
 		Jobs:        jobKinds,
 		StopTimeout: cfg.HTTP.ShutdownTimeout,

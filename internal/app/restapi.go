@@ -68,6 +68,7 @@ func newRESTAPI(cfg config.Config, store *meta.Store, reg *registry.Service, blo
 		Policies:       store.Policies,
 		Scans:          sup.scanStore, // credentials sealed at rest
 		ScanService:    sup.scans,
+		ScanAll:        sup.scanAll,
 		ClientIP:       clientIP,
 		System: restapi.SystemInfo{Version: version.String(), ExternalURL: cfg.ExternalURL,
 			StorageProvider: storageProvider(cfg.Storage.Type)},

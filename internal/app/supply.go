@@ -39,6 +39,7 @@ type supply struct {
 	// credentials sealed at rest (the API and the services use them).
 	webhookStore *webhook.SealedStore
 	scanStore    *scan.SealedStore
+	scanAll      *scanAll // the scan-all schedule (scanall.go)
 	scans        *scan.Service
 	auth         *authStack // set by setAuth: the scanners' credentials
 	log          *slog.Logger
@@ -75,6 +76,7 @@ func newSupply(ctx context.Context, cfg config.Config, store *meta.Store, log *s
 	}
 	s.webhooks = webhook.New(s.webhookStore, store.Projects, cfg.ExternalURL, webhook.TargetPolicy{Allow: allow, Deny: deny}, log)
 	s.scans = scan.New(s.scanStore, store.Policies, store.Events, s.scanCredentials, cfg.ExternalURL, log)
+	s.scanAll = &scanAll{schedules: store.Schedules, scans: store.Scans, svc: s.scans, catalog: scanCatalog{store}}
 	// Subscribers register here, before Start.
 	if err := s.dispatcher.Subscribe("webhook", s.webhooks.Subscriber); err != nil {
 		return nil, err
@@ -129,6 +131,7 @@ func (s *supply) onRegistryEvent(next func(context.Context, distapi.Event)) func
 func (s *supply) setQueue(q *jobs.Queue) {
 	s.webhooks.SetQueue(q)
 	s.scans.SetQueue(q)
+	s.scanAll.queue = q
 }
 
 // setAuth gives the scanner's credentials their identity service and

@@ -264,3 +264,23 @@ func (s *Scans) SwapScannerCredential(ctx context.Context, uuid, old, next strin
 	n, err := res.RowsAffected()
 	return n == 1, wrapIf(err, "meta: swap scanner credential %s", uuid)
 }
+
+// ScanStatusCounts counts the scan reports started at or after since, by
+// status (what the latest scan-all run has done so far).
+func (s *Scans) ScanStatusCounts(ctx context.Context, since time.Time) (map[string]int, error) {
+	rows, err := s.q.QueryContext(ctx, `SELECT status, COUNT(*) FROM scan_reports WHERE start_time >= $1 GROUP BY status`, micro(since))
+	if err != nil {
+		return nil, wrapErr(err, "meta: scan status counts")
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, wrapErr(err, "meta: scan status counts")
+		}
+		out[st] = n
+	}
+	return out, wrapIf(rows.Err(), "meta: scan status counts")
+}

@@ -95,10 +95,11 @@ type Store struct {
 	Registries *Registries
 	// Replication holds replication policies, executions and tasks.
 	Replication *Replication
-	Backups     *Backups  // backup runs and their schedule
-	Webhooks    *Webhooks // webhook policies, deliveries, per-project leases
-	Policies    *Policies // signature and vulnerability policies, CVE allowlists, signature keys
-	Scans       *Scans    // scanner registrations and scan reports
+	Backups     *Backups   // backup runs and their schedule
+	Webhooks    *Webhooks  // webhook policies, deliveries, per-project leases
+	Policies    *Policies  // signature and vulnerability policies, CVE allowlists, signature keys
+	Scans       *Scans     // scanner registrations and scan reports
+	Schedules   *Schedules // named system job schedules (scan all)
 }
 
 func newStore(db *sql.DB, d dialect) *Store {
@@ -134,6 +135,7 @@ func storeOn(h *handle) *Store {
 		Webhooks:    &Webhooks{h},
 		Policies:    &Policies{h},
 		Scans:       &Scans{h},
+		Schedules:   &Schedules{h},
 	}
 }
 
