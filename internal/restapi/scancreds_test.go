@@ -145,6 +145,35 @@ func TestScanCredentials(t *testing.T) {
 		if r.status != http.StatusForbidden || !strings.Contains(r.msg, `"Critical" or higher`) {
 			t.Errorf("pull under prevent_vul: %d %q", r.status, r.msg)
 		}
+		// The finished scan's token stopped working with its robot, though
+		// it has not expired.
+		r = e.do(cred{}, http.MethodGet, "/v2/creds/app/manifests/"+img.Manifest.String(), nil,
+			"Authorization", auth, "Accept", "application/vnd.oci.image.manifest.v1+json")
+		if r.status != http.StatusUnauthorized {
+			t.Errorf("the finished scan's token pulled: %d", r.status)
+		}
+		// A robot someone names like a scanner's is not exempt: the
+		// exemption is the scan token's, not a name's.
+		rb := decode[struct {
+			Name   string `json:"name"`
+			Secret string `json:"secret"`
+		}](t, e.must(e.do(admin, http.MethodPost, "robots", projectRobotReq("scanner-lookalike", "creds", "pull")), http.StatusCreated))
+		r = e.do(basic(rb.Name, rb.Secret), http.MethodGet, "/v2/creds/app/manifests/v1", nil, "Accept", "application/vnd.oci.image.manifest.v1+json")
+		if r.status != http.StatusForbidden {
+			t.Errorf("robot %s pulled under prevent_vul: %d", rb.Name, r.status)
+		}
+		// A scan's own robot is exempt: the image can be scanned again.
+		e.must(e.do(admin, http.MethodPost, "projects/creds/repositories/app/artifacts/v1/scan", nil), http.StatusAccepted)
+		apptest.Eventually(t, time.Minute, func() bool {
+			stub.mu.Lock()
+			defer stub.mu.Unlock()
+			return stub.auth != auth
+		})
+		stub.mu.Lock()
+		if stub.own != http.StatusOK {
+			t.Errorf("the scanner's pull under prevent_vul: %d", stub.own)
+		}
+		stub.mu.Unlock()
 		e.must(e.do(admin, http.MethodPut, "system/CVEAllowlist", map[string]any{"items": []map[string]string{{"cve_id": "CVE-2099-1"}}}), http.StatusOK)
 		e.must(e.do(admin, http.MethodGet, "/v2/creds/app/manifests/v1", nil, "Accept", "application/vnd.oci.image.manifest.v1+json"), http.StatusOK)
 
