@@ -61,6 +61,7 @@ func newWebUI(cfg config.Config, store *meta.Store, reg *registry.Service, blobs
 		Quotas:    store.Quotas,
 		Immutable: store.Immutable,
 		Labels:    store.Labels,
+		Scans:     store.Scans, // reports only: scanner credentials are never read here
 	}, log)
 }
 

@@ -96,6 +96,7 @@ func newEnv(tb testing.TB) *env {
 		Quotas:         store.Quotas,
 		Immutable:      store.Immutable,
 		Labels:         store.Labels,
+		Scans:          store.Scans,
 	}, log)
 	if err != nil {
 		tb.Fatal(err)

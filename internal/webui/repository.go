@@ -248,6 +248,7 @@ type artifactView struct {
 	Config    string // formatted JSON; "" when not an image or too large
 	Layers    []layerRow
 	Children  []digest.Digest
+	Scan      *scanView // security.go; nil: never scanned
 	CanDelete bool
 	CanTag    bool
 	CanUntag  bool
@@ -303,6 +304,7 @@ func (u *UI) artifactPage(c *call, name, ref string) error {
 			}
 		}
 	}
+	v.Scan = u.artifactScan(ctx, name, d) // security.go
 	u.render(c, http.StatusOK, "artifact", "artifact.title", v)
 	return nil
 }

@@ -83,6 +83,9 @@ type Deps struct {
 	Immutable immutableStore
 	// Labels serves the system labels page (labels.go); nil: none.
 	Labels labelStore
+	// Scans gives the artifact page its vulnerability scan (security.go);
+	// nil: not shown.
+	Scans scanReportStore
 }
 
 // SystemInfo is static information about the running server.
