@@ -25,7 +25,7 @@ func TestWebhookSurvivesKilledReplicas(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a whole cluster; skipped with -short")
 	}
-	c := StartCluster(t, Options{Replicas: 2, Volumes: 1, Env: []string{"BERTH_WEBHOOK_ALLOW_NETWORKS=127.0.0.0/8"}})
+	c := StartCluster(t, Options{Replicas: 2, Volumes: 2, Env: []string{"BERTH_WEBHOOK_ALLOW_NETWORKS=127.0.0.0/8"}})
 	ctx, cancel := context.WithTimeout(t.Context(), 6*time.Minute)
 	defer cancel()
 

@@ -189,6 +189,12 @@ func (a *API) policyMetadata(ctx context.Context, pid int64) (map[string]string,
 // setPolicyMetadata applies Harbor metadata values (only policy keys) to
 // project pid's policy.
 func (a *API) setPolicyMetadata(ctx context.Context, pid int64, values map[string]string) error {
+	return a.changePolicy(ctx, pid, func(p *meta.ProjectPolicy) error { return applyPolicyMetadata(p, values) })
+}
+
+// changePolicy reads project pid's policy, changes it with fn and stores
+// it.
+func (a *API) changePolicy(ctx context.Context, pid int64, fn func(p *meta.ProjectPolicy) error) error {
 	st, err := a.policies()
 	if err != nil {
 		return err
@@ -197,6 +203,14 @@ func (a *API) setPolicyMetadata(ctx context.Context, pid int64, values map[strin
 	if err != nil {
 		return err
 	}
+	if err := fn(&p); err != nil {
+		return err
+	}
+	return st.SetProjectPolicy(ctx, p)
+}
+
+// applyPolicyMetadata sets Harbor metadata values (only policy keys) on p.
+func applyPolicyMetadata(p *meta.ProjectPolicy, values map[string]string) error {
 	for k, v := range values {
 		switch k {
 		case metaSeverity:
@@ -228,7 +242,7 @@ func (a *API) setPolicyMetadata(ctx context.Context, pid int64, values map[strin
 			return errBadRequest("project metadata %q cannot be set with the others", truncate(k, 100))
 		}
 	}
-	return st.SetProjectPolicy(ctx, p)
+	return nil
 }
 
 // policyMeta is the supply-chain part of Harbor's ProjectMetadata (string
@@ -263,26 +277,15 @@ func (a *API) setProjectPolicy(ctx context.Context, pid int64, req projectReq) e
 	if len(values) == 0 && req.CVEAllowlist == nil {
 		return nil
 	}
-	if len(values) > 0 {
-		if err := a.setPolicyMetadata(ctx, pid, values); err != nil {
+	return a.changePolicy(ctx, pid, func(p *meta.ProjectPolicy) error {
+		if err := applyPolicyMetadata(p, values); err != nil {
 			return err
 		}
-	}
-	if req.CVEAllowlist == nil {
-		return nil
-	}
-	st, err := a.policies()
-	if err != nil {
-		return err
-	}
-	p, err := st.GetProjectPolicy(ctx, pid)
-	if err != nil {
-		return err
-	}
-	if err := req.CVEAllowlist.apply(&p); err != nil {
-		return err
-	}
-	return st.SetProjectPolicy(ctx, p)
+		if req.CVEAllowlist == nil {
+			return nil
+		}
+		return req.CVEAllowlist.apply(p)
+	})
 }
 
 // projectPolicyJSON fills in the policy metadata and the CVE allowlist of

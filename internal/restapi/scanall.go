@@ -57,14 +57,7 @@ func (a *API) getScanAllSchedule(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := gcScheduleJSON{Schedule: &scheduleObj{Type: s.Type, Cron: s.Cron}}
-	if !s.NextRun.IsZero() {
-		out.Schedule.NextScheduledTime = &s.NextRun
-	}
-	if !s.UpdatedAt.IsZero() {
-		out.CreationTime, out.UpdateTime = &s.UpdatedAt, &s.UpdatedAt
-	}
-	return writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, scheduleJSON(s.Type, s.Cron, s.NextRun, s.UpdatedAt)) // gc.go
 }
 
 // putScanAllSchedule is PUT /system/scanAll/schedule: Hourly, Daily,

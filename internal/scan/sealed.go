@@ -5,29 +5,19 @@ import (
 	"fmt"
 
 	"github.com/berth-registry/berth/internal/meta"
+	"github.com/berth-registry/berth/internal/sealed"
 )
-
-// Sealer encrypts secrets at rest (*sealed.Keyring).
-type Sealer interface {
-	Seal(plain string) (string, error)
-	// OpenStored opens a sealed value; a value stored before sealing is
-	// returned as it is.
-	OpenStored(stored string) (string, error)
-	// Reseal seals a plain value or re-seals one under an older key, and
-	// reports whether it changed.
-	Reseal(stored string) (string, bool, error)
-}
 
 // SealedStore is the scan store with the scanners' access credentials
 // sealed at rest: written sealed, read in the clear (the scan service
 // sends them; the API never shows them).
 type SealedStore struct {
 	*meta.Scans
-	keys Sealer
+	keys *sealed.Keyring
 }
 
 // NewSealedStore wraps st; keys seals and opens the credentials.
-func NewSealedStore(st *meta.Scans, keys Sealer) *SealedStore {
+func NewSealedStore(st *meta.Scans, keys *sealed.Keyring) *SealedStore {
 	return &SealedStore{Scans: st, keys: keys}
 }
 

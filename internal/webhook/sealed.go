@@ -5,18 +5,8 @@ import (
 	"fmt"
 
 	"github.com/berth-registry/berth/internal/meta"
+	"github.com/berth-registry/berth/internal/sealed"
 )
-
-// Sealer encrypts secrets at rest (*sealed.Keyring).
-type Sealer interface {
-	Seal(plain string) (string, error)
-	// OpenStored opens a sealed value; a value stored before sealing is
-	// returned as it is.
-	OpenStored(stored string) (string, error)
-	// Reseal seals a plain value or re-seals one under an older key, and
-	// reports whether it changed.
-	Reseal(stored string) (string, bool, error)
-}
 
 // SealedStore is the webhook store with the targets' auth headers sealed
 // at rest: written sealed, read in the clear (for delivery, and for the
@@ -24,11 +14,11 @@ type Sealer interface {
 // it.
 type SealedStore struct {
 	*meta.Webhooks
-	keys Sealer
+	keys *sealed.Keyring
 }
 
 // NewSealedStore wraps st; keys seals and opens the auth headers.
-func NewSealedStore(st *meta.Webhooks, keys Sealer) *SealedStore {
+func NewSealedStore(st *meta.Webhooks, keys *sealed.Keyring) *SealedStore {
 	return &SealedStore{Webhooks: st, keys: keys}
 }
 
