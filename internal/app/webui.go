@@ -15,6 +15,7 @@ import (
 	"github.com/berth-registry/berth/internal/registry"
 	"github.com/berth-registry/berth/internal/repository"
 	"github.com/berth-registry/berth/internal/retention"
+	"github.com/berth-registry/berth/internal/signature"
 	"github.com/berth-registry/berth/internal/storage"
 	"github.com/berth-registry/berth/internal/version"
 	"github.com/berth-registry/berth/internal/websession"
@@ -58,10 +59,11 @@ func newWebUI(cfg config.Config, store *meta.Store, reg *registry.Service, blobs
 		},
 		System: webui.SystemInfo{Version: version.String(), Database: databaseKind(cfg.Database.URL),
 			Storage: storageProvider(cfg.Storage.Type)},
-		Quotas:    store.Quotas,
-		Immutable: store.Immutable,
-		Labels:    store.Labels,
-		Scans:     store.Scans, // reports only: scanner credentials are never read here
+		Quotas:     store.Quotas,
+		Immutable:  store.Immutable,
+		Labels:     store.Labels,
+		Scans:      store.Scans, // reports only: scanner credentials are never read here
+		Signatures: signature.New(store.Projects, store.Manifests, blobs, store.Policies),
 	}, log)
 }
 

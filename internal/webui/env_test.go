@@ -28,6 +28,7 @@ import (
 	"github.com/berth-registry/berth/internal/repository"
 	"github.com/berth-registry/berth/internal/retention"
 	"github.com/berth-registry/berth/internal/settings"
+	"github.com/berth-registry/berth/internal/signature"
 	"github.com/berth-registry/berth/internal/storage/filesystem"
 	"github.com/berth-registry/berth/internal/websession"
 	"github.com/berth-registry/berth/internal/webui"
@@ -97,6 +98,7 @@ func newEnv(tb testing.TB) *env {
 		Immutable:      store.Immutable,
 		Labels:         store.Labels,
 		Scans:          store.Scans,
+		Signatures:     signature.New(store.Projects, store.Manifests, blobs, store.Policies),
 	}, log)
 	if err != nil {
 		tb.Fatal(err)

@@ -8,7 +8,27 @@ import (
 
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/scan"
+	"github.com/berth-registry/berth/internal/signature"
 )
+
+// signatureChecker says how an artifact stands under its project's
+// signature policy (*signature.Verifier).
+type signatureChecker interface {
+	Status(ctx context.Context, repo string, d digest.Digest) (signature.Status, error)
+}
+
+// artifactSignature returns repo@d's signature status, nil when it cannot
+// be told (not configured, or the check failed: the page shows the rest).
+func (u *UI) artifactSignature(ctx context.Context, repo string, d digest.Digest) *signature.Status {
+	if u.d.Signatures == nil {
+		return nil
+	}
+	st, err := u.d.Signatures.Status(ctx, repo, d)
+	if err != nil {
+		return nil
+	}
+	return &st
+}
 
 // scanReportStore reads an artifact's scan reports (*meta.Scans).
 type scanReportStore interface {

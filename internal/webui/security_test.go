@@ -1,12 +1,22 @@
 package webui_test
 
 import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/scan"
+	"github.com/berth-registry/berth/internal/signature"
 )
 
 // TestArtifactScan: an artifact's page shows its latest vulnerability
@@ -42,5 +52,60 @@ func TestArtifactScan(t *testing.T) {
 	res = c.get("/repositories/sec/app/-/artifacts/" + plain.String())
 	if res.status != http.StatusOK || strings.Contains(res.body, "Scan status") {
 		t.Errorf("an artifact never scanned: %d, shows a scan", res.status)
+	}
+}
+
+// TestArtifactSignature: in a project with a signature key, a cosign
+// signature made with it shows as verified with that key's name; an
+// unsigned artifact shows why it would be refused.
+func TestArtifactSignature(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	p := e.addProject("signed", true)
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemKey := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	_, fp, alg, err := signature.ParsePublicKey(pemKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.Policies.AddSignatureKey(ctx, meta.SignatureKey{ProjectID: p.ID, Name: "release-key", PublicKey: pemKey,
+		Fingerprint: fp, Algorithm: alg}); err != nil {
+		t.Fatal(err)
+	}
+	d := e.pushImage("signed/app", "s1", nil, "v1")
+	unsigned := e.pushImage("signed/app", "s2", nil, "v2")
+
+	payload := []byte(`{"critical":{"identity":{"docker-reference":"x/signed/app"},"image":{"docker-manifest-digest":"` + d.String() +
+		`"},"type":"cosign container image signature"},"optional":null}`)
+	cfg := []byte(`{}`)
+	for _, b := range [][]byte{payload, cfg} {
+		if _, err := e.blobs.PutBlob(ctx, "signed/app", digest.FromBytes(b), bytes.NewReader(b), int64(len(b))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, _ := json.Marshal(map[string]any{
+		"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+		"config": map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest.FromBytes(cfg), "size": len(cfg)},
+		"layers": []map[string]any{{"mediaType": signature.SimpleSigningMediaType, "digest": digest.FromBytes(payload), "size": len(payload),
+			"annotations": map[string]string{signature.SignatureAnnotation: base64.StdEncoding.EncodeToString(ed25519.Sign(priv, payload))}}},
+	})
+	if _, err := e.reg.PutManifest(ctx, "signed/app", "sha256-"+d.Encoded()+".sig", "application/vnd.oci.image.manifest.v1+json", m); err != nil {
+		t.Fatal(err)
+	}
+	c := e.login("admin", adminPassword)
+	res := c.get("/repositories/signed/app/-/artifacts/" + d.String())
+	if res.status != http.StatusOK || !strings.Contains(res.body, "verified with the project") || !strings.Contains(res.body, "release-key") {
+		t.Errorf("signed artifact page (%d) does not say which key verified it:\n%s", res.status, res.body)
+	}
+	res = c.get("/repositories/signed/app/-/artifacts/" + unsigned.String())
+	if res.status != http.StatusOK || !strings.Contains(res.body, "is not signed") {
+		t.Errorf("unsigned artifact page (%d) does not say it is unsigned:\n%s", res.status, res.body)
 	}
 }

@@ -86,6 +86,9 @@ type Deps struct {
 	// Scans gives the artifact page its vulnerability scan (security.go);
 	// nil: not shown.
 	Scans scanReportStore
+	// Signatures gives the artifact page its signature status
+	// (security.go); nil: not shown.
+	Signatures signatureChecker
 }
 
 // SystemInfo is static information about the running server.
