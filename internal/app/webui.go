@@ -64,6 +64,8 @@ func newWebUI(cfg config.Config, store *meta.Store, reg *registry.Service, blobs
 		Labels:     store.Labels,
 		Scans:      store.Scans, // reports only: scanner credentials are never read here
 		Signatures: signature.New(store.Projects, store.Manifests, blobs, store.Policies),
+		Policies:   store.Policies,
+		Webhooks:   store.Webhooks, // addresses only: auth headers are sealed and never shown
 	}, log)
 }
 

@@ -99,6 +99,8 @@ func newEnv(tb testing.TB) *env {
 		Labels:         store.Labels,
 		Scans:          store.Scans,
 		Signatures:     signature.New(store.Projects, store.Manifests, blobs, store.Policies),
+		Policies:       store.Policies,
+		Webhooks:       store.Webhooks,
 	}, log)
 	if err != nil {
 		tb.Fatal(err)

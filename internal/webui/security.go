@@ -81,3 +81,68 @@ func (u *UI) artifactScan(ctx context.Context, repo string, d digest.Digest) *sc
 	}
 	return nil
 }
+
+// supplyStore reads a project's supply-chain settings (*meta.Policies).
+type supplyStore interface {
+	GetProjectPolicy(ctx context.Context, pid int64) (meta.ProjectPolicy, error)
+	ListSignatureKeys(ctx context.Context, pid int64) ([]meta.SignatureKey, error)
+}
+
+// webhookLister lists a project's webhook policies (*meta.Webhooks).
+type webhookLister interface {
+	ListWebhookPolicies(ctx context.Context, projectID int64, pg meta.Page) ([]meta.WebhookPolicy, int, error)
+}
+
+// supplyView is a project's supply-chain settings as its settings tab
+// shows them: the pull policies, the signature keys and the webhook
+// policies (addresses and event types; never an auth header).
+type supplyView struct {
+	Policy   meta.ProjectPolicy
+	Keys     []meta.SignatureKey
+	Webhooks []webhookRow
+	More     int
+}
+
+type webhookRow struct {
+	Name       string
+	Enabled    bool
+	EventTypes []string
+	Addresses  []string
+	Secret     bool // an auth header is set (its value is never shown)
+}
+
+// maxWebhooksShown bounds the webhook policies the settings tab lists.
+const maxWebhooksShown = 50
+
+// projectSupply returns project pid's supply-chain settings, nil when not
+// configured or unreadable (the tab shows the rest).
+func (u *UI) projectSupply(ctx context.Context, pid int64) *supplyView {
+	if u.d.Policies == nil {
+		return nil
+	}
+	pol, err := u.d.Policies.GetProjectPolicy(ctx, pid)
+	if err != nil {
+		return nil
+	}
+	v := &supplyView{Policy: pol}
+	if v.Keys, err = u.d.Policies.ListSignatureKeys(ctx, pid); err != nil {
+		return nil
+	}
+	if u.d.Webhooks == nil {
+		return v
+	}
+	ps, total, err := u.d.Webhooks.ListWebhookPolicies(ctx, pid, meta.Page{Limit: maxWebhooksShown})
+	if err != nil {
+		return nil
+	}
+	v.More = total - len(ps)
+	for _, p := range ps {
+		r := webhookRow{Name: p.Name, Enabled: p.Enabled, EventTypes: p.EventTypes}
+		for _, t := range p.Targets {
+			r.Addresses = append(r.Addresses, t.Address)
+			r.Secret = r.Secret || t.AuthHeader != ""
+		}
+		v.Webhooks = append(v.Webhooks, r)
+	}
+	return v
+}

@@ -109,3 +109,31 @@ func TestArtifactSignature(t *testing.T) {
 		t.Errorf("unsigned artifact page (%d) does not say it is unsigned:\n%s", res.status, res.body)
 	}
 }
+
+// TestProjectSupplySettings: the settings tab shows the project's pull
+// policies, signature keys and webhook policies, never a webhook's auth
+// header.
+func TestProjectSupplySettings(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	p := e.addProject("supply", false)
+	pol := meta.DefaultPolicy(p.ID)
+	pol.PreventVul, pol.Severity, pol.ReuseSysCVEAllowlist, pol.CVEAllowlist = true, "high", false, []string{"CVE-2099-4242"}
+	if err := e.store.Policies.SetProjectPolicy(ctx, pol); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.Webhooks.CreateWebhookPolicy(ctx, meta.WebhookPolicy{ProjectID: p.ID, Name: "ci-hook", Enabled: true,
+		EventTypes: []string{"PUSH_ARTIFACT"}, Targets: []meta.WebhookTarget{{Type: "http", Address: "https://ci.example/hook",
+			AuthHeader: "Bearer portal-s3cret", PayloadFormat: "Default"}}}); err != nil {
+		t.Fatal(err)
+	}
+	res := e.login("admin", adminPassword).get("/projects/supply/settings")
+	for _, want := range []string{"at severity high or higher", "CVE-2099-4242", "ci-hook", "https://ci.example/hook", "PUSH_ARTIFACT", "never shown"} {
+		if !strings.Contains(res.body, want) {
+			t.Errorf("settings tab (%d) lacks %q", res.status, want)
+		}
+	}
+	if strings.Contains(res.body, "s3cret") {
+		t.Error("the settings tab shows a webhook's auth header")
+	}
+}

@@ -89,6 +89,10 @@ type Deps struct {
 	// Signatures gives the artifact page its signature status
 	// (security.go); nil: not shown.
 	Signatures signatureChecker
+	// Policies and Webhooks give the settings tab its supply-chain
+	// section (security.go); nil: not shown.
+	Policies supplyStore
+	Webhooks webhookLister
 }
 
 // SystemInfo is static information about the running server.
