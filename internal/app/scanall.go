@@ -75,14 +75,8 @@ func (s *scanAll) jobs() []jobs.Job {
 	return []jobs.Job{
 		{Kind: scan.JobScanAll, Every: time.Minute, Timeout: 10 * time.Minute, MaxAttempts: 1,
 			Run: jobs.NoArgs(func(ctx context.Context) error {
-				typ := func(after time.Time) time.Time {
-					sc, err := s.GetScanAllSchedule(ctx)
-					if err != nil {
-						return after.Add(time.Hour)
-					}
-					return gc.Next(sc.Type, sc.Cron, after)
-				}
-				ok, err := s.schedules.TakeRun(ctx, scanAllName, defaultScanAll(time.Now()), typ)
+				next := func(sc meta.Schedule, after time.Time) time.Time { return gc.Next(sc.Type, sc.Cron, after) }
+				ok, err := s.schedules.TakeRun(ctx, scanAllName, defaultScanAll(time.Now()), next)
 				if err != nil || !ok {
 					return err
 				}

@@ -61,9 +61,10 @@ func (s *Schedules) RecordRun(ctx context.Context, name, trigger string, at time
 }
 
 // TakeRun claims schedule name's run if it is due (exactly one caller
-// wins), moving it to next(now) and recording the run as "Schedule". A
-// schedule never stored is def, stored on the way.
-func (s *Schedules) TakeRun(ctx context.Context, name string, def Schedule, next func(after time.Time) time.Time) (bool, error) {
+// wins), moving it to next(schedule, now) and recording the run as
+// "Schedule". A schedule never stored is def, stored on the way. next runs
+// inside the transaction: it must not query the store.
+func (s *Schedules) TakeRun(ctx context.Context, name string, def Schedule, next func(sc Schedule, after time.Time) time.Time) (bool, error) {
 	ok := false
 	err := s.inTx(ctx, func(tx *handle) error {
 		st := &Schedules{tx}
@@ -81,7 +82,7 @@ func (s *Schedules) TakeRun(ctx context.Context, name string, def Schedule, next
 			return nil
 		}
 		res, err := tx.q.ExecContext(ctx, `UPDATE job_schedules SET next_run_at = $2, last_run_at = $3, last_trigger = $4
-			WHERE name = $1 AND next_run_at = $5`, name, nullTime(next(now)), now, "Schedule", micro(sc.NextRun))
+			WHERE name = $1 AND next_run_at = $5`, name, nullTime(next(sc, now)), now, "Schedule", micro(sc.NextRun))
 		if err != nil {
 			return wrapErr(err, "meta: take schedule %s", name)
 		}

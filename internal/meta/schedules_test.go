@@ -20,7 +20,7 @@ func TestSchedules(t *testing.T) {
 			t.Fatalf("default: %+v, %v", got, err)
 		}
 		next := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
-		step := func(time.Time) time.Time { return next }
+		step := func(meta.Schedule, time.Time) time.Time { return next }
 		for i, want := range []bool{true, false} {
 			ok, err := s.Schedules.TakeRun(ctx, "x", def, step)
 			if err != nil || ok != want {
