@@ -42,6 +42,11 @@ func TestScanAllSchedule(t *testing.T) {
 		defer srv.Close()
 		e.must(e.do(admin, http.MethodPost, "scanners", map[string]any{"name": "stub", "url": srv.URL}), http.StatusCreated)
 		e.srv.CreateProject(t, "scanall", false)
+		rcv := newReceiver(t) // webhooks_test.go
+		e.must(e.do(admin, http.MethodPost, "projects/scanall/webhook/policies", map[string]any{
+			"name": "scans", "event_types": []string{"SCANNING_COMPLETED", "SCANNING_FAILED"},
+			"targets": []map[string]any{{"address": "http://" + rcv.addr + "/hook"}},
+		}), http.StatusCreated)
 		e.srv.PushImage(t, admin, "scanall/a", "v1")
 		e.srv.PushImage(t, admin, "scanall/b", "v1")
 		e.must(e.do(admin, http.MethodPost, "system/scanAll/schedule", map[string]any{"schedule": map[string]string{"type": "Manual"}}), http.StatusCreated)
@@ -59,6 +64,21 @@ func TestScanAllSchedule(t *testing.T) {
 		})
 		if st.Total != 2 || st.Completed != 2 || st.Metrics["Success"] != 2 || st.Trigger != "Manual" || st.Ongoing {
 			t.Errorf("metrics after a manual scan all of two images: %+v", st)
+		}
+		// Each finished scan reached the project's webhook with its overview.
+		for i, d := range rcv.waitFor(2, time.Minute)[:2] {
+			data, _ := d.body["event_data"].(map[string]any)
+			res, _ := data["resources"].([]any)
+			r0, _ := func() (map[string]any, bool) {
+				if len(res) == 0 {
+					return nil, false
+				}
+				m, ok := res[0].(map[string]any)
+				return m, ok
+			}()
+			if d.body["type"] != "SCANNING_COMPLETED" || r0 == nil || r0["scan_overview"] == nil {
+				t.Errorf("scan webhook %d: %v", i, d.body)
+			}
 		}
 		if old := decode[stats](t, e.must(e.do(admin, http.MethodGet, "scans/schedule/metrics", nil), http.StatusOK)); old.Total != st.Total {
 			t.Errorf("deprecated metrics path: %+v", old)
