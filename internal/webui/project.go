@@ -360,7 +360,7 @@ func (u *UI) projectSettings(c *call) error {
 	}
 	u.render(c, http.StatusOK, "project_settings", "project.title",
 		settingsView{projectHead: u.head(c, proj, "settings"), Saved: c.r.URL.Query().Get("saved") == "1",
-			Supply: u.projectSupply(c.r.Context(), proj.ID)})
+			Supply: u.projectSupply(c.r.Context(), proj.ID, access.Can(c.p, access.ProjectOf(proj), access.ResourceProject, access.ActionUpdate))})
 	return nil
 }
 

@@ -2,10 +2,13 @@ package webui
 
 import (
 	"context"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/internal/access"
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/scan"
 	"github.com/berth-registry/berth/internal/signature"
@@ -82,9 +85,11 @@ func (u *UI) artifactScan(ctx context.Context, repo string, d digest.Digest) *sc
 	return nil
 }
 
-// supplyStore reads a project's supply-chain settings (*meta.Policies).
+// supplyStore reads a project's supply-chain settings and changes its
+// pull policies (*meta.Policies).
 type supplyStore interface {
 	GetProjectPolicy(ctx context.Context, pid int64) (meta.ProjectPolicy, error)
+	SetProjectPolicy(ctx context.Context, p meta.ProjectPolicy) error
 	ListSignatureKeys(ctx context.Context, pid int64) ([]meta.SignatureKey, error)
 }
 
@@ -98,6 +103,8 @@ type webhookLister interface {
 // policies (addresses and event types; never an auth header).
 type supplyView struct {
 	Policy   meta.ProjectPolicy
+	CanEdit  bool     // project administrators change the pull policies here
+	Levels   []string // the severities to choose from
 	Keys     []meta.SignatureKey
 	Webhooks []webhookRow
 	More     int
@@ -116,7 +123,7 @@ const maxWebhooksShown = 50
 
 // projectSupply returns project pid's supply-chain settings, nil when not
 // configured or unreadable (the tab shows the rest).
-func (u *UI) projectSupply(ctx context.Context, pid int64) *supplyView {
+func (u *UI) projectSupply(ctx context.Context, pid int64, canEdit bool) *supplyView {
 	if u.d.Policies == nil {
 		return nil
 	}
@@ -124,7 +131,7 @@ func (u *UI) projectSupply(ctx context.Context, pid int64) *supplyView {
 	if err != nil {
 		return nil
 	}
-	v := &supplyView{Policy: pol}
+	v := &supplyView{Policy: pol, CanEdit: canEdit, Levels: severityLevels}
 	if v.Keys, err = u.d.Policies.ListSignatureKeys(ctx, pid); err != nil {
 		return nil
 	}
@@ -145,4 +152,36 @@ func (u *UI) projectSupply(ctx context.Context, pid int64) *supplyView {
 		v.Webhooks = append(v.Webhooks, r)
 	}
 	return v
+}
+
+// severityLevels are Harbor's severity values of prevent_vul, lowest first.
+var severityLevels = []string{"none", "unknown", "low", "medium", "high", "critical"}
+
+// saveSupply is POST /projects/{project}/settings/supply: the pull
+// policies (require cosign signatures, block vulnerable images at a
+// severity, scan on push). Project administrators only.
+func (u *UI) saveSupply(c *call) error {
+	if u.d.Policies == nil {
+		return errNotFound
+	}
+	proj, err := u.loadProject(c, access.ResourceProject, access.ActionUpdate)
+	if err != nil {
+		return err
+	}
+	f := c.r.PostForm
+	sev := strings.ToLower(f.Get("severity"))
+	if !slices.Contains(severityLevels, sev) {
+		return errBadForm
+	}
+	ctx := c.r.Context()
+	pol, err := u.d.Policies.GetProjectPolicy(ctx, proj.ID)
+	if err != nil {
+		return err
+	}
+	pol.ContentTrustCosign, pol.PreventVul, pol.AutoScan, pol.Severity = f.Get("cosign") == "on", f.Get("prevent_vul") == "on",
+		f.Get("auto_scan") == "on", sev
+	if err := u.d.Policies.SetProjectPolicy(ctx, pol); err != nil {
+		return err
+	}
+	return redirect(c, "/projects/"+proj.Name+"/settings?saved=1")
 }

@@ -9,11 +9,13 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/internal/access"
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/scan"
 	"github.com/berth-registry/berth/internal/signature"
@@ -135,5 +137,24 @@ func TestProjectSupplySettings(t *testing.T) {
 	}
 	if strings.Contains(res.body, "s3cret") {
 		t.Error("the settings tab shows a webhook's auth header")
+	}
+
+	// A project administrator changes the pull policies with the form; a
+	// maintainer may see the tab but not change them.
+	admin := e.login("admin", adminPassword)
+	if r := admin.post("/projects/supply/settings/supply", url.Values{"cosign": {"on"}, "severity": {"critical"}, "auto_scan": {"on"}}, true); r.status != http.StatusSeeOther {
+		t.Fatalf("saving the supply-chain form: %d %s", r.status, r.body)
+	}
+	got, err := e.store.Policies.GetProjectPolicy(ctx, p.ID)
+	if err != nil || !got.ContentTrustCosign || got.PreventVul || !got.AutoScan || got.Severity != "critical" || len(got.CVEAllowlist) != 1 {
+		t.Fatalf("policy after the form: %+v, %v", got, err)
+	}
+	if r := admin.post("/projects/supply/settings/supply", url.Values{"severity": {"extreme"}}, true); r.status != http.StatusBadRequest {
+		t.Errorf("an unknown severity: %d", r.status)
+	}
+	m := e.addUser("maint")
+	e.addMember(p, m, access.RoleMaintainer)
+	if r := e.login("maint", userPassword).post("/projects/supply/settings/supply", url.Values{"severity": {"low"}}, true); r.status != http.StatusForbidden {
+		t.Errorf("a maintainer changed the pull policies: %d", r.status)
 	}
 }

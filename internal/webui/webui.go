@@ -154,6 +154,7 @@ func (u *UI) routes() {
 	u.handle("POST /projects/{project}/robots/{rid}/{op}", u.changeRobot)
 	u.handle("GET /projects/{project}/settings", u.projectSettings)
 	u.handle("POST /projects/{project}/settings", u.saveProjectSettings)
+	u.handle("POST /projects/{project}/settings/supply", u.saveSupply) // security.go
 	u.handle("GET /projects/{project}/logs", u.projectLogs)
 	u.immutableRoutes() // immutable.go
 	u.handle("GET /projects/{project}/retention", u.projectRetention)
