@@ -59,13 +59,16 @@ func newWebUI(cfg config.Config, store *meta.Store, reg *registry.Service, blobs
 		},
 		System: webui.SystemInfo{Version: version.String(), Database: databaseKind(cfg.Database.URL),
 			Storage: storageProvider(cfg.Storage.Type)},
-		Quotas:     store.Quotas,
-		Immutable:  store.Immutable,
-		Labels:     store.Labels,
-		Scans:      store.Scans, // reports only: scanner credentials are never read here
+		Quotas:    store.Quotas,
+		Immutable: store.Immutable,
+		Labels:    store.Labels,
+		// Supply chain (webui/security.go): scan reports only (scanner
+		// credentials are never read here), signature status, pull
+		// policies, webhook addresses (auth headers are never shown).
+		Scans:      store.Scans,
 		Signatures: signature.New(store.Projects, store.Manifests, blobs, store.Policies),
 		Policies:   store.Policies,
-		Webhooks:   store.Webhooks, // addresses only: auth headers are sealed and never shown
+		Webhooks:   store.Webhooks,
 	}, log)
 }
 

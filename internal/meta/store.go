@@ -95,11 +95,12 @@ type Store struct {
 	Registries *Registries
 	// Replication holds replication policies, executions and tasks.
 	Replication *Replication
-	Backups     *Backups   // backup runs and their schedule
-	Webhooks    *Webhooks  // webhook policies, deliveries, per-project leases
-	Policies    *Policies  // signature and vulnerability policies, CVE allowlists, signature keys
-	Scans       *Scans     // scanner registrations and scan reports
-	Schedules   *Schedules // named system job schedules (scan all)
+	Backups     *Backups  // backup runs and their schedule
+	Webhooks    *Webhooks // webhook policies, deliveries, per-project leases
+	Policies    *Policies // signature and vulnerability policies, CVE allowlists, signature keys
+	Scans       *Scans    // scanner registrations and scan reports
+	// Schedules are named system job schedules (scan all).
+	Schedules *Schedules
 }
 
 func newStore(db *sql.DB, d dialect) *Store {
