@@ -78,6 +78,10 @@ type Principal struct {
 	GroupDNs []string
 	// Scopes are a robot's permissions.
 	Scopes []Scope
+	// Scanner: a scan's robot, authenticated by the token Berth minted
+	// for that scan (never by a name): exempt from the pull policies, as
+	// Harbor exempts its scanner.
+	Scanner bool
 }
 
 // Anonymous is the principal of a request without credentials.

@@ -124,17 +124,17 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	// One audit writer for every edge.
 	auditLog := audit.NewWriter(audit.Stores{Log: store.Audit, Projects: store.Projects}, log)
 	defer auditLog.Close() // after the server has stopped: writes what is queued
-	sup, err := newSupply(ctx, cfg, store, log)
-	if err != nil {
-		return err
-	}
-	defer sup.Close() // after the server has stopped: writes the queued pull events
 	changes := &changeCounter{}
-	sup.changes = changes.load
 	auth, err := newAuth(ctx, cfg, store, auditLog, log, changes.load)
 	if err != nil {
 		return err
 	}
+	sup, err := newSupply(ctx, cfg, store, log) // after newAuth: its keyring derives from the session key
+	if err != nil {
+		return err
+	}
+	defer sup.Close() // after the server has stopped: writes the queued pull events
+	sup.changes = changes.load
 	sup.setAuth(auth)
 	metrics := observe.NewMetrics()
 	blobs := content.New(content.Stores{Blobs: store.Blobs, Uploads: store.Uploads, Tx: store}, drv, log).WithLimits(content.Limits{
@@ -176,7 +176,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	trigger := &gcTrigger{store: store.GC}
 
 	ret := newRetention(store, reg, blobs, auth.settings, auditLog, log)
-	rest, err := newRESTAPI(cfg, store, reg, blobs, drv, auth, auditLog, trigger, ret, log, repl, sup.scans)
+	rest, err := newRESTAPI(cfg, store, reg, blobs, drv, auth, auditLog, trigger, ret, log, repl, sup)
 	if err != nil {
 		return err
 	}
@@ -191,11 +191,12 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 	jobKinds := jobList(cfg, blobs, collector, store.GC, gcWorkers(store.Dialect()), log)
-	jobKinds = append(jobKinds, lifecycleJobs(cfg, store, reg, log)...)                                                  // untagged.go
-	jobKinds = append(jobKinds, retentionJobs(ret)...)                                                                   // retention.go
-	jobKinds = append(jobKinds, eventJobs(sup.dispatcher, store.Events, sup.webhooks, sup.scans, scanCatalog{store})...) // supply.go
-	jobKinds = append(jobKinds, replicationJobs(repl)...)                                                                // replication.go
-	jobKinds = append(jobKinds, backupJob...)                                                                            // backup.go
+	jobKinds = append(jobKinds, lifecycleJobs(cfg, store, reg, log)...)                              // untagged.go
+	jobKinds = append(jobKinds, retentionJobs(ret)...)                                               // retention.go
+	jobKinds = append(jobKinds, eventJobs(sup.dispatcher, store.Events, sup.webhooks, sup.scans)...) // supply.go
+	jobKinds = append(jobKinds, sup.scanAll.jobs()...)                                               // scanall.go
+	jobKinds = append(jobKinds, replicationJobs(repl)...)                                            // replication.go
+	jobKinds = append(jobKinds, backupJob...)                                                        // backup.go
 	queue, err := jobs.Open(ctx, cfg.Database.URL, log, jobs.Options{
 		Jobs:        jobKinds,
 		StopTimeout: cfg.HTTP.ShutdownTimeout,

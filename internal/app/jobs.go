@@ -90,13 +90,10 @@ func purgeUploads(blobs *content.Service, c config.Uploads, log *slog.Logger) fu
 
 // eventJobs are the event outbox's jobs (internal/events) and those of
 // its subscribers (internal/webhook).
-func eventJobs(d *events.Dispatcher, store *meta.Events, hooks *webhook.Service, scans *scan.Service, catalog scan.Catalog) []jobs.Job {
+func eventJobs(d *events.Dispatcher, store *meta.Events, hooks *webhook.Service, scans *scan.Service) []jobs.Job {
 	return []jobs.Job{
 		// One artifact scanned by the default scanner (internal/scan).
 		{Kind: scan.JobScan, Timeout: scan.Timeout + time.Minute, MaxAttempts: 1, Run: jobs.WithArgs(scans.Run)},
-		// Every image scanned again daily (Harbor's scan-all schedule).
-		{Kind: scan.JobScanAll, Every: 24 * time.Hour, Timeout: 10 * time.Minute, MaxAttempts: 1,
-			Run: jobs.NoArgs(func(ctx context.Context) error { return scans.ScanAll(ctx, catalog) })},
 		// Per project, in order; retries inside (webhook.MaxAttempts).
 		{Kind: webhook.JobDeliver, Timeout: 10 * time.Minute, MaxAttempts: 1,
 			Run: jobs.WithArgs(hooks.Deliver)},

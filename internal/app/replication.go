@@ -48,16 +48,7 @@ func (l *lateQueue) enqueue(ctx context.Context, kind string, args any) error {
 // tokens for the local registry from the token issuer, and every stored
 // credential re-encrypted with the newest key.
 func newReplication(ctx context.Context, cfg config.Config, store *meta.Store, auth *authStack, rec audit.Recorder, queue *lateQueue, log *slog.Logger) (*replication.Service, error) {
-	var keys *replication.Keyring
-	var err error
-	if cfg.Replication.KeyFile != "" {
-		keys, err = replication.LoadKeyFile(cfg.Replication.KeyFile)
-	} else {
-		var secret []byte
-		if secret, err = sessionKey(cfg); err == nil {
-			keys, err = replication.NewKeyring(secret)
-		}
-	}
+	keys, err := loadKeyring(cfg) // sealed.go
 	if err != nil {
 		return nil, err
 	}

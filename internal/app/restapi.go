@@ -28,7 +28,7 @@ import (
 
 // newRESTAPI builds the /api/v2.0/ and /c/ edge over the project and
 // repository services; rec is the server's one audit writer.
-func newRESTAPI(cfg config.Config, store *meta.Store, reg *registry.Service, blobs *content.Service, drv storage.Driver, auth *authStack, rec audit.Recorder, gcs restapi.GCService, ret restapi.RetentionService, log *slog.Logger, repl restapi.ReplicationService, scans restapi.ScanService) (*restapi.API, error) {
+func newRESTAPI(cfg config.Config, store *meta.Store, reg *registry.Service, blobs *content.Service, drv storage.Driver, auth *authStack, rec audit.Recorder, gcs restapi.GCService, ret restapi.RetentionService, log *slog.Logger, repl restapi.ReplicationService, sup *supply) (*restapi.API, error) {
 	clientIP, err := httpx.ClientIP(cfg.HTTP.TrustedProxies)
 	if err != nil {
 		return nil, err
@@ -64,10 +64,11 @@ func newRESTAPI(cfg config.Config, store *meta.Store, reg *registry.Service, blo
 		Retention:      ret,
 		Replication:    repl,
 		Backups:        backupService{store: store.Backups, location: cfg.Backup.Location},
-		Webhooks:       store.Webhooks,
+		Webhooks:       sup.webhookStore, // auth headers sealed at rest
 		Policies:       store.Policies,
-		Scans:          store.Scans,
-		ScanService:    scans,
+		Scans:          sup.scanStore, // credentials sealed at rest
+		ScanService:    sup.scans,
+		ScanAll:        sup.scanAll,
 		ClientIP:       clientIP,
 		System: restapi.SystemInfo{Version: version.String(), ExternalURL: cfg.ExternalURL,
 			StorageProvider: storageProvider(cfg.Storage.Type)},

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -34,9 +35,14 @@ type supply struct {
 	dispatcher *events.Dispatcher
 	pulls      *events.Batcher
 	webhooks   *webhook.Service
-	scans      *scan.Service
-	auth       *authStack // set by setAuth: the scanners' credentials
-	log        *slog.Logger
+	// webhookStore and scanStore keep webhook auth headers and scanner
+	// credentials sealed at rest (the API and the services use them).
+	webhookStore *webhook.SealedStore
+	scanStore    *scan.SealedStore
+	scanAll      *scanAll // the scan-all schedule (scanall.go)
+	scans        *scan.Service
+	auth         *authStack // set by setAuth: the scanners' credentials
+	log          *slog.Logger
 
 	vulnMu    sync.Mutex
 	vulnCache map[string]vulnPolicy // by project name (vulnPolicies)
@@ -46,13 +52,31 @@ type supply struct {
 }
 
 func newSupply(ctx context.Context, cfg config.Config, store *meta.Store, log *slog.Logger) (*supply, error) {
-	s := &supply{
-		store:      store,
-		dispatcher: events.NewDispatcher(store.Events, log),
-		webhooks:   webhook.New(store.Webhooks, store.Projects, cfg.ExternalURL, log),
-		log:        log,
+	keys, err := loadKeyring(cfg) // sealed.go
+	if err != nil {
+		return nil, err
 	}
-	s.scans = scan.New(store.Scans, store.Policies, store.Events, s.scanCredentials, cfg.ExternalURL, log)
+	s := &supply{
+		store:        store,
+		dispatcher:   events.NewDispatcher(store.Events, log),
+		webhookStore: webhook.NewSealedStore(store.Webhooks, keys),
+		scanStore:    scan.NewSealedStore(store.Scans, keys),
+		log:          log,
+	}
+	if err := s.reseal(ctx); err != nil {
+		return nil, err
+	}
+	allow, err := webhook.ParseNetworks(cfg.Webhook.AllowNetworks)
+	if err != nil {
+		return nil, fmt.Errorf("webhook.allow_networks: %w", err)
+	}
+	deny, err := webhook.ParseNetworks(cfg.Webhook.DenyNetworks)
+	if err != nil {
+		return nil, fmt.Errorf("webhook.deny_networks: %w", err)
+	}
+	s.webhooks = webhook.New(s.webhookStore, store.Projects, cfg.ExternalURL, webhook.TargetPolicy{Allow: allow, Deny: deny}, log)
+	s.scans = scan.New(s.scanStore, store.Policies, store.Events, s.scanCredentials, cfg.ExternalURL, log)
+	s.scanAll = &scanAll{schedules: store.Schedules, scans: store.Scans, svc: s.scans, catalog: scanCatalog{store}}
 	// Subscribers register here, before Start.
 	if err := s.dispatcher.Subscribe("webhook", s.webhooks.Subscriber); err != nil {
 		return nil, err
@@ -65,6 +89,23 @@ func newSupply(ctx context.Context, cfg config.Config, store *meta.Store, log *s
 	}
 	s.pulls = events.NewBatcher(store.Events, log)
 	return s, nil
+}
+
+// reseal seals the webhook auth headers and scanner credentials stored in
+// the clear (before Berth sealed them) or under an older key.
+func (s *supply) reseal(ctx context.Context) error {
+	w, err := s.webhookStore.Reseal(ctx)
+	if err != nil {
+		return fmt.Errorf("seal webhook auth headers: %w", err)
+	}
+	c, err := s.scanStore.Reseal(ctx)
+	if err != nil {
+		return fmt.Errorf("seal scanner credentials: %w", err)
+	}
+	if w+c > 0 {
+		s.log.InfoContext(ctx, "sealed stored secrets with the newest key", "webhook_policies", w, "scanners", c)
+	}
+	return nil
 }
 
 // Close writes the queued pull events.
@@ -90,6 +131,7 @@ func (s *supply) onRegistryEvent(next func(context.Context, distapi.Event)) func
 func (s *supply) setQueue(q *jobs.Queue) {
 	s.webhooks.SetQueue(q)
 	s.scans.SetQueue(q)
+	s.scanAll.queue = q
 }
 
 // setAuth gives the scanner's credentials their identity service and
@@ -132,7 +174,7 @@ func (s *supply) scanCredentials(ctx context.Context, pid int64, repo string, tt
 			s.log.Warn("could not delete a scan robot; it expires by itself", "robot", rb.Name, "err", err)
 		}
 	}
-	tok, err := s.auth.issuer.IssueFor(rb.Name, []tokenauth.ResourceActions{{Type: "repository", Name: repo, Actions: []string{"pull"}}}, ttl)
+	tok, err := s.auth.issuer.IssueScan(rb.Name, []tokenauth.ResourceActions{{Type: "repository", Name: repo, Actions: []string{"pull"}}}, ttl)
 	if err != nil {
 		cleanup()
 		return "", nil, err
@@ -145,6 +187,9 @@ func (s *supply) scanCredentials(ctx context.Context, pid int64, repo string, tt
 func (s *supply) pullPolicy(blobs *content.Service) func(ctx context.Context, repo, ref string, m meta.Manifest) error {
 	v := signature.New(s.store.Projects, s.store.Manifests, blobs, s.store.Policies)
 	return func(ctx context.Context, repo, ref string, m meta.Manifest) error {
+		if access.FromContext(ctx).Scanner {
+			return nil // a scan's robot (its token says so), as Harbor skips policies for its scanner
+		}
 		if err := v.Check(ctx, repo, ref, m); err != nil {
 			return err
 		}
@@ -152,12 +197,8 @@ func (s *supply) pullPolicy(blobs *content.Service) func(ctx context.Context, re
 	}
 }
 
-// vulnCheck applies prevent_vul (internal/scan) to a pull. The scanner's
-// own robots are exempt, as in Harbor.
+// vulnCheck applies prevent_vul (internal/scan) to a pull.
 func (s *supply) vulnCheck(ctx context.Context, repo string, m meta.Manifest) error {
-	if p := access.FromContext(ctx); p.Kind == access.KindRobot && strings.Contains(p.Name, "+scanner-") {
-		return nil
-	}
 	pol, err := s.vulnPolicies(ctx, access.ProjectName(repo))
 	if err != nil || !pol.project.PreventVul {
 		return err

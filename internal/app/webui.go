@@ -15,6 +15,7 @@ import (
 	"github.com/berth-registry/berth/internal/registry"
 	"github.com/berth-registry/berth/internal/repository"
 	"github.com/berth-registry/berth/internal/retention"
+	"github.com/berth-registry/berth/internal/signature"
 	"github.com/berth-registry/berth/internal/storage"
 	"github.com/berth-registry/berth/internal/version"
 	"github.com/berth-registry/berth/internal/websession"
@@ -62,6 +63,13 @@ func newWebUI(cfg config.Config, store *meta.Store, reg *registry.Service, blobs
 		Immutable: store.Immutable,
 		Labels:    store.Labels,
 		Pulls:     store.Pulls,
+		// Supply chain (webui/security.go): scan reports only (scanner
+		// credentials are never read here), signature status, pull
+		// policies, webhook addresses (auth headers are never shown).
+		Scans:      store.Scans,
+		Signatures: signature.New(store.Projects, store.Manifests, blobs, store.Policies),
+		Policies:   store.Policies,
+		Webhooks:   store.Webhooks,
 	}, log)
 }
 

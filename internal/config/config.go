@@ -50,6 +50,23 @@ type Config struct {
 	Replication Replication `yaml:"replication"`
 	// Backup configures scheduled backups (docs/backup.md).
 	Backup Backup `yaml:"backup"`
+	// Webhook bounds where webhooks are delivered.
+	Webhook Webhook `yaml:"webhook"`
+}
+
+// Webhook is the network policy of webhook deliveries, checked against
+// the address each connection actually dials (so DNS rebinding is caught):
+// an address in DenyNetworks is refused; one in AllowNetworks allowed;
+// loopback, link-local (169.254.0.0/16, fe80::/10: cloud metadata),
+// unspecified and multicast addresses are refused; everything else
+// (private networks included) is allowed.
+type Webhook struct {
+	// AllowNetworks are CIDR ranges deliveries may reach even where they
+	// are refused by default (e.g. 127.0.0.0/8 for a receiver beside Berth).
+	AllowNetworks []string `yaml:"allow_networks"`
+	// DenyNetworks are CIDR ranges deliveries never reach (e.g. the pod
+	// and service networks of the cluster: 10.0.0.0/8).
+	DenyNetworks []string `yaml:"deny_networks"`
 }
 
 // Replication configures registry endpoints, replication and proxy cache.
@@ -494,6 +511,8 @@ var envOverrides = []envOverride{
 	{"BERTH_ADMIN_PASSWORD_FILE", "file holding BERTH_ADMIN_PASSWORD", setString(func(c *Config) *string { return &c.Auth.AdminPasswordFile })},
 	{"BERTH_SECRET_KEY_FILE", "secret (32+ bytes) signing portal sessions (default: derived from the token key)", setString(func(c *Config) *string { return &c.Auth.SecretKeyFile })},
 	{"BERTH_REPLICATION_KEY_FILE", "keys (one a line, newest first) encrypting registry credentials (default: derived from the session or token key)", setString(func(c *Config) *string { return &c.Replication.KeyFile })},
+	{"BERTH_WEBHOOK_ALLOW_NETWORKS", "comma-separated CIDRs webhooks may reach though refused by default (loopback, link-local)", setList(func(c *Config) *[]string { return &c.Webhook.AllowNetworks })},
+	{"BERTH_WEBHOOK_DENY_NETWORKS", "comma-separated CIDRs webhooks never reach", setList(func(c *Config) *[]string { return &c.Webhook.DenyNetworks })},
 	{"BERTH_TOKEN_KEY_FILE", "PEM key signing registry tokens (default with SQLite: generated in the data dir; required with PostgreSQL)", setString(func(c *Config) *string { return &c.Auth.TokenKeyFile })},
 	{"BERTH_TOKEN_EXPIRATION", "registry token lifetime (default 5m)", setDuration(func(c *Config) *time.Duration { return &c.Auth.TokenExpiration })},
 	{"BERTH_LOGIN_FAILURES_PER_USER", "failed logins per username per window (default 10)", setInt(func(c *Config) *int { return &c.Auth.LoginThrottle.FailuresPerUser })},
@@ -698,6 +717,21 @@ func (c Config) Validate() error {
 		if _, err := netip.ParsePrefix(p); err != nil {
 			if _, err := netip.ParseAddr(p); err != nil {
 				errs = append(errs, fmt.Errorf("http.trusted_proxies: %q is neither an address nor a CIDR range", p))
+			}
+		}
+	}
+	for _, w := range []struct {
+		key  string
+		list []string
+	}{{"webhook.allow_networks", c.Webhook.AllowNetworks}, {"webhook.deny_networks", c.Webhook.DenyNetworks}} {
+		if len(w.list) > 100 {
+			errs = append(errs, fmt.Errorf("%s: at most 100 ranges", w.key))
+		}
+		for _, p := range w.list {
+			if _, err := netip.ParsePrefix(p); err != nil {
+				if _, err := netip.ParseAddr(p); err != nil {
+					errs = append(errs, fmt.Errorf("%s: %q is neither an address nor a CIDR range", w.key, p))
+				}
 			}
 		}
 	}

@@ -251,3 +251,36 @@ func (s *Scans) ArtifactScanReports(ctx context.Context, repo string, d digest.D
 	rs, err := queryAll(ctx, s.q, scanReport, reportSelect+` WHERE repository = $1 AND digest = $2 ORDER BY id`, repo, d)
 	return rs, wrapIf(err, "meta: scan reports of %s@%s", repo, d)
 }
+
+// SwapScannerCredential replaces registration uuid's access credential
+// with next if it still is old (compare and set), and reports whether it
+// did.
+func (s *Scans) SwapScannerCredential(ctx context.Context, uuid, old, next string) (bool, error) {
+	res, err := s.q.ExecContext(ctx, `UPDATE scanners SET access_credential = $3 WHERE uuid = $1 AND access_credential = $2`,
+		uuid, old, next)
+	if err != nil {
+		return false, wrapErr(err, "meta: swap scanner credential %s", uuid)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, wrapIf(err, "meta: swap scanner credential %s", uuid)
+}
+
+// ScanStatusCounts counts the scan reports started at or after since, by
+// status (what the latest scan-all run has done so far).
+func (s *Scans) ScanStatusCounts(ctx context.Context, since time.Time) (map[string]int, error) {
+	rows, err := s.q.QueryContext(ctx, `SELECT status, COUNT(*) FROM scan_reports WHERE start_time >= $1 GROUP BY status`, micro(since))
+	if err != nil {
+		return nil, wrapErr(err, "meta: scan status counts")
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, wrapErr(err, "meta: scan status counts")
+		}
+		out[st] = n
+	}
+	return out, wrapIf(rows.Err(), "meta: scan status counts")
+}

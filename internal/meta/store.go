@@ -106,6 +106,8 @@ type Store struct {
 	Webhooks    *Webhooks // webhook policies, deliveries, per-project leases
 	Policies    *Policies // signature and vulnerability policies, CVE allowlists, signature keys
 	Scans       *Scans    // scanner registrations and scan reports
+	// Schedules are named system job schedules (scan all).
+	Schedules *Schedules
 }
 
 func newStore(db *sql.DB, d dialect) *Store {
@@ -141,6 +143,7 @@ func storeOn(h *handle) *Store {
 		Webhooks:    &Webhooks{h},
 		Policies:    &Policies{h},
 		Scans:       &Scans{h},
+		Schedules:   &Schedules{h},
 	}
 }
 

@@ -353,3 +353,90 @@ func (s *Webhooks) ReleaseWebhookProject(ctx context.Context, projectID int64, o
 	}
 	return nil
 }
+
+// AllWebhookPolicies returns up to limit policies of every project with
+// ids above afterID, by id (the start-up re-sealing of their secrets walks
+// them).
+func (s *Webhooks) AllWebhookPolicies(ctx context.Context, afterID int64, limit int) ([]WebhookPolicy, error) {
+	ps, err := queryAll(ctx, s.q, scanWebhookPolicy, webhookPolicySelect+` WHERE id > $1 ORDER BY id LIMIT $2`, afterID, limit)
+	return ps, wrapIf(err, "meta: all webhook policies")
+}
+
+// SwapWebhookTargets replaces policy id's targets with next if they still
+// are old (compare and set: a concurrent update wins), and reports whether
+// it did.
+func (s *Webhooks) SwapWebhookTargets(ctx context.Context, id int64, old, next []WebhookTarget) (bool, error) {
+	_, a, err := encodePolicy(WebhookPolicy{Targets: old})
+	if err != nil {
+		return false, fmt.Errorf("meta: swap webhook targets: %w", err)
+	}
+	_, b, err := encodePolicy(WebhookPolicy{Targets: next})
+	if err != nil {
+		return false, fmt.Errorf("meta: swap webhook targets: %w", err)
+	}
+	res, err := s.q.ExecContext(ctx, `UPDATE webhook_policies SET targets = $3 WHERE id = $1 AND targets = $2`, id, a, b)
+	if err != nil {
+		return false, wrapErr(err, "meta: swap webhook targets of policy %d", id)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, wrapIf(err, "meta: swap webhook targets of policy %d", id)
+}
+
+// WebhookExecution is Harbor's view of one event's deliveries under one
+// policy (an execution; its tasks are the deliveries, one per target).
+// ID is the event's id.
+type WebhookExecution struct {
+	ID        int64
+	PolicyID  int64
+	EventType string
+	Tasks     map[string]int // deliveries by status
+	StartTime time.Time
+	UpdatedAt time.Time
+}
+
+// ListWebhookExecutions returns one page of policy policyID's executions,
+// newest first, and their total.
+func (s *Webhooks) ListWebhookExecutions(ctx context.Context, projectID, policyID int64, pg Page) ([]WebhookExecution, int, error) {
+	var total int
+	if err := s.q.QueryRowContext(ctx, `SELECT COUNT(DISTINCT event_id) FROM webhook_jobs WHERE project_id = $1 AND policy_id = $2`,
+		projectID, policyID).Scan(&total); err != nil {
+		return nil, 0, wrapErr(err, "meta: count webhook executions")
+	}
+	if pg.Limit <= 0 {
+		return []WebhookExecution{}, total, nil
+	}
+	rows, err := s.q.QueryContext(ctx, `SELECT event_id, MIN(event_type), MIN(created_at), MAX(updated_at),
+			SUM(CASE WHEN status = $3 THEN 1 ELSE 0 END), SUM(CASE WHEN status = $4 THEN 1 ELSE 0 END),
+			SUM(CASE WHEN status = $5 THEN 1 ELSE 0 END), SUM(CASE WHEN status = $6 THEN 1 ELSE 0 END)
+		FROM webhook_jobs WHERE project_id = $1 AND policy_id = $2
+		GROUP BY event_id ORDER BY event_id DESC LIMIT $7 OFFSET $8`,
+		projectID, policyID, WebhookPending, WebhookRunning, WebhookSuccess, WebhookError, pg.Limit, pg.Offset)
+	if err != nil {
+		return nil, 0, wrapErr(err, "meta: list webhook executions")
+	}
+	defer rows.Close()
+	out := []WebhookExecution{}
+	for rows.Next() {
+		var (
+			e                  WebhookExecution
+			start, upd         flexTime
+			pend, run, ok, bad int
+		)
+		if err := rows.Scan(&e.ID, &e.EventType, &start, &upd, &pend, &run, &ok, &bad); err != nil {
+			return nil, 0, wrapErr(err, "meta: list webhook executions")
+		}
+		e.PolicyID, e.StartTime, e.UpdatedAt = policyID, start.Time, upd.Time
+		e.Tasks = map[string]int{WebhookPending: pend, WebhookRunning: run, WebhookSuccess: ok, WebhookError: bad}
+		out = append(out, e)
+	}
+	return out, total, wrapIf(rows.Err(), "meta: list webhook executions")
+}
+
+// WebhookExecutionTasks returns the deliveries of execution (event)
+// eventID of policy policyID, by id: one per target, so at most a
+// policy's targets.
+func (s *Webhooks) WebhookExecutionTasks(ctx context.Context, projectID, policyID, eventID int64) ([]WebhookJob, error) {
+	js, err := queryAll(ctx, s.q, scanWebhookJob, webhookJobSelect+` WHERE project_id = $1 AND policy_id = $2 AND event_id = $3
+		ORDER BY id LIMIT 100`, projectID, policyID, eventID)
+	return js, wrapIf(err, "meta: webhook execution %d tasks", eventID)
+}

@@ -1,138 +1,17 @@
 package replication
 
-import (
-	"bufio"
-	"bytes"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
-	"errors"
-	"fmt"
-	"os"
-	"strings"
-)
+import "github.com/berth-registry/berth/internal/sealed"
+
+// Keyring encrypts registry credentials at rest (internal/sealed, shared
+// with webhook auth headers and scanner credentials).
+type Keyring = sealed.Keyring
 
 // ErrNoKey: a stored secret was encrypted under a key the keyring does not
 // hold (a key was removed from the key file before re-encryption).
-var ErrNoKey = errors.New("replication: the credential was encrypted with a key that is no longer configured")
+var ErrNoKey = sealed.ErrNoKey
 
-// Keyring encrypts registry credentials at rest with AES-256-GCM. Its
-// first key encrypts; every key decrypts, so a key is rotated by adding a
-// new one in front, re-encrypting (Service.Reencrypt, run at start), and
-// only later removing the old one.
-//
-// A sealed secret reads "v1:<key id>:<base64 of nonce and ciphertext>";
-// the key id (8 hex digits of a hash of the key) picks the key to open
-// it with, and is bound into the GCM tag as additional data.
-type Keyring struct {
-	keys []ringKey
-}
+// NewKeyring is sealed.NewKeyring.
+func NewKeyring(secrets ...[]byte) (*Keyring, error) { return sealed.NewKeyring(secrets...) }
 
-type ringKey struct {
-	id   string
-	aead cipher.AEAD
-}
-
-const sealPrefix = "v1:"
-
-// NewKeyring derives one AES-256 key from each secret (newest first);
-// each secret must hold at least 32 bytes.
-func NewKeyring(secrets ...[]byte) (*Keyring, error) {
-	if len(secrets) == 0 {
-		return nil, errors.New("replication: no credential key")
-	}
-	k := &Keyring{}
-	for i, s := range secrets {
-		if len(s) < 32 {
-			return nil, fmt.Errorf("replication: credential key %d holds fewer than 32 bytes", i+1)
-		}
-		m := hmac.New(sha256.New, s)
-		m.Write([]byte("berth registry credentials v1"))
-		key := m.Sum(nil)
-		block, err := aes.NewCipher(key)
-		if err != nil {
-			return nil, fmt.Errorf("replication: credential key: %w", err)
-		}
-		aead, err := cipher.NewGCM(block)
-		if err != nil {
-			return nil, fmt.Errorf("replication: credential key: %w", err)
-		}
-		idSum := sha256.Sum256(key)
-		k.keys = append(k.keys, ringKey{id: hex.EncodeToString(idSum[:4]), aead: aead})
-	}
-	return k, nil
-}
-
-// LoadKeyFile reads a key file: one key a line, the newest first (blank
-// lines and lines starting with # are skipped).
-func LoadKeyFile(path string) (*Keyring, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("replication: credential key file: %w", err)
-	}
-	var secrets [][]byte
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		secrets = append(secrets, []byte(line))
-	}
-	if len(secrets) == 0 {
-		return nil, fmt.Errorf("replication: credential key file %s holds no key", path)
-	}
-	return NewKeyring(secrets...)
-}
-
-// Seal encrypts plain under the newest key. An empty secret stays empty.
-func (k *Keyring) Seal(plain string) (string, error) {
-	if plain == "" {
-		return "", nil
-	}
-	key := k.keys[0]
-	nonce := make([]byte, key.aead.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		return "", fmt.Errorf("replication: seal: %w", err)
-	}
-	out := key.aead.Seal(nonce, nonce, []byte(plain), []byte(key.id))
-	return sealPrefix + key.id + ":" + base64.RawStdEncoding.EncodeToString(out), nil
-}
-
-// Open decrypts a sealed secret with whichever key sealed it.
-func (k *Keyring) Open(sealed string) (string, error) {
-	if sealed == "" {
-		return "", nil
-	}
-	rest, ok := strings.CutPrefix(sealed, sealPrefix)
-	id, body, ok2 := strings.Cut(rest, ":")
-	if !ok || !ok2 {
-		return "", errors.New("replication: malformed sealed credential")
-	}
-	for _, key := range k.keys {
-		if key.id != id {
-			continue
-		}
-		raw, err := base64.RawStdEncoding.DecodeString(body)
-		if err != nil || len(raw) < key.aead.NonceSize() {
-			return "", errors.New("replication: malformed sealed credential")
-		}
-		n := key.aead.NonceSize()
-		plain, err := key.aead.Open(nil, raw[:n], raw[n:], []byte(id))
-		if err != nil {
-			return "", errors.New("replication: sealed credential does not authenticate")
-		}
-		return string(plain), nil
-	}
-	return "", ErrNoKey
-}
-
-// Current reports whether sealed is under the newest key (nothing to
-// re-encrypt).
-func (k *Keyring) Current(sealed string) bool {
-	return sealed == "" || strings.HasPrefix(sealed, sealPrefix+k.keys[0].id+":")
-}
+// LoadKeyFile is sealed.LoadKeyFile.
+func LoadKeyFile(path string) (*Keyring, error) { return sealed.LoadKeyFile(path) }

@@ -152,6 +152,9 @@ type Deps struct {
 	// (scanners.go); nil: those endpoints answer 503.
 	Scans       scanStore
 	ScanService ScanService
+	// ScanAll serves the scan-all schedule and metrics (scanall.go); nil:
+	// those endpoints answer 503.
+	ScanAll ScanAllService
 }
 
 // SystemInfo is what GET /systeminfo reports besides stored settings.
@@ -257,6 +260,7 @@ func (a *API) routes(mux *http.ServeMux) {
 	a.webhookRoutes(mux) // webhooks.go
 	a.policyRoutes(mux)  // policies.go
 	a.scannerRoutes(mux) // scanners.go
+	a.scanAllRoutes(mux) // scanall.go
 }
 
 // handlerFunc is an API handler: it writes a response or returns an error

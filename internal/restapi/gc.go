@@ -161,14 +161,20 @@ func (a *API) getGCSchedule(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := gcScheduleJSON{Schedule: &scheduleObj{Type: s.Type, Cron: s.Cron}}
-	if !s.NextRun.IsZero() {
-		out.Schedule.NextScheduledTime = &s.NextRun
+	return writeJSON(w, http.StatusOK, scheduleJSON(s.Type, s.Cron, s.NextRun, s.UpdatedAt))
+}
+
+// scheduleJSON is Harbor's Schedule of a job schedule (zero times are
+// left out).
+func scheduleJSON(typ, cron string, next, updated time.Time) gcScheduleJSON {
+	out := gcScheduleJSON{Schedule: &scheduleObj{Type: typ, Cron: cron}}
+	if !next.IsZero() {
+		out.Schedule.NextScheduledTime = &next
 	}
-	if !s.UpdatedAt.IsZero() {
-		out.CreationTime, out.UpdateTime = &s.UpdatedAt, &s.UpdatedAt
+	if !updated.IsZero() {
+		out.CreationTime, out.UpdateTime = &updated, &updated
 	}
-	return writeJSON(w, http.StatusOK, out)
+	return out
 }
 
 func (a *API) decodeSchedule(r *http.Request) (gcScheduleJSON, bool, error) {

@@ -189,6 +189,12 @@ func (a *API) policyMetadata(ctx context.Context, pid int64) (map[string]string,
 // setPolicyMetadata applies Harbor metadata values (only policy keys) to
 // project pid's policy.
 func (a *API) setPolicyMetadata(ctx context.Context, pid int64, values map[string]string) error {
+	return a.changePolicy(ctx, pid, func(p *meta.ProjectPolicy) error { return applyPolicyMetadata(p, values) })
+}
+
+// changePolicy reads project pid's policy, changes it with fn and stores
+// it.
+func (a *API) changePolicy(ctx context.Context, pid int64, fn func(p *meta.ProjectPolicy) error) error {
 	st, err := a.policies()
 	if err != nil {
 		return err
@@ -197,6 +203,14 @@ func (a *API) setPolicyMetadata(ctx context.Context, pid int64, values map[strin
 	if err != nil {
 		return err
 	}
+	if err := fn(&p); err != nil {
+		return err
+	}
+	return st.SetProjectPolicy(ctx, p)
+}
+
+// applyPolicyMetadata sets Harbor metadata values (only policy keys) on p.
+func applyPolicyMetadata(p *meta.ProjectPolicy, values map[string]string) error {
 	for k, v := range values {
 		switch k {
 		case metaSeverity:
@@ -228,5 +242,107 @@ func (a *API) setPolicyMetadata(ctx context.Context, pid int64, values map[strin
 			return errBadRequest("project metadata %q cannot be set with the others", truncate(k, 100))
 		}
 	}
-	return st.SetProjectPolicy(ctx, p)
+	return nil
+}
+
+// policyMeta is the supply-chain part of Harbor's ProjectMetadata (string
+// values, as in Harbor): read from GET /projects/{p}, accepted by POST
+// and PUT /projects.
+type policyMeta struct {
+	EnableContentTrustCosign string `json:"enable_content_trust_cosign,omitempty"`
+	PreventVul               string `json:"prevent_vul,omitempty"`
+	Severity                 string `json:"severity,omitempty"`
+	AutoScan                 string `json:"auto_scan,omitempty"`
+	ReuseSysCVEAllowlist     string `json:"reuse_sys_cve_allowlist,omitempty"`
+}
+
+func (m policyMeta) values() map[string]string {
+	out := map[string]string{}
+	for k, v := range map[string]string{metaContentTrustCosign: m.EnableContentTrustCosign, metaPreventVul: m.PreventVul,
+		metaSeverity: m.Severity, metaAutoScan: m.AutoScan, metaReuseSysAllowlist: m.ReuseSysCVEAllowlist} {
+		if v != "" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// setProjectPolicy applies the policy metadata keys and the CVE allowlist
+// of a project request, if it has any.
+func (a *API) setProjectPolicy(ctx context.Context, pid int64, req projectReq) error {
+	var values map[string]string
+	if req.Metadata != nil {
+		values = req.Metadata.values()
+	}
+	if len(values) == 0 && req.CVEAllowlist == nil {
+		return nil
+	}
+	return a.changePolicy(ctx, pid, func(p *meta.ProjectPolicy) error {
+		if err := applyPolicyMetadata(p, values); err != nil {
+			return err
+		}
+		if req.CVEAllowlist == nil {
+			return nil
+		}
+		return req.CVEAllowlist.apply(p)
+	})
+}
+
+// projectPolicyJSON fills in the policy metadata and the CVE allowlist of
+// a project's JSON.
+func (a *API) projectPolicyJSON(ctx context.Context, out *projectJSON) error {
+	if a.d.Policies == nil {
+		return nil
+	}
+	p, err := a.d.Policies.GetProjectPolicy(ctx, out.ProjectID)
+	if err != nil {
+		return err
+	}
+	out.Metadata.policyMeta = policyMeta{EnableContentTrustCosign: strconv.FormatBool(p.ContentTrustCosign),
+		PreventVul: strconv.FormatBool(p.PreventVul), Severity: p.Severity, AutoScan: strconv.FormatBool(p.AutoScan),
+		ReuseSysCVEAllowlist: strconv.FormatBool(p.ReuseSysCVEAllowlist)}
+	al := allowlistOf(p)
+	out.CVEAllowlist.Items, out.CVEAllowlist.ExpiresAt = al.Items, al.ExpiresAt
+	if !p.UpdatedAt.IsZero() {
+		out.CVEAllowlist.UpdateTime = p.UpdatedAt
+	}
+	return nil
+}
+
+// allowlistOf is p's CVE allowlist in Harbor's shape.
+func allowlistOf(p meta.ProjectPolicy) allowlistJSON {
+	out := allowlistJSON{Items: []cveItem{}, Update: p.UpdatedAt, Creation: p.UpdatedAt}
+	if p.ProjectID != meta.SystemPolicy {
+		out.ProjectID = p.ProjectID
+	}
+	if p.AllowlistExpiresAt != 0 {
+		out.ExpiresAt = &p.AllowlistExpiresAt
+	}
+	for _, id := range p.CVEAllowlist {
+		out.Items = append(out.Items, cveItem{CVEID: id})
+	}
+	return out
+}
+
+// maxAllowlist bounds a CVE allowlist.
+const maxAllowlist = 1000
+
+// apply replaces p's CVE allowlist and its expiry with in's.
+func (in allowlistJSON) apply(p *meta.ProjectPolicy) error {
+	if len(in.Items) > maxAllowlist {
+		return errBadRequest("at most %d CVE ids", maxAllowlist)
+	}
+	ids := []string{}
+	for _, it := range in.Items {
+		id := strings.TrimSpace(it.CVEID)
+		if id == "" || len(id) > 64 {
+			return errBadRequest("every item needs a cve_id of at most 64 characters")
+		}
+		ids = append(ids, id)
+	}
+	p.CVEAllowlist, p.AllowlistExpiresAt = ids, 0
+	if in.ExpiresAt != nil {
+		p.AllowlistExpiresAt = *in.ExpiresAt
+	}
+	return nil
 }

@@ -84,6 +84,7 @@ type projectMetadata struct {
 	// RetentionID is the project's tag retention policy, when it has one
 	// (set by getProject: retention.go).
 	RetentionID string `json:"retention_id,omitempty"`
+	policyMeta         // set by getProject (policies.go)
 }
 
 func (a *API) projectJSON(p access.Principal, pi meta.ProjectInfo) projectJSON {
@@ -202,8 +203,11 @@ type projectReq struct {
 	// only system administrators may set it (quotas.go).
 	StorageLimit *int64 `json:"storage_limit"`
 	Metadata     *struct {
-		Public *string `json:"public"`
+		Public     *string `json:"public"`
+		policyMeta         // policies.go
 	} `json:"metadata"`
+	// CVEAllowlist is the project's own CVE allowlist (policies.go).
+	CVEAllowlist *allowlistJSON `json:"cve_allowlist"`
 	// RegistryID makes the project a proxy cache of that registry
 	// endpoint (system administrators only; replication.go).
 	RegistryID *int64 `json:"registry_id"`
@@ -261,6 +265,9 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request) error {
 	if err := a.bindProxyProject(r, proj.ID, req.RegistryID); err != nil {
 		return err
 	}
+	if err := a.setProjectPolicy(r.Context(), proj.ID, req); err != nil { // policies.go
+		return err
+	}
 	if req.StorageLimit != nil && *req.StorageLimit != -1 {
 		if err := a.d.Quotas.SetLimit(r.Context(), proj.ID, *req.StorageLimit); err != nil {
 			return err
@@ -289,6 +296,9 @@ func (a *API) getProject(w http.ResponseWriter, r *http.Request) error {
 	if out.Metadata.RetentionID, err = a.retentionID(r.Context(), proj.ID); err != nil {
 		return err
 	}
+	if err := a.projectPolicyJSON(r.Context(), &out); err != nil { // policies.go
+		return err
+	}
 	return writeJSON(w, http.StatusOK, out)
 }
 
@@ -312,8 +322,8 @@ func (a *API) projectInfo(ctx context.Context, proj meta.Project) (meta.ProjectI
 	return pi, nil
 }
 
-// updateProject is PUT /projects/{project_name_or_id}: Berth's only
-// updatable property is metadata.public.
+// updateProject is PUT /projects/{project_name_or_id}: metadata.public,
+// the supply-chain metadata keys and cve_allowlist.
 func (a *API) updateProject(w http.ResponseWriter, r *http.Request) error {
 	proj, err := a.authorizeProject(r, r.PathValue("project_name_or_id"), access.ResourceProject, access.ActionUpdate)
 	if err != nil {
@@ -334,6 +344,9 @@ func (a *API) updateProject(w http.ResponseWriter, r *http.Request) error {
 		if _, err := a.d.ProjectService.SetPublic(r.Context(), a.actor(r), proj, *public); err != nil {
 			return err
 		}
+	}
+	if err := a.setProjectPolicy(r.Context(), proj.ID, req); err != nil { // policies.go
+		return err
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil

@@ -145,7 +145,75 @@ func TestScanCredentials(t *testing.T) {
 		if r.status != http.StatusForbidden || !strings.Contains(r.msg, `"Critical" or higher`) {
 			t.Errorf("pull under prevent_vul: %d %q", r.status, r.msg)
 		}
+		// The finished scan's token stopped working with its robot, though
+		// it has not expired.
+		r = e.do(cred{}, http.MethodGet, "/v2/creds/app/manifests/"+img.Manifest.String(), nil,
+			"Authorization", auth, "Accept", "application/vnd.oci.image.manifest.v1+json")
+		if r.status != http.StatusUnauthorized {
+			t.Errorf("the finished scan's token pulled: %d", r.status)
+		}
+		// A robot someone names like a scanner's is not exempt: the
+		// exemption is the scan token's, not a name's.
+		rb := decode[struct {
+			Name   string `json:"name"`
+			Secret string `json:"secret"`
+		}](t, e.must(e.do(admin, http.MethodPost, "robots", projectRobotReq("scanner-lookalike", "creds", "pull")), http.StatusCreated))
+		r = e.do(basic(rb.Name, rb.Secret), http.MethodGet, "/v2/creds/app/manifests/v1", nil, "Accept", "application/vnd.oci.image.manifest.v1+json")
+		if r.status != http.StatusForbidden {
+			t.Errorf("robot %s pulled under prevent_vul: %d", rb.Name, r.status)
+		}
+		// A scan's own robot is exempt: the image can be scanned again.
+		e.must(e.do(admin, http.MethodPost, "projects/creds/repositories/app/artifacts/v1/scan", nil), http.StatusAccepted)
+		apptest.Eventually(t, time.Minute, func() bool {
+			stub.mu.Lock()
+			defer stub.mu.Unlock()
+			return stub.auth != auth
+		})
+		stub.mu.Lock()
+		if stub.own != http.StatusOK {
+			t.Errorf("the scanner's pull under prevent_vul: %d", stub.own)
+		}
+		stub.mu.Unlock()
 		e.must(e.do(admin, http.MethodPut, "system/CVEAllowlist", map[string]any{"items": []map[string]string{{"cve_id": "CVE-2099-1"}}}), http.StatusOK)
 		e.must(e.do(admin, http.MethodGet, "/v2/creds/app/manifests/v1", nil, "Accept", "application/vnd.oci.image.manifest.v1+json"), http.StatusOK)
+
+		// The project's own allowlist (Harbor's PUT /projects/{p} with
+		// cve_allowlist and reuse_sys_cve_allowlist=false) replaces the
+		// system's.
+		pullStatus := func(want int) {
+			t.Helper()
+			apptest.Eventually(t, 15*time.Second, func() bool {
+				return e.do(admin, http.MethodGet, "/v2/creds/app/manifests/v1", nil, "Accept", "application/vnd.oci.image.manifest.v1+json").status == want
+			})
+			e.must(e.do(admin, http.MethodGet, "/v2/creds/app/manifests/v1", nil, "Accept", "application/vnd.oci.image.manifest.v1+json"), want)
+		}
+		e.must(e.do(admin, http.MethodPut, "projects/creds", map[string]any{"metadata": map[string]string{"reuse_sys_cve_allowlist": "false"},
+			"cve_allowlist": map[string]any{"items": []map[string]string{{"cve_id": "CVE-2099-7"}}}}), http.StatusOK)
+		pullStatus(http.StatusForbidden)
+		e.must(e.do(admin, http.MethodPut, "projects/creds", map[string]any{
+			"cve_allowlist": map[string]any{"items": []map[string]string{{"cve_id": "CVE-2099-7"}, {"cve_id": "CVE-2099-1"}}}}), http.StatusOK)
+		pullStatus(http.StatusOK)
+		var proj struct {
+			Metadata     map[string]string `json:"metadata"`
+			CVEAllowlist struct {
+				ProjectID int64 `json:"project_id"`
+				Items     []struct {
+					CVEID string `json:"cve_id"`
+				} `json:"items"`
+			} `json:"cve_allowlist"`
+		}
+		e.must(e.do(admin, http.MethodGet, "projects/creds", nil), http.StatusOK).decodeInto(t, &proj)
+		if proj.Metadata["prevent_vul"] != "true" || proj.Metadata["severity"] != "critical" || proj.Metadata["reuse_sys_cve_allowlist"] != "false" ||
+			len(proj.CVEAllowlist.Items) != 2 || proj.CVEAllowlist.Items[1].CVEID != "CVE-2099-1" || proj.CVEAllowlist.ProjectID == 0 {
+			t.Errorf("project JSON: metadata %v, allowlist %+v", proj.Metadata, proj.CVEAllowlist)
+		}
+		// Back to the system's allowlist, which lists the CVE too.
+		e.must(e.do(admin, http.MethodPut, "projects/creds", map[string]any{"metadata": map[string]string{"reuse_sys_cve_allowlist": "true"},
+			"cve_allowlist": map[string]any{"items": []map[string]string{}}}), http.StatusOK)
+		pullStatus(http.StatusOK)
+		// A developer may not change the policy.
+		dev, id := e.addUser("credsdev", false)
+		e.addMember("creds", id, 2)
+		e.must(e.do(dev, http.MethodPut, "projects/creds", map[string]any{"cve_allowlist": map[string]any{"items": []map[string]string{}}}), http.StatusForbidden)
 	})
 }

@@ -417,13 +417,7 @@ func (a *API) getSystemAllowlist(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := allowlistJSON{Items: []cveItem{}, Update: p.UpdatedAt, Creation: p.UpdatedAt}
-	if p.AllowlistExpiresAt != 0 {
-		out.ExpiresAt = &p.AllowlistExpiresAt
-	}
-	for _, id := range p.CVEAllowlist {
-		out.Items = append(out.Items, cveItem{CVEID: id})
-	}
+	out := allowlistOf(p) // policies.go
 	return writeJSON(w, http.StatusOK, out)
 }
 
@@ -439,24 +433,12 @@ func (a *API) putSystemAllowlist(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
-	if len(in.Items) > 1000 {
-		return errBadRequest("at most 1000 CVE ids")
-	}
 	p, err := st.GetProjectPolicy(r.Context(), meta.SystemPolicy)
 	if err != nil {
 		return err
 	}
-	p.CVEAllowlist = []string{}
-	for _, it := range in.Items {
-		id := strings.TrimSpace(it.CVEID)
-		if id == "" || len(id) > 64 {
-			return errBadRequest("every item needs a cve_id of at most 64 characters")
-		}
-		p.CVEAllowlist = append(p.CVEAllowlist, id)
-	}
-	p.AllowlistExpiresAt = 0
-	if in.ExpiresAt != nil {
-		p.AllowlistExpiresAt = *in.ExpiresAt
+	if err := in.apply(&p); err != nil { // policies.go
+		return err
 	}
 	if err := st.SetProjectPolicy(r.Context(), p); err != nil {
 		return err

@@ -21,6 +21,7 @@ type webhookStore interface {
 	UpdateWebhookPolicy(ctx context.Context, p meta.WebhookPolicy) error
 	DeleteWebhookPolicy(ctx context.Context, projectID, id int64) error
 	ListWebhookJobs(ctx context.Context, projectID, policyID int64, statuses []string, pg meta.Page) ([]meta.WebhookJob, int, error)
+	webhookExecStore // webhookexec.go
 }
 
 // webhookRoutes registers Harbor's project webhook endpoints.
@@ -33,6 +34,7 @@ func (a *API) webhookRoutes(mux *http.ServeMux) {
 	a.handle(mux, "DELETE "+wh+"/policies/{webhook_policy_id}", a.deleteWebhookPolicy)
 	a.handle(mux, "GET "+wh+"/events", a.webhookEventTypes)
 	a.handle(mux, "GET "+wh+"/jobs", a.listWebhookJobs)
+	a.webhookExecRoutes(mux) // webhookexec.go
 }
 
 // webhookTargetJSON is Harbor's WebhookTargetObject. auth_header is

@@ -218,5 +218,58 @@ func TestWebhooks(t *testing.T) {
 		if len(jobs) != 5 || !retried {
 			t.Errorf("delivery log has %d jobs (want 5), one retried: %v", len(jobs), retried)
 		}
+		checkWebhookExecutions(t, e, p.ID, dev)
 	})
+}
+
+// checkWebhookExecutions: Harbor's executions of policy id (project
+// hooks) are its five push events, newest first, each with one successful
+// task (the policy has one target) whose log tells the attempts and never
+// the secret; a developer may not read them; unknown ids are 404.
+func checkWebhookExecutions(t *testing.T, e *env, id int64, dev cred) {
+	t.Helper()
+	base := "projects/hooks/webhook/policies/" + strconv.FormatInt(id, 10) + "/executions"
+	type execution struct {
+		ID         int64             `json:"id"`
+		VendorType string            `json:"vendor_type"`
+		VendorID   int64             `json:"vendor_id"`
+		Status     string            `json:"status"`
+		Trigger    string            `json:"trigger"`
+		Metrics    map[string]int    `json:"metrics"`
+		Extra      map[string]string `json:"extra_attrs"`
+	}
+	r := e.must(e.do(admin, http.MethodGet, base+"?page_size=2", nil), http.StatusOK)
+	page := decode[[]execution](t, r)
+	if r.header.Get("X-Total-Count") != "5" || len(page) != 2 || page[0].ID <= page[1].ID {
+		t.Fatalf("executions page: total %q, %+v", r.header.Get("X-Total-Count"), page)
+	}
+	retried := false
+	for _, x := range decode[[]execution](t, e.must(e.do(admin, http.MethodGet, base+"?page_size=10", nil), http.StatusOK)) {
+		if x.VendorType != "WEBHOOK" || x.VendorID != id || x.Status != "Success" || x.Trigger != "EVENT" ||
+			x.Metrics["task_count"] != 1 || x.Metrics["success_task_count"] != 1 || x.Extra["event_type"] != "PUSH_ARTIFACT" {
+			t.Errorf("execution %+v", x)
+		}
+		type task struct {
+			ID          int64  `json:"id"`
+			ExecutionID int64  `json:"execution_id"`
+			Status      string `json:"status"`
+			RunCount    int    `json:"run_count"`
+		}
+		tasks := decode[[]task](t, e.must(e.do(admin, http.MethodGet, base+"/"+itoa(x.ID)+"/tasks", nil), http.StatusOK))
+		if len(tasks) != 1 || tasks[0].ExecutionID != x.ID || tasks[0].Status != "Success" || tasks[0].RunCount < 1 {
+			t.Fatalf("tasks of execution %d: %+v", x.ID, tasks)
+		}
+		retried = retried || tasks[0].RunCount > 1
+		log := string(e.must(e.do(admin, http.MethodGet, base+"/"+itoa(x.ID)+"/tasks/"+itoa(tasks[0].ID)+"/log", nil), http.StatusOK).body)
+		if !strings.Contains(log, "status Success after") || strings.Contains(log, "s3cret") {
+			t.Errorf("task log %q", log)
+		}
+		e.must(e.do(admin, http.MethodGet, base+"/"+itoa(x.ID)+"/tasks/"+itoa(tasks[0].ID+1000)+"/log", nil), http.StatusNotFound)
+	}
+	if !retried {
+		t.Error("no task shows the retries of the outage")
+	}
+	e.must(e.do(admin, http.MethodGet, base+"/999999/tasks", nil), http.StatusNotFound)
+	e.must(e.do(admin, http.MethodGet, "projects/hooks/webhook/policies/999999/executions", nil), http.StatusNotFound)
+	e.must(e.do(dev, http.MethodGet, base, nil), http.StatusForbidden)
 }

@@ -11,8 +11,8 @@ import (
 	"github.com/berth-registry/berth/internal/meta"
 )
 
-// JobScanAll is the periodic "scan all" job (Harbor's scan-all schedule,
-// daily).
+// JobScanAll is the periodic "scan all" job (Harbor's scan-all schedule;
+// internal/app runs it when the schedule says).
 const JobScanAll = "scan_all"
 
 // MaxScanAll bounds the artifacts one scan-all run queues.
@@ -29,8 +29,9 @@ type Catalog interface {
 
 // ScanAll queues a scan of every image (not referrers) of every
 // repository, at most MaxScanAll per run; without a default scanner it
-// does nothing.
-func (s *Service) ScanAll(ctx context.Context, c Catalog) error {
+// does nothing. Unless force is set (a manual run), images scanned within
+// the day are left alone.
+func (s *Service) ScanAll(ctx context.Context, c Catalog, force bool) error {
 	if _, err := s.store.GetScanner(ctx, ""); errors.Is(err, meta.ErrScannerNotFound) {
 		return nil
 	} else if err != nil {
@@ -76,7 +77,7 @@ func (s *Service) ScanAll(ctx context.Context, c Catalog) error {
 					if err != nil {
 						return err
 					}
-					if recent(rs) {
+					if !force && recent(rs) {
 						continue
 					}
 					if _, err := s.Request(ctx, p.ID, repo, d); err != nil {

@@ -229,7 +229,7 @@ type trustedKey struct {
 
 // check looks for a valid signature of d, then of the indexes listing d.
 func (v *Verifier) check(ctx context.Context, repo string, d digest.Digest, keys []trustedKey, depth int) error {
-	found, reason, err := v.verifyDigest(ctx, repo, d, keys)
+	_, found, reason, err := v.verifyDigest(ctx, repo, d, keys)
 	if err != nil || found {
 		return err
 	}
@@ -252,20 +252,21 @@ func (v *Verifier) check(ctx context.Context, repo string, d digest.Digest, keys
 	return fmt.Errorf("%w: %s", access.ErrDenied, reason)
 }
 
-// verifyDigest reports whether a signature of d passes; when not, why.
-func (v *Verifier) verifyDigest(ctx context.Context, repo string, d digest.Digest, keys []trustedKey) (bool, string, error) {
+// verifyDigest reports whether a signature of d passes, and the name of
+// the key it verified with ("" without keys); when none passes, why.
+func (v *Verifier) verifyDigest(ctx context.Context, repo string, d digest.Digest, keys []trustedKey) (string, bool, string, error) {
 	sigs, err := v.signatureManifests(ctx, repo, d)
 	if err != nil {
-		return false, "", err
+		return "", false, "", err
 	}
 	if len(sigs) == 0 {
 		if len(keys) == 0 {
-			return false, fmt.Sprintf("the artifact %s is not signed: the project requires a cosign signature (enable_content_trust_cosign)", d), nil
+			return "", false, fmt.Sprintf("the artifact %s is not signed: the project requires a cosign signature (enable_content_trust_cosign)", d), nil
 		}
-		return false, fmt.Sprintf("the artifact %s is not signed: the project requires a cosign signature by one of its %d trusted keys", d, len(keys)), nil
+		return "", false, fmt.Sprintf("the artifact %s is not signed: the project requires a cosign signature by one of its %d trusted keys", d, len(keys)), nil
 	}
 	if len(keys) == 0 {
-		return true, "", nil // Harbor's policy: a signature exists
+		return "", true, "", nil // Harbor's policy: a signature exists
 	}
 	problems := 0
 	for _, sm := range sigs {
@@ -278,7 +279,7 @@ func (v *Verifier) verifyDigest(ctx context.Context, repo string, d digest.Diges
 			payload, err := v.readBlob(ctx, repo, l.Digest)
 			if err != nil {
 				if errors.Is(err, meta.ErrUnavailable) {
-					return false, "", err
+					return "", false, "", err
 				}
 				problems++
 				continue
@@ -294,7 +295,7 @@ func (v *Verifier) verifyDigest(ctx context.Context, repo string, d digest.Diges
 			}
 			for _, k := range keys {
 				if verify(k.pub, payload, sig) {
-					return true, "", nil
+					return k.name, true, "", nil
 				}
 			}
 		}
@@ -303,7 +304,27 @@ func (v *Verifier) verifyDigest(ctx context.Context, repo string, d digest.Diges
 	for _, k := range keys {
 		names = append(names, k.name)
 	}
-	return false, fmt.Sprintf("the artifact %s is signed, but by no key the project trusts (trusted keys: %s)", d, strings.Join(names, ", ")), nil
+	return "", false, fmt.Sprintf("the artifact %s is signed, but by no key the project trusts (trusted keys: %s)", d, strings.Join(names, ", ")), nil
+}
+
+// Status is an artifact's standing under its project's signature policy,
+// for display.
+type Status struct {
+	Enforced bool   // the project requires signatures
+	Verified bool   // a signature passes
+	Key      string // the trusted key it verified with ("" with no keys: any cosign signature)
+	Reason   string // why none passes
+}
+
+// Status checks repo@d as a pull would (d itself, not the indexes that
+// list it), uncached, and says by which key it verifies.
+func (v *Verifier) Status(ctx context.Context, repo string, d digest.Digest) (Status, error) {
+	r, err := v.rule(ctx, access.ProjectName(repo))
+	if err != nil {
+		return Status{}, err
+	}
+	key, ok, reason, err := v.verifyDigest(ctx, repo, d, r.keys)
+	return Status{Enforced: r.on, Verified: ok, Key: key, Reason: reason}, err
 }
 
 // signatureManifests finds the cosign signature manifests of d: the

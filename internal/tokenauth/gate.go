@@ -109,6 +109,18 @@ func (g *Gate) authenticate(r *http.Request) (*session, error) {
 		case strings.HasPrefix(c.Subject, identity.RobotPrefix):
 			p.Kind = access.KindRobot
 		}
+		if c.Scanner {
+			// A scan's robot: revoked as soon as it is deleted (at the
+			// end of the scan), not only when the token expires.
+			sp, err := g.c.Identity.Principal(r.Context(), c.Subject)
+			if errors.Is(err, identity.ErrInvalidCredentials) || (err == nil && (sp.Kind != access.KindRobot || !sp.Active(time.Now()))) {
+				return nil, fmt.Errorf("%w: the scan's robot is gone", access.ErrUnauthorized)
+			}
+			if err != nil {
+				return nil, err
+			}
+			p.Kind, p.Scanner = access.KindRobot, true
+		}
 		return &session{principal: p, token: &c}, nil
 	case strings.EqualFold(scheme, "Basic"):
 		user, pass, ok := r.BasicAuth()

@@ -36,6 +36,12 @@ type ResourceActions struct {
 type Claims struct {
 	jwt.RegisteredClaims
 	Access []ResourceActions `json:"access"`
+	// Scanner marks a token Berth minted for one scan (IssueScan): its
+	// subject is that scan's robot, exempt from pull policies as Harbor
+	// exempts its scanner; the Gate checks on each request that the robot
+	// still exists, so deleting it revokes the token. The token service
+	// never sets it.
+	Scanner bool `json:"berth_scanner,omitempty"`
 }
 
 // Allows reports whether the token grants every action on repository repo
@@ -122,6 +128,15 @@ func (i *Issuer) Issue(subject string, access []ResourceActions) (Token, error) 
 
 // IssueFor is Issue with a lifetime of ttl (Options.TTL when ttl <= 0).
 func (i *Issuer) IssueFor(subject string, access []ResourceActions, ttl time.Duration) (Token, error) {
+	return i.issue(subject, access, ttl, false)
+}
+
+// IssueScan is IssueFor for the robot of one scan (Claims.Scanner).
+func (i *Issuer) IssueScan(robot string, access []ResourceActions, ttl time.Duration) (Token, error) {
+	return i.issue(robot, access, ttl, true)
+}
+
+func (i *Issuer) issue(subject string, access []ResourceActions, ttl time.Duration, scanner bool) (Token, error) {
 	if ttl <= 0 {
 		ttl = i.opts.TTL
 	}
@@ -141,7 +156,8 @@ func (i *Issuer) IssueFor(subject string, access []ResourceActions, ttl time.Dur
 			IssuedAt:  jwt.NewNumericDate(now),
 			ID:        hex.EncodeToString(jti),
 		},
-		Access: access,
+		Access:  access,
+		Scanner: scanner,
 	}
 	t := jwt.NewWithClaims(i.method, claims)
 	t.Header["kid"] = i.kid

@@ -51,14 +51,16 @@ type repository struct {
 	RepoType     string `json:"repo_type"`
 }
 
-// eventData is Harbor's event_data.
+// eventData is Harbor's event_data. Replication and Retention carry the
+// event's detail for REPLICATION and TAG_RETENTION events (Harbor's
+// "replication" and "retention" objects, as their emitters write them);
+// CustomAttributes carries it for the other types (QUOTA_* events' "Details").
 type eventData struct {
 	Resources        []resource      `json:"resources,omitempty"`
 	Repository       *repository     `json:"repository,omitempty"`
+	Replication      json.RawMessage `json:"replication,omitempty"`
+	Retention        json.RawMessage `json:"retention,omitempty"`
 	CustomAttributes json.RawMessage `json:"custom_attributes,omitempty"`
-	// Retention is a TAG_RETENTION event's detail (Harbor's shape, written
-	// by internal/retention).
-	Retention json.RawMessage `json:"retention,omitempty"`
 }
 
 // defaultPayload is Harbor's Default JSON.
@@ -110,8 +112,8 @@ func Payload(e events.Event, project meta.Project, policyID int64, format, host 
 			ref = host + "/" + ref
 		}
 		res.ResourceURL = ref
-		if e.Type == events.ScanningCompleted || e.Type == events.ScanningFailed || e.Type == events.ScanningStopped {
-			res.ScanOverview = e.Detail
+		if isScan(e.Type) {
+			res.ScanOverview = detail(e.Detail)
 		}
 		data.Resources = []resource{res}
 		for _, t := range e.Tags[min(1, len(e.Tags)):] {
@@ -121,12 +123,14 @@ func Payload(e events.Event, project meta.Project, policyID int64, format, host 
 			data.Resources = append(data.Resources, r)
 		}
 	}
-	switch {
-	case len(e.Detail) == 0 || strings.HasPrefix(e.Type, "SCANNING_"):
+	switch d := detail(e.Detail); {
+	case d == nil || isScan(e.Type):
+	case e.Type == events.Replication:
+		data.Replication = d
 	case e.Type == events.TagRetention:
-		data.Retention = e.Detail
+		data.Retention = d
 	default:
-		data.CustomAttributes = e.Detail
+		data.CustomAttributes = d
 	}
 	switch format {
 	case "", FormatDefault:
@@ -140,6 +144,26 @@ func Payload(e events.Event, project meta.Project, policyID int64, format, host 
 		})
 	}
 	return nil, fmt.Errorf("%w: payload format %q", ErrInvalid, format)
+}
+
+func isScan(t string) bool {
+	return t == events.ScanningCompleted || t == events.ScanningFailed || t == events.ScanningStopped
+}
+
+// detail is an event's detail as JSON to embed: nil when empty; a JSON
+// object or array as it is; anything else (text, a scalar, broken JSON)
+// as Harbor's {"Details": "..."}, so no detail can make a payload
+// unrenderable (and its event undeliverable).
+func detail(b []byte) json.RawMessage {
+	t := strings.TrimSpace(string(b))
+	if t == "" {
+		return nil
+	}
+	if (t[0] == '{' || t[0] == '[') && json.Valid([]byte(t)) {
+		return json.RawMessage(t)
+	}
+	out, _ := json.Marshal(map[string]string{"Details": t})
+	return out
 }
 
 // contentType is the Content-Type of a payload in format.

@@ -16,9 +16,14 @@
 // overdue unfinished row and no live lease, and the row is sent again (at
 // least once).
 //
-// Secrets: auth headers are stored with the policy and sent as the
-// Authorization header; the REST API never returns them and they are
-// never logged.
+// Secrets: auth headers are stored sealed with the policy (SealedStore)
+// and sent as the Authorization header; the REST API never returns them
+// and they are never logged.
+//
+// Targets: deliveries reach only the addresses TargetPolicy allows
+// (webhook.allow_networks / deny_networks; loopback, link-local and cloud
+// metadata addresses are refused unless allowed), checked at connect time
+// against the resolved address.
 package webhook
 
 import (
@@ -28,6 +33,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -102,8 +108,8 @@ type Service struct {
 }
 
 // New returns a service; externalURL (may be empty) names the registry in
-// payloads.
-func New(store Store, projects ProjectGetter, externalURL string, log *slog.Logger) *Service {
+// payloads; targets bounds the addresses deliveries may reach.
+func New(store Store, projects ProjectGetter, externalURL string, targets TargetPolicy, log *slog.Logger) *Service {
 	host := ""
 	if u, err := url.Parse(externalURL); err == nil {
 		host = u.Host
@@ -111,12 +117,18 @@ func New(store Store, projects ProjectGetter, externalURL string, log *slog.Logg
 	hn, _ := os.Hostname()
 	s := &Service{store: store, projects: projects, log: log, host: host,
 		owner: fmt.Sprintf("%.40s_%d_%s", hn, os.Getpid(), randomID()[:12])}
-	s.clients = map[bool]*http.Client{false: newClient(false), true: newClient(true)}
+	s.clients = map[bool]*http.Client{false: newClient(false, targets), true: newClient(true, targets)}
 	return s
 }
 
-func newClient(skipVerify bool) *http.Client {
+// newClient is the delivery client: every connection is checked against
+// targets once its address is resolved, and no proxy is used (a proxy
+// would dial the target where the check cannot see it).
+func newClient(skipVerify bool, targets TargetPolicy) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil
+	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: targets.control}
+	t.DialContext = d.DialContext
 	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: skipVerify} //nolint:gosec // the policy's skip_cert_verify, Harbor's option
 	return &http.Client{
 		Transport: t,
@@ -269,7 +281,7 @@ func (s *Service) attempt(ctx context.Context, owner string, j meta.WebhookJob) 
 	}
 	s.log.WarnContext(ctx, "webhook delivery failed", "project_id", j.ProjectID, "policy_id", p.ID,
 		"webhook_job_id", j.ID, "attempt", attempt, "err", sendErr)
-	if attempt >= MaxAttempts {
+	if attempt >= MaxAttempts || errors.Is(sendErr, ErrTargetRefused) {
 		return time.Time{}, s.store.UpdateWebhookJob(ctx, j.ID, meta.WebhookError, attempt, sendErr.Error(), time.Time{})
 	}
 	next := time.Now().Add(backoff(attempt))

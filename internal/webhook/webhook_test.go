@@ -71,7 +71,7 @@ func TestDeliveryOutlivesAWorker(t *testing.T) {
 		if _, err := s.Webhooks.CreateWebhookPolicy(ctx, pol); err != nil {
 			t.Fatal(err)
 		}
-		svc := webhook.New(s.Webhooks, s.Projects, "https://reg.example", slog.New(slog.DiscardHandler))
+		svc := webhook.New(s.Webhooks, s.Projects, "https://reg.example", loopbackAllowed(t), slog.New(slog.DiscardHandler))
 		q := &queue{}
 		svc.SetQueue(q)
 		id, err := s.Events.Append(ctx, events.New(events.PushArtifact, "wh/app", "sha256:aa", "alice"))

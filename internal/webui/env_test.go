@@ -29,6 +29,7 @@ import (
 	"github.com/berth-registry/berth/internal/repository"
 	"github.com/berth-registry/berth/internal/retention"
 	"github.com/berth-registry/berth/internal/settings"
+	"github.com/berth-registry/berth/internal/signature"
 	"github.com/berth-registry/berth/internal/storage/filesystem"
 	"github.com/berth-registry/berth/internal/websession"
 	"github.com/berth-registry/berth/internal/webui"
@@ -98,6 +99,10 @@ func newEnv(tb testing.TB) *env {
 		Immutable:      store.Immutable,
 		Labels:         store.Labels,
 		Pulls:          store.Pulls,
+		Scans:          store.Scans,
+		Signatures:     signature.New(store.Projects, store.Manifests, blobs, store.Policies),
+		Policies:       store.Policies,
+		Webhooks:       store.Webhooks,
 	}, log)
 	if err != nil {
 		tb.Fatal(err)

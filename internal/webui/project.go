@@ -348,7 +348,8 @@ func truncate(s string, n int) string {
 // settingsView is a project's settings tab.
 type settingsView struct {
 	projectHead
-	Saved bool
+	Saved  bool
+	Supply *supplyView // security.go
 }
 
 // projectSettings is GET /projects/{project}/settings.
@@ -358,7 +359,8 @@ func (u *UI) projectSettings(c *call) error {
 		return err
 	}
 	u.render(c, http.StatusOK, "project_settings", "project.title",
-		settingsView{projectHead: u.head(c, proj, "settings"), Saved: c.r.URL.Query().Get("saved") == "1"})
+		settingsView{projectHead: u.head(c, proj, "settings"), Saved: c.r.URL.Query().Get("saved") == "1",
+			Supply: u.projectSupply(c.r.Context(), proj.ID, access.Can(c.p, access.ProjectOf(proj), access.ResourceProject, access.ActionUpdate))})
 	return nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/internal/project"
 	"github.com/berth-registry/berth/internal/registry"
+	"github.com/berth-registry/berth/internal/signature"
 )
 
 // artifactStore is meta.Manifests as the portal reads it.
@@ -254,6 +255,8 @@ type artifactView struct {
 	Config    string // formatted JSON; "" when not an image or too large
 	Layers    []layerRow
 	Children  []digest.Digest
+	Scan      *scanView         // security.go; nil: never scanned
+	Signature *signature.Status // security.go; nil: not known
 	CanDelete bool
 	CanTag    bool
 	CanUntag  bool
@@ -313,6 +316,10 @@ func (u *UI) artifactPage(c *call, name, ref string) error {
 				v.Config = u.readConfig(ctx, name, img.Config.Digest)
 			}
 		}
+	}
+	v.Scan = u.artifactScan(ctx, name, d) // security.go
+	if m.Subject == "" {
+		v.Signature = u.artifactSignature(ctx, name, d)
 	}
 	u.render(c, http.StatusOK, "artifact", "artifact.title", v)
 	return nil

@@ -1,191 +1,160 @@
 package webui_test
 
 import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/internal/access"
+	"github.com/berth-registry/berth/internal/meta"
+	"github.com/berth-registry/berth/internal/scan"
+	"github.com/berth-registry/berth/internal/signature"
 )
 
-// TestSecurityHeaders: every page forbids inline scripts and framing, and
-// holds no inline script or style attribute the policy would block.
-func TestSecurityHeaders(t *testing.T) {
-	f := newFixture(t)
-	inline := regexp.MustCompile(`<script(?:\s[^>]*)?>[^<]|<script>|\son[a-z]+=|\sstyle=`)
-	for _, path := range []string{"/login", "/projects", "/projects/p", "/projects/p/members", "/projects/p/robots",
-		"/projects/p/settings", "/projects/p/logs", "/repositories/p/app", "/repositories/p/app/-/artifacts/" + f.digest.String(),
-		"/admin/users", "/admin/auth", "/admin/system", "/admin/logs", "/account/password", "/nothere"} {
-		t.Run(path, func(t *testing.T) {
-			r := f.clients["admin"].get(path)
-			csp := r.header.Get("Content-Security-Policy")
-			if !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") ||
-				!strings.Contains(csp, "frame-ancestors 'none'") {
-				t.Errorf("Content-Security-Policy %q", csp)
-			}
-			if r.header.Get("X-Frame-Options") != "DENY" || r.header.Get("X-Content-Type-Options") != "nosniff" {
-				t.Errorf("X-Frame-Options %q, X-Content-Type-Options %q", r.header.Get("X-Frame-Options"), r.header.Get("X-Content-Type-Options"))
-			}
-			if m := inline.FindString(r.body); m != "" {
-				t.Errorf("inline script or style: %q", m)
-			}
-		})
-	}
-}
-
-// TestEveryPostFormCarriesToken: every state-changing form of every page
-// is a POST with the CSRF token (the login form has no session yet), and
-// no form changes state with GET.
-func TestEveryPostFormCarriesToken(t *testing.T) {
-	f := newFixture(t)
-	form := regexp.MustCompile(`(?s)<form([^>]*)>(.*?)</form>`)
-	for _, path := range []string{"/projects", "/projects/p", "/projects/p/members", "/projects/p/robots", "/projects/p/settings",
-		"/repositories/p/app", "/repositories/p/app/-/artifacts/" + f.digest.String(), "/admin/users", "/admin/auth", "/account/password"} {
-		body := f.clients["admin"].get(path).body
-		forms := form.FindAllStringSubmatch(body, -1)
-		if len(forms) == 0 {
-			t.Errorf("%s: no form", path)
-		}
-		for _, m := range forms {
-			attrs, inner := m[1], m[2]
-			switch {
-			case strings.Contains(attrs, `method="get"`):
-				if !strings.Contains(attrs, `role="search"`) {
-					t.Errorf("%s: a GET form that is not a search: %s", path, attrs)
-				}
-			case !strings.Contains(attrs, `method="post"`):
-				t.Errorf("%s: a form without method: %s", path, attrs)
-			case !strings.Contains(inner, `name="_csrf" value="`) || strings.Contains(inner, `name="_csrf" value=""`):
-				t.Errorf("%s: a POST form without the CSRF token: %s", path, attrs)
-			}
-		}
-	}
-}
-
-// TestCSRF: a session's POST without its token, or with another, is
-// refused and changes nothing; a cross-site login is refused.
-func TestCSRF(t *testing.T) {
-	f := newFixture(t)
-	admin := f.clients["admin"]
-	other := f.env.login("owner", userPassword).token()
-	for name, form := range map[string]url.Values{
-		"no token":            {"name": {"evil1"}},
-		"another's token":     {"name": {"evil2"}, "_csrf": {other}},
-		"token in the header": {"name": {"evil3"}},
-	} {
-		t.Run(name, func(t *testing.T) {
-			var hdr []string
-			if name == "token in the header" { // a form cannot set it, but a script on another site cannot read it
-				hdr = []string{"X-Harbor-CSRF-Token", "wrong"}
-			}
-			r := admin.post("/projects", form, false, hdr...)
-			if r.status != http.StatusForbidden || !strings.Contains(r.body, "did not come from Berth") {
-				t.Errorf("status %d: %.200s", r.status, r.body)
-			}
-			if _, err := f.store.Projects.GetProjectByName(t.Context(), form.Get("name")); err == nil {
-				t.Error("the project was created")
-			}
-		})
-	}
-	t.Run("cross-site login", func(t *testing.T) {
-		c := f.env.anonymous()
-		r := c.post("/login", url.Values{"username": {"admin"}, "password": {adminPassword}}, false,
-			"Origin", "http://127.0.0.2:1", "Sec-Fetch-Site", "cross-site")
-		if r.status != http.StatusForbidden || r.header.Get("Set-Cookie") != "" {
-			t.Errorf("status %d, cookies %q", r.status, r.header.Get("Set-Cookie"))
-		}
-	})
-	t.Run("same-site login", func(t *testing.T) {
-		c := f.env.anonymous()
-		r := c.post("/login", url.Values{"username": {"admin"}, "password": {adminPassword}, "next": {"/repositories/p/app"}}, false,
-			"Origin", f.srv.URL, "Sec-Fetch-Site", "same-origin")
-		if r.status != http.StatusSeeOther || r.header.Get("Location") != "/repositories/p/app" {
-			t.Errorf("status %d, location %q", r.status, r.header.Get("Location"))
-		}
-	})
-}
-
-// TestLoginNextStaysOnSite: after login the portal goes back to the page
-// asked for, never to another site.
-func TestLoginNextStaysOnSite(t *testing.T) {
+// TestArtifactScan: an artifact's page shows its latest vulnerability
+// scan, most severe finding first; an artifact never scanned shows no
+// scan section.
+func TestArtifactScan(t *testing.T) {
 	e := newEnv(t)
-	for next, want := range map[string]string{
-		"/admin/system":          "/admin/system",
-		"/projects?q=a&page=2":   "/projects?q=a&page=2",
-		"//elsewhere.test/x":     "/projects",
-		"/\\elsewhere.test":      "/projects",
-		"http://elsewhere.test/": "/projects",
-		"":                       "/projects",
-	} {
-		r := e.anonymous().post("/login", url.Values{"username": {"admin"}, "password": {adminPassword}, "next": {next}}, false)
-		if r.status != http.StatusSeeOther || r.header.Get("Location") != want {
-			t.Errorf("next %q: %d %q, want %q", next, r.status, r.header.Get("Location"), want)
-		}
+	p := e.addProject("sec", true)
+	d := e.pushImage("sec/app", "s1", nil, "v1")
+	plain := e.pushImage("sec/app", "s2", nil, "v2")
+	ctx := t.Context()
+	r, err := e.store.Scans.StartScanReport(ctx, meta.ScanReport{UUID: "r-1", ProjectID: p.ID, Repository: "sec/app", Digest: d,
+		MimeType: scan.MimeVulnReport})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Status = meta.ScanSuccess
+	r.Report = `{"severity":"Critical","vulnerabilities":[` +
+		`{"id":"CVE-2099-0001","package":"zlib","version":"1.0","fix_version":"1.1","severity":"Low"},` +
+		`{"id":"CVE-2099-4242","package":"berthtest","version":"0.1","fix_version":"","severity":"Critical"}]}`
+	if err := e.store.Scans.UpdateScanReport(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	c := e.login("admin", adminPassword)
+	res := c.get("/repositories/sec/app/-/artifacts/" + d.String())
+	if res.status != http.StatusOK {
+		t.Fatalf("artifact page: %d", res.status)
+	}
+	i, j := strings.Index(res.body, "CVE-2099-4242"), strings.Index(res.body, "CVE-2099-0001")
+	if !strings.Contains(res.body, "Vulnerabilities") || !strings.Contains(res.body, "2 (1 fixable)") || i < 0 || j < 0 || i > j {
+		t.Errorf("artifact page does not show the scan, most severe first:\n%s", res.body)
+	}
+	res = c.get("/repositories/sec/app/-/artifacts/" + plain.String())
+	if res.status != http.StatusOK || strings.Contains(res.body, "Scan status") {
+		t.Errorf("an artifact never scanned: %d, shows a scan", res.status)
 	}
 }
 
-// TestOutputEscaped: text from the registry and from requests renders as
-// text: an annotation holding HTML, a refused project name echoed in the
-// error, a search query and the login page's next.
-func TestOutputEscaped(t *testing.T) {
-	f := newFixture(t)
-	const evil = `<img src=x onerror=alert(1)><script>alert(2)</script>`
-	d := f.pushImage("p/app", "evil", map[string]string{"org.example.note": evil, "org.example.<b>key</b>": "v"}, "html")
-	admin := f.clients["admin"]
-	checks := []struct {
-		name string
-		r    result
-	}{
-		{"annotation", admin.get("/repositories/p/app/-/artifacts/" + d.String())},
-		{"refused project name", admin.post("/projects", url.Values{"name": {evil}}, true)},
-		{"project search", admin.get("/projects?q=" + url.QueryEscape(evil))},
-		{"repository search", admin.get("/projects/p?q=" + url.QueryEscape(evil))},
-		{"user search", admin.get("/admin/users?q=" + url.QueryEscape(evil))},
-		{"login next", f.env.anonymous().get("/login?next=" + url.QueryEscape("/x\"><script>alert(3)</script>"))},
+// TestArtifactSignature: in a project with a signature key, a cosign
+// signature made with it shows as verified with that key's name; an
+// unsigned artifact shows why it would be refused.
+func TestArtifactSignature(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	p := e.addProject("signed", true)
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, c := range checks {
-		t.Run(c.name, func(t *testing.T) {
-			for _, bad := range []string{"<img src=x", "<script>alert", "<b>key"} {
-				if strings.Contains(c.r.body, bad) {
-					t.Errorf("the page holds %q unescaped", bad)
-				}
-			}
-		})
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !strings.Contains(checks[0].r.body, "&lt;img src=x onerror=alert(1)&gt;&lt;script&gt;alert(2)&lt;/script&gt;") {
-		t.Error("the annotation is not shown as text")
+	pemKey := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	_, fp, alg, err := signature.ParsePublicKey(pemKey)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if checks[1].r.status != http.StatusBadRequest || !strings.Contains(checks[1].r.body, `id="new-project-error"`) {
-		t.Errorf("refused name: %d", checks[1].r.status)
+	if _, err := e.store.Policies.AddSignatureKey(ctx, meta.SignatureKey{ProjectID: p.ID, Name: "release-key", PublicKey: pemKey,
+		Fingerprint: fp, Algorithm: alg}); err != nil {
+		t.Fatal(err)
+	}
+	d := e.pushImage("signed/app", "s1", nil, "v1")
+	unsigned := e.pushImage("signed/app", "s2", nil, "v2")
+
+	payload := []byte(`{"critical":{"identity":{"docker-reference":"x/signed/app"},"image":{"docker-manifest-digest":"` + d.String() +
+		`"},"type":"cosign container image signature"},"optional":null}`)
+	cfg := []byte(`{}`)
+	for _, b := range [][]byte{payload, cfg} {
+		if _, err := e.blobs.PutBlob(ctx, "signed/app", digest.FromBytes(b), bytes.NewReader(b), int64(len(b))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, _ := json.Marshal(map[string]any{
+		"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+		"config": map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest.FromBytes(cfg), "size": len(cfg)},
+		"layers": []map[string]any{{"mediaType": signature.SimpleSigningMediaType, "digest": digest.FromBytes(payload), "size": len(payload),
+			"annotations": map[string]string{signature.SignatureAnnotation: base64.StdEncoding.EncodeToString(ed25519.Sign(priv, payload))}}},
+	})
+	if _, err := e.reg.PutManifest(ctx, "signed/app", "sha256-"+d.Encoded()+".sig", "application/vnd.oci.image.manifest.v1+json", m); err != nil {
+		t.Fatal(err)
+	}
+	c := e.login("admin", adminPassword)
+	res := c.get("/repositories/signed/app/-/artifacts/" + d.String())
+	if res.status != http.StatusOK || !strings.Contains(res.body, "verified with the project") || !strings.Contains(res.body, "release-key") {
+		t.Errorf("signed artifact page (%d) does not say which key verified it:\n%s", res.status, res.body)
+	}
+	res = c.get("/repositories/signed/app/-/artifacts/" + unsigned.String())
+	if res.status != http.StatusOK || !strings.Contains(res.body, "is not signed") {
+		t.Errorf("unsigned artifact page (%d) does not say it is unsigned:\n%s", res.status, res.body)
 	}
 }
 
-// TestPagesTranslated: every page renders in both languages with no
-// missing key, and Korean pages say so.
-func TestPagesTranslated(t *testing.T) {
-	f := newFixture(t)
-	missing := regexp.MustCompile(`![a-z]+\.[a-zA-Z0-9_.:]+!`)
-	paths := []string{"/login", "/projects", "/projects/p", "/projects/p/members", "/projects/p/robots", "/projects/p/settings",
-		"/projects/p/logs", "/repositories/p/app", "/repositories/p/app/-/artifacts/" + f.digest.String(), "/admin/users",
-		"/admin/auth", "/admin/system", "/admin/logs", "/account/password", "/projects/nothere"}
-	for _, lang := range []string{"en", "ko"} {
-		for _, path := range paths {
-			req, err := http.NewRequest(http.MethodGet, f.srv.URL+path, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.Header.Set("Accept-Language", lang)
-			c := f.clients["admin"]
-			if path == "/login" {
-				c = f.clients["anonymous"]
-			}
-			r := c.do(req)
-			if m := missing.FindString(r.body); m != "" {
-				t.Errorf("%s %s: missing key %s", lang, path, m)
-			}
-			if !strings.Contains(r.body, `<html lang="`+lang+`">`) {
-				t.Errorf("%s %s: not in %s", lang, path, lang)
-			}
+// TestProjectSupplySettings: the settings tab shows the project's pull
+// policies, signature keys and webhook policies, never a webhook's auth
+// header.
+func TestProjectSupplySettings(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	p := e.addProject("supply", false)
+	pol := meta.DefaultPolicy(p.ID)
+	pol.PreventVul, pol.Severity, pol.ReuseSysCVEAllowlist, pol.CVEAllowlist = true, "high", false, []string{"CVE-2099-4242"}
+	if err := e.store.Policies.SetProjectPolicy(ctx, pol); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.Webhooks.CreateWebhookPolicy(ctx, meta.WebhookPolicy{ProjectID: p.ID, Name: "ci-hook", Enabled: true,
+		EventTypes: []string{"PUSH_ARTIFACT"}, Targets: []meta.WebhookTarget{{Type: "http", Address: "https://ci.example/hook",
+			AuthHeader: "Bearer portal-s3cret", PayloadFormat: "Default"}}}); err != nil {
+		t.Fatal(err)
+	}
+	res := e.login("admin", adminPassword).get("/projects/supply/settings")
+	for _, want := range []string{"at severity high or higher", "CVE-2099-4242", "ci-hook", "https://ci.example/hook", "PUSH_ARTIFACT", "never shown"} {
+		if !strings.Contains(res.body, want) {
+			t.Errorf("settings tab (%d) lacks %q", res.status, want)
 		}
+	}
+	if strings.Contains(res.body, "s3cret") {
+		t.Error("the settings tab shows a webhook's auth header")
+	}
+
+	// A project administrator changes the pull policies with the form; a
+	// maintainer may see the tab but not change them.
+	admin := e.login("admin", adminPassword)
+	if r := admin.post("/projects/supply/settings/supply", url.Values{"cosign": {"on"}, "severity": {"critical"}, "auto_scan": {"on"}}, true); r.status != http.StatusSeeOther {
+		t.Fatalf("saving the supply-chain form: %d %s", r.status, r.body)
+	}
+	got, err := e.store.Policies.GetProjectPolicy(ctx, p.ID)
+	if err != nil || !got.ContentTrustCosign || got.PreventVul || !got.AutoScan || got.Severity != "critical" || len(got.CVEAllowlist) != 1 {
+		t.Fatalf("policy after the form: %+v, %v", got, err)
+	}
+	if r := admin.post("/projects/supply/settings/supply", url.Values{"severity": {"extreme"}}, true); r.status != http.StatusBadRequest {
+		t.Errorf("an unknown severity: %d", r.status)
+	}
+	m := e.addUser("maint")
+	e.addMember(p, m, access.RoleMaintainer)
+	if r := e.login("maint", userPassword).post("/projects/supply/settings/supply", url.Values{"severity": {"low"}}, true); r.status != http.StatusForbidden {
+		t.Errorf("a maintainer changed the pull policies: %d", r.status)
 	}
 }

@@ -87,6 +87,16 @@ type Deps struct {
 	// Pulls gives the artifact pages' pull counts (artifact_lifecycle.go);
 	// nil: not shown.
 	Pulls pullStore
+	// Scans gives the artifact page its vulnerability scan (security.go);
+	// nil: not shown.
+	Scans scanReportStore
+	// Signatures gives the artifact page its signature status
+	// (security.go); nil: not shown.
+	Signatures signatureChecker
+	// Policies and Webhooks give the settings tab its supply-chain
+	// section (security.go); nil: not shown.
+	Policies supplyStore
+	Webhooks webhookLister
 }
 
 // SystemInfo is static information about the running server.
@@ -149,6 +159,7 @@ func (u *UI) routes() {
 	u.handle("POST /projects/{project}/robots/{rid}/{op}", u.changeRobot)
 	u.handle("GET /projects/{project}/settings", u.projectSettings)
 	u.handle("POST /projects/{project}/settings", u.saveProjectSettings)
+	u.handle("POST /projects/{project}/settings/supply", u.saveSupply) // security.go
 	u.handle("GET /projects/{project}/logs", u.projectLogs)
 	u.immutableRoutes() // immutable.go
 	u.handle("GET /projects/{project}/retention", u.projectRetention)

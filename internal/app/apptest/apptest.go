@@ -159,6 +159,8 @@ func baseConfig(t testing.TB) config.Config {
 		"BERTH_DATA_DIR":         t.TempDir(),
 		"BERTH_ADMIN_PASSWORD":   AdminPassword,
 		"BERTH_SHUTDOWN_TIMEOUT": "10s",
+		// Test webhook receivers listen on loopback, refused by default.
+		"BERTH_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8",
 	}
 	cfg, err := config.Load("", func(k string) string { return env[k] })
 	if err != nil {
