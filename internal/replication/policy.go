@@ -90,8 +90,18 @@ func (s *Service) checkPolicy(ctx context.Context, p *Policy) error {
 			return err
 		}
 	}
-	if _, err := compileFilters(p.Filters); err != nil {
+	f, err := compileFilters(p.Filters)
+	if err != nil {
 		return err
+	}
+	if f.hasLabels() && !p.Push() {
+		src, err := s.st.Registries.GetRegistry(ctx, p.SrcRegistryID)
+		if err != nil {
+			return err
+		}
+		if !labelsSupported(src.Type) {
+			return invalidf("label filters need a Berth or Harbor source: a %s registry keeps no labels", src.Type)
+		}
 	}
 	if p.DestNamespace != "" && strings.Trim(p.DestNamespace, "/") != p.DestNamespace {
 		return invalidf("dest_namespace must not start or end with /")

@@ -208,12 +208,12 @@ func (s *Service) scan(ctx context.Context, p Policy) ([]artifact, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(f.labels) > 0 || len(f.excludeLabels) > 0 {
-		return nil, invalidf("label filters are not supported yet")
-	}
 	src, err := s.sourceClient(ctx, p)
 	if err != nil {
 		return nil, err
+	}
+	if f.hasLabels() && src != nil && !labelsSupported(src.e.Type) {
+		return nil, invalidf("label filters need a Berth or Harbor source: a %s registry keeps no labels", src.e.Type)
 	}
 	repos, err := s.sourceRepos(ctx, p, src)
 	if err != nil {
@@ -248,6 +248,15 @@ func (s *Service) scan(ctx context.Context, p Policy) ([]artifact, error) {
 			byDigest[d].tags = append(byDigest[d].tags, t)
 		}
 		for _, d := range order {
+			if f.hasLabels() {
+				labels, err := s.artifactLabels(ctx, src, repo, d)
+				if err != nil {
+					return nil, err
+				}
+				if !f.labelsPass(labels) {
+					continue
+				}
+			}
 			out = append(out, *byDigest[d])
 		}
 	}
@@ -567,6 +576,21 @@ func (s *Service) OnArtifactEvent(ctx context.Context, deleted bool, repo, diges
 			}
 			if len(f.tags) > 0 && len(keep) == 0 && !deleted {
 				continue
+			}
+			if f.hasLabels() {
+				// A deleted artifact's labels are gone with it: a policy
+				// filtering on labels does not propagate deletions (it
+				// cannot tell whether it replicated the artifact).
+				if deleted {
+					continue
+				}
+				labels, err := s.artifactLabels(ctx, nil, repo, digest)
+				if err != nil {
+					return err
+				}
+				if !f.labelsPass(labels) {
+					continue
+				}
 			}
 			if err := s.eventExecution(ctx, p, deleted, repo, digest, keep); err != nil {
 				return err

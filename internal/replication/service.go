@@ -60,6 +60,9 @@ type Options struct {
 	// EnsureProject creates a local project when it does not exist (pull
 	// policies into a new namespace); nil: the project must exist.
 	EnsureProject func(ctx context.Context, name string) error
+	// Labels reads the labels of local artifacts (label filters of push
+	// policies); nil: label filters on push policies fail.
+	Labels LabelReader
 	// Wrap, when set, wraps every outgoing transport (tests count
 	// requests with it).
 	Wrap func(http.RoundTripper) http.RoundTripper
