@@ -157,6 +157,10 @@ func (a proxyAdapter) Manifest(ctx context.Context, repo, ref string) (meta.Mani
 	return a.p.Manifest(ctx, repo, ref)
 }
 
+func (a proxyAdapter) IsProxy(ctx context.Context, repo string) (bool, error) {
+	return a.p.IsProxy(ctx, repo)
+}
+
 func (a proxyAdapter) Blob(ctx context.Context, repo string, d digest.Digest, w distapi.ProxyBlobWriter) (bool, error) {
 	return a.p.Blob(ctx, repo, d, w)
 }
