@@ -121,6 +121,7 @@ func replicationJobs(svc *replication.Service) []jobs.Job {
 		{Kind: replication.JobTask, Timeout: replication.TaskTimeout, MaxAttempts: replication.MaxTaskAttempts,
 			Run: jobs.WithArgs(svc.RunTask)},
 		{Kind: replication.JobSchedule, Every: 10 * time.Second, Timeout: 5 * time.Minute, Run: jobs.NoArgs(svc.RunSchedule)},
+		{Kind: replication.JobReclaim, Every: 10 * time.Second, Timeout: 5 * time.Minute, Run: jobs.NoArgs(svc.RunReclaim)},
 	}
 }
 

@@ -37,8 +37,10 @@ type policyStore interface {
 	CreateTask(ctx context.Context, t meta.ReplicationTask) (meta.ReplicationTask, error)
 	GetTask(ctx context.Context, id int64) (meta.ReplicationTask, error)
 	ListTasks(ctx context.Context, executionID int64, status string, pg meta.Page) ([]meta.ReplicationTask, int, error)
-	StartTask(ctx context.Context, id int64) (bool, error)
-	FinishTask(ctx context.Context, id int64, status string, bytes int64, log string) error
+	StartTask(ctx context.Context, id int64, runner string, staleBefore time.Time) (bool, error)
+	HeartbeatTask(ctx context.Context, id int64, runner string) error
+	FinishTask(ctx context.Context, id int64, runner, status string, bytes int64, log string) error
+	ReclaimStaleTasks(ctx context.Context, staleBefore time.Time, limit int) ([]meta.ReplicationTask, error)
 }
 
 // Policy is a replication policy. A zero registry id is the local Berth:

@@ -2,6 +2,9 @@ package replication
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -19,6 +22,9 @@ const (
 	JobScan     = "replication_scan"
 	JobTask     = "replication_task"
 	JobSchedule = "replication_schedule"
+	// JobReclaim takes back the tasks of replicas that died and queues
+	// them again.
+	JobReclaim = "replication_reclaim"
 )
 
 // Limits of one execution.
@@ -32,6 +38,11 @@ const (
 	TaskTimeout = 30 * time.Minute
 	// stopPoll is how often a running task checks for a stop request.
 	stopPoll = 500 * time.Millisecond
+	// heartbeatEvery is how often a running task renews its lease;
+	// staleAfter is how long a lease lasts without renewal before the
+	// task is taken back (its replica died) and queued again.
+	heartbeatEvery = 3 * time.Second
+	staleAfter     = 20 * time.Second
 )
 
 // ErrNotRunning: the execution has finished already.
@@ -170,13 +181,15 @@ func (s *Service) RunScan(ctx context.Context, a ScanArgs) error {
 	var queued []TaskArgs
 	for _, art := range arts {
 		dst := destRepo(p, art.repo)
+		args := TaskArgs{ExecutionID: e.ID, PolicyID: p.ID, Src: art.repo, Dst: dst, Digest: art.digest, Tags: art.tags}
 		t, err := s.st.Policies.CreateTask(ctx, meta.ReplicationTask{ExecutionID: e.ID, ResourceType: "artifact",
-			Operation: "copy", SrcResource: art.repo, DstResource: dst, Reference: referenceText(art.digest, art.tags)})
+			Operation: "copy", SrcResource: art.repo, DstResource: dst, Reference: referenceText(art.digest, art.tags),
+			Args: args.json()})
 		if err != nil {
 			return s.failExecution(ctx, e.ID, err)
 		}
-		queued = append(queued, TaskArgs{TaskID: t.ID, ExecutionID: e.ID, PolicyID: p.ID, Src: art.repo, Dst: dst,
-			Digest: art.digest, Tags: art.tags})
+		args.TaskID = t.ID
+		queued = append(queued, args)
 	}
 	return s.queueTasks(ctx, e.ID, queued)
 }
@@ -184,10 +197,18 @@ func (s *Service) RunScan(ctx context.Context, a ScanArgs) error {
 func (s *Service) queueTasks(ctx context.Context, executionID int64, tasks []TaskArgs) error {
 	for _, t := range tasks {
 		if err := s.opts.Enqueue(ctx, JobTask, t); err != nil {
-			_ = s.st.Policies.FinishTask(ctx, t.TaskID, meta.TaskFailed, 0, "could not queue: "+err.Error()+"\n")
+			_ = s.st.Policies.FinishTask(ctx, t.TaskID, "", meta.TaskFailed, 0, "could not queue: "+err.Error()+"\n")
 		}
 	}
 	return s.maybeFinish(ctx, executionID)
+}
+
+// json is a's JSON without the task id (stored with the task, to queue
+// it again).
+func (a TaskArgs) json() string {
+	a.TaskID = 0
+	b, _ := json.Marshal(a)
+	return string(b)
 }
 
 func referenceText(d string, tags []string) string {
@@ -386,7 +407,8 @@ func chain(a, b func(http.RoundTripper) http.RoundTripper) func(http.RoundTrippe
 
 // RunTask is the JobTask job: one attempt at one artifact.
 func (s *Service) RunTask(ctx context.Context, a TaskArgs) error {
-	ok, err := s.st.Policies.StartTask(ctx, a.TaskID)
+	runner := newRunner()
+	ok, err := s.st.Policies.StartTask(ctx, a.TaskID, runner, time.Now().Add(-staleAfter))
 	if err != nil {
 		return err
 	}
@@ -397,9 +419,10 @@ func (s *Service) RunTask(ctx context.Context, a TaskArgs) error {
 	if err != nil {
 		return err
 	}
+	s.log.InfoContext(ctx, "replication task started", "task", a.TaskID, "execution", a.ExecutionID, "attempt", t.Attempts)
 	p, err := s.GetPolicy(ctx, a.PolicyID)
 	if err != nil {
-		return s.endTask(ctx, a, meta.TaskFailed, 0, "policy: "+err.Error()+"\n")
+		return s.endTask(ctx, a, runner, meta.TaskFailed, 0, "policy: "+err.Error()+"\n")
 	}
 	var bytes atomic.Int64
 	var log strings.Builder
@@ -412,53 +435,86 @@ func (s *Service) RunTask(ctx context.Context, a TaskArgs) error {
 
 	cctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	go s.watchStop(cctx, a.ExecutionID, cancel)
+	go s.watch(cctx, a, runner, cancel)
 
 	start := time.Now()
 	err = s.copyTask(cctx, p, a, &bytes, logf)
 	n := bytes.Load()
 	s.opts.Metrics.bytes(n)
 	switch {
+	case errors.Is(context.Cause(cctx), errLost):
+		s.log.WarnContext(ctx, "replication task taken back by another replica", "task", a.TaskID)
+		return nil
 	case errors.Is(context.Cause(cctx), errStopped):
 		logf("stopped after %s", time.Since(start).Round(time.Millisecond))
-		return s.endTask(ctx, a, meta.TaskStopped, n, log.String())
+		return s.endTask(ctx, a, runner, meta.TaskStopped, n, log.String())
 	case err == nil:
 		logf("done in %s, %d bytes sent", time.Since(start).Round(time.Millisecond), n)
-		return s.endTask(ctx, a, meta.TaskSucceed, n, log.String())
+		return s.endTask(ctx, a, runner, meta.TaskSucceed, n, log.String())
 	case t.Attempts < MaxTaskAttempts && ctx.Err() == nil:
 		logf("failed, will retry: %v", err)
-		if ferr := s.st.Policies.FinishTask(ctx, a.TaskID, meta.TaskPending, n, log.String()); ferr != nil {
+		ferr := s.st.Policies.FinishTask(ctx, a.TaskID, runner, meta.TaskPending, n, log.String())
+		if errors.Is(ferr, meta.ErrTaskLost) {
+			return nil
+		}
+		if ferr != nil {
 			return ferr
 		}
 		return fmt.Errorf("replication task %d: %w", a.TaskID, err) // River retries with backoff
 	default:
 		logf("failed: %v", err)
-		return s.endTask(context.WithoutCancel(ctx), a, meta.TaskFailed, n, log.String())
+		return s.endTask(context.WithoutCancel(ctx), a, runner, meta.TaskFailed, n, log.String())
 	}
 }
 
+// newRunner names one attempt at a task (its lease).
+func newRunner() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+var errLost = errors.New("replication task taken back")
+
 var errStopped = errors.New("execution stopped")
 
-// watchStop cancels ctx with errStopped when the execution is asked to
-// stop.
-func (s *Service) watchStop(ctx context.Context, executionID int64, cancel context.CancelCauseFunc) {
+// watch cancels ctx with errStopped when the execution is asked to stop,
+// and renews the task's lease every heartbeatEvery (errLost when another
+// replica has taken the task back).
+func (s *Service) watch(ctx context.Context, a TaskArgs, runner string, cancel context.CancelCauseFunc) {
 	tick := time.NewTicker(stopPoll)
 	defer tick.Stop()
+	beat := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			if stop, err := s.st.Policies.StopRequested(ctx, executionID); err == nil && stop {
+			if stop, err := s.st.Policies.StopRequested(ctx, a.ExecutionID); err == nil && stop {
 				cancel(errStopped)
 				return
+			}
+			if time.Since(beat) < heartbeatEvery {
+				continue
+			}
+			err := s.st.Policies.HeartbeatTask(ctx, a.TaskID, runner)
+			switch {
+			case errors.Is(err, meta.ErrTaskLost):
+				cancel(errLost)
+				return
+			case err == nil:
+				beat = time.Now()
 			}
 		}
 	}
 }
 
-func (s *Service) endTask(ctx context.Context, a TaskArgs, status string, n int64, log string) error {
-	if err := s.st.Policies.FinishTask(ctx, a.TaskID, status, n, log); err != nil {
+func (s *Service) endTask(ctx context.Context, a TaskArgs, runner, status string, n int64, log string) error {
+	err := s.st.Policies.FinishTask(ctx, a.TaskID, runner, status, n, log)
+	if errors.Is(err, meta.ErrTaskLost) {
+		return nil // another replica holds it now
+	}
+	if err != nil {
 		return err
 	}
 	s.opts.Metrics.task(status)
@@ -613,11 +669,35 @@ func (s *Service) eventExecution(ctx context.Context, p Policy, deleted bool, re
 		op = "deletion"
 	}
 	dst := destRepo(p, repo)
+	args := TaskArgs{ExecutionID: e.ID, PolicyID: p.ID, Src: repo, Dst: dst, Digest: digest, Tags: tags, Delete: deleted}
 	t, err := s.st.Policies.CreateTask(ctx, meta.ReplicationTask{ExecutionID: e.ID, ResourceType: "artifact", Operation: op,
-		SrcResource: repo, DstResource: dst, Reference: referenceText(digest, tags)})
+		SrcResource: repo, DstResource: dst, Reference: referenceText(digest, tags), Args: args.json()})
 	if err != nil {
 		return err
 	}
-	return s.queueTasks(ctx, e.ID, []TaskArgs{{TaskID: t.ID, ExecutionID: e.ID, PolicyID: p.ID, Src: repo, Dst: dst,
-		Digest: digest, Tags: tags, Delete: deleted}})
+	args.TaskID = t.ID
+	return s.queueTasks(ctx, e.ID, []TaskArgs{args})
+}
+
+// RunReclaim is the JobReclaim job: running tasks whose lease has not been
+// renewed for staleAfter (their replica died) are taken back and queued
+// again, so that another replica finishes them.
+func (s *Service) RunReclaim(ctx context.Context) error {
+	tasks, err := s.st.Policies.ReclaimStaleTasks(ctx, time.Now().Add(-staleAfter), 100)
+	for _, t := range tasks {
+		var a TaskArgs
+		if jerr := json.Unmarshal([]byte(t.Args), &a); jerr != nil || t.Args == "" {
+			_ = s.st.Policies.FinishTask(ctx, t.ID, "", meta.TaskFailed, t.Bytes, "its replica died and it cannot be queued again\n")
+			_ = s.maybeFinish(ctx, t.ExecutionID)
+			continue
+		}
+		a.TaskID = t.ID
+		s.log.WarnContext(ctx, "replication task of a replica that stopped answering queued again", "task", t.ID,
+			"execution", t.ExecutionID)
+		if qerr := s.opts.Enqueue(ctx, JobTask, a); qerr != nil {
+			_ = s.st.Policies.FinishTask(ctx, t.ID, "", meta.TaskFailed, t.Bytes, "could not queue: "+qerr.Error()+"\n")
+			_ = s.maybeFinish(ctx, t.ExecutionID)
+		}
+	}
+	return err
 }
