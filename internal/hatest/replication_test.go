@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-registry/berth/internal/testenv"
 )
@@ -113,7 +114,9 @@ func TestHAReplicationReplicaKilled(t *testing.T) {
 	}
 
 	// The destination holds the source's digests.
-	res, err := http.Get("http://" + dest + "/v2/library/repl/manifests/v1")
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+dest+"/v2/library/repl/manifests/v1", nil)
+	req.Header.Set("Accept", ocispec.MediaTypeImageManifest)
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

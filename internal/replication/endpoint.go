@@ -55,10 +55,27 @@ type Endpoint struct {
 	Secret         string
 	Insecure       bool
 	CABundle       string
+}
 
-	// token, when set, authenticates as a registry token (the local
-	// Berth, with a token minted per use).
+// bearerHeader sends a registry token with every request (the local
+// Berth, with a token minted per task). The token is not handed to
+// go-containerregistry's bearer flow: that flow would follow the realm of
+// the server's challenge, which names the external URL, and refuses a
+// realm on another private host than the one dialled (loopback).
+// Only requests to host carry it (a blob GET redirected to object
+// storage must not).
+type bearerHeader struct {
+	next  http.RoundTripper
+	host  string
 	token string
+}
+
+func (b *bearerHeader) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Host == b.host {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+b.token)
+	}
+	return b.next.RoundTrip(r)
 }
 
 // checkEndpoint validates e's type, URL and credentials.
@@ -149,8 +166,6 @@ func sharedTransport(u *url.URL, e Endpoint) *http.Transport {
 
 func (c *client) auth() authn.Authenticator {
 	switch {
-	case c.e.token != "":
-		return authn.FromConfig(authn.AuthConfig{RegistryToken: c.e.token})
 	case c.e.CredentialType == CredentialToken && c.e.Secret != "":
 		return authn.FromConfig(authn.AuthConfig{RegistryToken: c.e.Secret})
 	case c.e.AccessKey != "" || c.e.Secret != "":

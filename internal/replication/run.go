@@ -389,7 +389,7 @@ func (s *Service) localClient(repos, actions []string, wrap func(http.RoundTripp
 	if err != nil {
 		return nil, err
 	}
-	c.e.token = tok
+	c.base = &bearerHeader{next: c.base, host: c.reg.RegistryStr(), token: tok}
 	return c, nil
 }
 
