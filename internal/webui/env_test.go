@@ -77,6 +77,7 @@ func newEnv(tb testing.TB) *env {
 	rec := audit.NewDirect(audit.Stores{Log: store.Audit, Projects: store.Projects}, log)
 	projects := project.New(project.Stores{Projects: store.Projects, Repos: store.Repos}, sets, rec, log)
 	ret := newRetention(store, reg, blobs, rec, log)
+	repl := newReplication(tb, store, log) // replication_test.go
 	ui, err := webui.New(webui.Deps{
 		Sessions:       websession.New(ids, websession.Options{Key: []byte("test session key, 32 bytes long."), Audit: rec}),
 		Projects:       store.Projects,
@@ -96,6 +97,7 @@ func newEnv(tb testing.TB) *env {
 		Quotas:         store.Quotas,
 		Immutable:      store.Immutable,
 		Labels:         store.Labels,
+		Replication:    repl,
 	}, log)
 	if err != nil {
 		tb.Fatal(err)

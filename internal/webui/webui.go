@@ -83,6 +83,9 @@ type Deps struct {
 	Immutable immutableStore
 	// Labels serves the system labels page (labels.go); nil: none.
 	Labels labelStore
+	// Replication serves the registries and replication pages and the
+	// proxy-cache option of a new project (replication.go); nil: none.
+	Replication replicationService
 }
 
 // SystemInfo is static information about the running server.
@@ -149,6 +152,8 @@ func (u *UI) routes() {
 	u.handle("GET /projects/{project}/retention", u.projectRetention)
 	u.handle("POST /projects/{project}/retention/run", u.runRetention)
 	u.labelRoutes() // labels.go
+	// replication.go
+	u.replicationRoutes()
 
 	// Repository names hold slashes: /repositories/<name>[/-/<rest>].
 	u.handle("GET /repositories/{path...}", u.repositoryGet)
