@@ -111,6 +111,13 @@ type client struct {
 	e    Endpoint
 	reg  name.Registry
 	base http.RoundTripper
+
+	// reuse keeps go-containerregistry's transports (a ping and a token
+	// per repository and scope) for the client's life: one task, one
+	// scan. Without it every call pings and fetches a token again.
+	reuse  sync.Once
+	puller *remote.Puller
+	pusher *remote.Pusher
 }
 
 func newClient(e Endpoint, wrap func(http.RoundTripper) http.RoundTripper) (*client, error) {
@@ -175,9 +182,20 @@ func (c *client) auth() authn.Authenticator {
 }
 
 func (c *client) options(ctx context.Context) []remote.Option {
-	return []remote.Option{remote.WithContext(ctx), remote.WithAuth(c.auth()), remote.WithTransport(c.base),
+	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(c.auth()), remote.WithTransport(c.base),
 		remote.WithUserAgent("berth-replication"), remote.WithJobs(4),
 		remote.WithRetryBackoff(remote.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 3})}
+	c.reuse.Do(func() {
+		c.puller, _ = remote.NewPuller(opts...) // fails only on bad options
+		c.pusher, _ = remote.NewPusher(opts...)
+	})
+	if c.puller != nil {
+		opts = append(opts, remote.Reuse(c.puller))
+	}
+	if c.pusher != nil {
+		opts = append(opts, remote.Reuse(c.pusher))
+	}
+	return opts
 }
 
 // repo names repository path on this registry; Docker Hub's single-name

@@ -540,7 +540,7 @@ func (s *Service) copyTask(ctx context.Context, p Policy, a TaskArgs, bytes *ato
 			return err
 		}
 		if !a.Delete {
-			if err := ensureRemoteProject(ctx, dst, a.Dst); err != nil {
+			if err := s.ensureRemoteProject(ctx, p.DestRegistryID, dst, a.Dst); err != nil {
 				logf("could not create the destination project: %v", err)
 			}
 		}

@@ -78,6 +78,8 @@ type Service struct {
 	mu    sync.Mutex
 	local string // the local Berth's base URL, set once it listens
 	tags  tagLister
+
+	projectsSeen sync.Map // "<registry id> <project>" -> time.Time until which it is known to exist
 }
 
 // New returns the service.
