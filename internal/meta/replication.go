@@ -95,6 +95,9 @@ type ReplicationTask struct {
 	// Args are the task's job arguments (JSON, written by the caller), to
 	// queue it again when its replica died.
 	Args string
+	// Resume is what the last attempt left to resume from (JSON, written
+	// by the caller through HeartbeatTask).
+	Resume string
 }
 
 // Replication is the aggregate of policies, executions and tasks.
@@ -334,7 +337,7 @@ func (s *Replication) FinishExecution(ctx context.Context, id int64, status, tex
 }
 
 const taskColumns = `id, execution_id, resource_type, operation, src_resource, dst_resource, reference, status, bytes,
-	attempts, log, start_time, end_time, job_args`
+	attempts, log, start_time, end_time, job_args, resume`
 
 func scanTask(row rowScanner) (ReplicationTask, error) {
 	var (
@@ -342,7 +345,7 @@ func scanTask(row rowScanner) (ReplicationTask, error) {
 		end flexTime
 	)
 	err := row.Scan(&t.ID, &t.ExecutionID, &t.ResourceType, &t.Operation, &t.SrcResource, &t.DstResource, &t.Reference,
-		&t.Status, &t.Bytes, &t.Attempts, &t.Log, &t.StartTime, &end, &t.Args)
+		&t.Status, &t.Bytes, &t.Attempts, &t.Log, &t.StartTime, &end, &t.Args, &t.Resume)
 	t.StartTime, t.EndTime = t.StartTime.UTC(), end.Time
 	return t, err
 }
@@ -416,11 +419,11 @@ func (s *Replication) StartTask(ctx context.Context, id int64, runner string, st
 // change it (its lease was taken back after a stale heartbeat).
 var ErrTaskLost = errors.New("replication task no longer held by this runner")
 
-// HeartbeatTask renews runner's lease on running task id. Lost lease:
-// ErrTaskLost.
-func (s *Replication) HeartbeatTask(ctx context.Context, id int64, runner string) error {
-	res, err := s.q.ExecContext(ctx, `UPDATE replication_tasks SET heartbeat_at = $3
-		WHERE id = $1 AND runner = $2 AND status = $4`, id, runner, s.timestamp(), TaskRunning)
+// HeartbeatTask renews runner's lease on running task id and records
+// resume, what a later attempt may resume from. Lost lease: ErrTaskLost.
+func (s *Replication) HeartbeatTask(ctx context.Context, id int64, runner, resume string) error {
+	res, err := s.q.ExecContext(ctx, `UPDATE replication_tasks SET heartbeat_at = $3, resume = $5
+		WHERE id = $1 AND runner = $2 AND status = $4`, id, runner, s.timestamp(), TaskRunning, truncate(resume, 64<<10))
 	if err != nil {
 		return wrapErr(err, "meta: heartbeat task %d", id)
 	}

@@ -97,14 +97,14 @@ func TestRegistriesAndReplication(t *testing.T) {
 		if err != nil || len(stale) != 0 {
 			t.Fatalf("reclaim of a fresh task: %+v %v", stale, err)
 		}
-		if err := s.Replication.HeartbeatTask(ctx, tasks[1].ID, "r1"); err != nil {
+		if err := s.Replication.HeartbeatTask(ctx, tasks[1].ID, "r1", `{"sha256:x":"/loc"}`); err != nil {
 			t.Fatal(err)
 		}
 		stale, err = s.Replication.ReclaimStaleTasks(ctx, time.Now().Add(time.Second), 10)
-		if err != nil || len(stale) != 1 || stale[0].ID != tasks[1].ID || stale[0].Args != `{"x":1}` {
+		if err != nil || len(stale) != 1 || stale[0].ID != tasks[1].ID || stale[0].Args != `{"x":1}` || stale[0].Resume != `{"sha256:x":"/loc"}` {
 			t.Fatalf("reclaim: %+v %v", stale, err)
 		}
-		if err := s.Replication.HeartbeatTask(ctx, tasks[1].ID, "r1"); !errors.Is(err, meta.ErrTaskLost) {
+		if err := s.Replication.HeartbeatTask(ctx, tasks[1].ID, "r1", ""); !errors.Is(err, meta.ErrTaskLost) {
 			t.Fatalf("heartbeat of a reclaimed task: %v", err)
 		}
 		if ok, _ := s.Replication.StartTask(ctx, tasks[1].ID, "r2", past); !ok {

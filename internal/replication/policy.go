@@ -38,7 +38,7 @@ type policyStore interface {
 	GetTask(ctx context.Context, id int64) (meta.ReplicationTask, error)
 	ListTasks(ctx context.Context, executionID int64, status string, pg meta.Page) ([]meta.ReplicationTask, int, error)
 	StartTask(ctx context.Context, id int64, runner string, staleBefore time.Time) (bool, error)
-	HeartbeatTask(ctx context.Context, id int64, runner string) error
+	HeartbeatTask(ctx context.Context, id int64, runner, resume string) error
 	FinishTask(ctx context.Context, id int64, runner, status string, bytes int64, log string) error
 	ReclaimStaleTasks(ctx context.Context, staleBefore time.Time, limit int) ([]meta.ReplicationTask, error)
 }

@@ -435,10 +435,17 @@ func (s *Service) RunTask(ctx context.Context, a TaskArgs) error {
 
 	cctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	go s.watch(cctx, a, runner, cancel)
+	resume := newResumePoints(t.Resume, func(state string) error {
+		err := s.st.Policies.HeartbeatTask(cctx, a.TaskID, runner, state)
+		if errors.Is(err, meta.ErrTaskLost) {
+			cancel(errLost)
+		}
+		return err
+	})
+	go s.watch(cctx, a, runner, resume, cancel)
 
 	start := time.Now()
-	err = s.copyTask(cctx, p, a, &bytes, logf)
+	err = s.copyTask(cctx, p, a, resume, &bytes, logf)
 	n := bytes.Load()
 	s.opts.Metrics.bytes(n)
 	switch {
@@ -481,7 +488,7 @@ var errStopped = errors.New("execution stopped")
 // watch cancels ctx with errStopped when the execution is asked to stop,
 // and renews the task's lease every heartbeatEvery (errLost when another
 // replica has taken the task back).
-func (s *Service) watch(ctx context.Context, a TaskArgs, runner string, cancel context.CancelCauseFunc) {
+func (s *Service) watch(ctx context.Context, a TaskArgs, runner string, resume *resumePoints, cancel context.CancelCauseFunc) {
 	tick := time.NewTicker(stopPoll)
 	defer tick.Stop()
 	beat := time.Now()
@@ -497,7 +504,7 @@ func (s *Service) watch(ctx context.Context, a TaskArgs, runner string, cancel c
 			if time.Since(beat) < heartbeatEvery {
 				continue
 			}
-			err := s.st.Policies.HeartbeatTask(ctx, a.TaskID, runner)
+			err := resume.flush(func(state string) error { return s.st.Policies.HeartbeatTask(ctx, a.TaskID, runner, state) })
 			switch {
 			case errors.Is(err, meta.ErrTaskLost):
 				cancel(errLost)
@@ -522,7 +529,7 @@ func (s *Service) endTask(ctx context.Context, a TaskArgs, runner, status string
 }
 
 // copyTask copies (or deletes) one artifact between p's two ends.
-func (s *Service) copyTask(ctx context.Context, p Policy, a TaskArgs, bytes *atomic.Int64, logf func(string, ...any)) error {
+func (s *Service) copyTask(ctx context.Context, p Policy, a TaskArgs, resume *resumePoints, bytes *atomic.Int64, logf func(string, ...any)) error {
 	ctx, cancel := context.WithTimeout(ctx, TaskTimeout)
 	defer cancel()
 	m := newMeter(bytes, p.Speed)
@@ -561,7 +568,7 @@ func (s *Service) copyTask(ctx context.Context, p Policy, a TaskArgs, bytes *ato
 			}
 		}
 	}
-	c := &copier{src: src, dst: dst, override: p.Override, chunked: p.CopyByChunk, logf: logf}
+	c := &copier{src: src, dst: dst, override: p.Override, chunked: p.CopyByChunk, resume: resume, logf: logf}
 	if a.Delete {
 		if !p.ReplicateDelete {
 			logf("delete not replicated: the policy does not replicate deletions")
