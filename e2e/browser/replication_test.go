@@ -39,7 +39,7 @@ func TestPortalReplication(t *testing.T) {
 	b.submit(chromedp.Click(css("#nav-registries")))
 	b.waitPath("/admin/registries")
 	open := func(form string) {
-		get(b, chromedp.Evaluate[bool](`(document.querySelector('` + form + `').closest('details').open = true)`))
+		get(b, chromedp.Evaluate[bool](`(document.querySelector('`+form+`').closest('details').open = true)`))
 	}
 	open("#new-registry")
 	b.do(chromedp.SetValue(css("#registry-name"), "self"), chromedp.SetValue(css("#registry-type"), "berth"),
