@@ -56,6 +56,15 @@ func (u *UI) replicationAllowed(c *call) error {
 	return requireAdmin(c)
 }
 
+// replicationID checks the caller (replicationAllowed) and reads the id
+// in path segment name.
+func (u *UI) replicationID(c *call, name string) (int64, error) {
+	if err := u.replicationAllowed(c); err != nil {
+		return 0, err
+	}
+	return pathID(c, name)
+}
+
 func pathID(c *call, name string) (int64, error) {
 	id, err := strconv.ParseInt(c.r.PathValue(name), 10, 64)
 	if err != nil || id < 1 {
@@ -123,10 +132,7 @@ func (u *UI) createRegistry(c *call) error {
 // pingRegistry is POST /admin/registries/{rid}/ping ("Test connection"):
 // the page again, with the outcome.
 func (u *UI) pingRegistry(c *call) error {
-	if err := u.replicationAllowed(c); err != nil {
-		return err
-	}
-	id, err := pathID(c, "rid")
+	id, err := u.replicationID(c, "rid")
 	if err != nil {
 		return err
 	}
@@ -147,10 +153,7 @@ func (u *UI) pingRegistry(c *call) error {
 // deleteRegistry is POST /admin/registries/{rid}/delete; one a policy or a
 // proxy-cache project uses stays.
 func (u *UI) deleteRegistry(c *call) error {
-	if err := u.replicationAllowed(c); err != nil {
-		return err
-	}
-	id, err := pathID(c, "rid")
+	id, err := u.replicationID(c, "rid")
 	if err != nil {
 		return err
 	}
@@ -262,10 +265,7 @@ func (u *UI) createPolicy(c *call) error {
 // runPolicy is POST /admin/replication/{pid}/run: a manual execution,
 // then its page.
 func (u *UI) runPolicy(c *call) error {
-	if err := u.replicationAllowed(c); err != nil {
-		return err
-	}
-	id, err := pathID(c, "pid")
+	id, err := u.replicationID(c, "pid")
 	if err != nil {
 		return err
 	}
@@ -288,10 +288,7 @@ type executionView struct {
 // executionPage is GET /admin/replication/executions/{eid}: the
 // execution's counts and its tasks, each with a link to its log.
 func (u *UI) executionPage(c *call) error {
-	if err := u.replicationAllowed(c); err != nil {
-		return err
-	}
-	id, err := pathID(c, "eid")
+	id, err := u.replicationID(c, "eid")
 	if err != nil {
 		return err
 	}
@@ -314,10 +311,7 @@ func (u *UI) executionPage(c *call) error {
 
 // stopExecution is POST /admin/replication/executions/{eid}/stop.
 func (u *UI) stopExecution(c *call) error {
-	if err := u.replicationAllowed(c); err != nil {
-		return err
-	}
-	id, err := pathID(c, "eid")
+	id, err := u.replicationID(c, "eid")
 	if err != nil {
 		return err
 	}
@@ -334,10 +328,7 @@ func (u *UI) stopExecution(c *call) error {
 // taskLog is GET .../executions/{eid}/tasks/{tid}/log: the task's log as
 // plain text.
 func (u *UI) taskLog(c *call) error {
-	if err := u.replicationAllowed(c); err != nil {
-		return err
-	}
-	eid, err := pathID(c, "eid")
+	eid, err := u.replicationID(c, "eid")
 	if err != nil {
 		return err
 	}
