@@ -58,16 +58,20 @@ func TestHAReplicationReplicaKilled(t *testing.T) {
 		"dest_registry": map[string]any{"id": regID}, "trigger": map[string]any{"type": "manual"}, "speed": 256})
 	exec := restCreate(t, ctx, c.URL, "replication/executions", map[string]any{"policy_id": policy})
 
-	// Which replica runs the task? Its log says so.
+	// Which replica runs the task? Its log says so (the latest start, should
+	// an attempt have failed on one replica and been retried on the other).
 	runner := -1
 	if err := waitFor(ctx, "a replica starts the task", 2*time.Minute, nil, func(context.Context) error {
+		latest := ""
 		for i, p := range c.replicas {
-			if b, _ := os.ReadFile(p.log); bytes.Contains(b, []byte(`msg="replication task started"`)) {
-				runner = i
-				return nil
+			if at := lastTaskStart(p.log); at != "" && at > latest {
+				runner, latest = i, at
 			}
 		}
-		return fmt.Errorf("no replica logged a task start")
+		if runner < 0 {
+			return fmt.Errorf("no replica logged a task start")
+		}
+		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +113,7 @@ func TestHAReplicationReplicaKilled(t *testing.T) {
 	if !strings.Contains(logs, "no heartbeat from the replica running it") {
 		t.Errorf("the task log does not say it was taken back:\n%s", logs)
 	}
-	if b, _ := os.ReadFile(c.replicas[1-runner].log); !bytes.Contains(b, []byte(`msg="replication task started"`)) {
+	if lastTaskStart(c.replicas[1-runner].log) == "" {
 		t.Error("the surviving replica never started the task")
 	}
 
@@ -137,6 +141,20 @@ func TestHAReplicationReplicaKilled(t *testing.T) {
 			t.Errorf("destination blob %s: %s, %d bytes, verified %v", d.Digest, res.Status, n, v.Verified())
 		}
 	}
+}
+
+// lastTaskStart is the time (RFC 3339, UTC, comparable as text) of the
+// last "replication task started" line of a replica's log, or "".
+func lastTaskStart(log string) string {
+	b, _ := os.ReadFile(log)
+	last := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, `msg="replication task started"`) && strings.HasPrefix(line, "time=") {
+			at, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+			last = at
+		}
+	}
+	return last
 }
 
 // restCreate POSTs body to the REST API at base as admin and returns the
