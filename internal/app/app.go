@@ -180,7 +180,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	if err != nil {
 		return err
 	}
-	portal, err := newWebUI(cfg, store, reg, blobs, drv, auth, auditLog, ret, log)
+	portal, err := newWebUI(cfg, store, reg, blobs, drv, auth, auditLog, ret, log, repl)
 	if err != nil {
 		return err
 	}

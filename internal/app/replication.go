@@ -59,6 +59,7 @@ func newReplication(ctx context.Context, cfg config.Config, store *meta.Store, a
 			Keys:    keys,
 			Token:   tokenMinter(auth.issuer),
 			Enqueue: queue.enqueue,
+			Labels:  artifactLabels(store),
 			EnsureProject: func(ctx context.Context, name string) error {
 				_, err := projects.Create(ctx, replicationActor, name, false)
 				if errors.Is(err, project.ErrExists) {
@@ -111,6 +112,7 @@ func replicationJobs(svc *replication.Service) []jobs.Job {
 		{Kind: replication.JobTask, Timeout: replication.TaskTimeout, MaxAttempts: replication.MaxTaskAttempts,
 			Run: jobs.WithArgs(svc.RunTask)},
 		{Kind: replication.JobSchedule, Every: 10 * time.Second, Timeout: 5 * time.Minute, Run: jobs.NoArgs(svc.RunSchedule)},
+		{Kind: replication.JobReclaim, Every: 10 * time.Second, Timeout: 5 * time.Minute, Run: jobs.NoArgs(svc.RunReclaim)},
 	}
 }
 
@@ -147,6 +149,10 @@ func (a proxyAdapter) Manifest(ctx context.Context, repo, ref string) (meta.Mani
 	return a.p.Manifest(ctx, repo, ref)
 }
 
+func (a proxyAdapter) IsProxy(ctx context.Context, repo string) (bool, error) {
+	return a.p.IsProxy(ctx, repo)
+}
+
 func (a proxyAdapter) Blob(ctx context.Context, repo string, d digest.Digest, w distapi.ProxyBlobWriter) (bool, error) {
 	return a.p.Blob(ctx, repo, d, w)
 }
@@ -164,4 +170,24 @@ func (l proxyLocal) Resolve(ctx context.Context, repo, ref string) (meta.Manifes
 func (l proxyLocal) PutManifest(ctx context.Context, repo, ref, contentType string, payload []byte) error {
 	_, err := l.reg.PutManifest(ctx, repo, ref, contentType, payload)
 	return err
+}
+
+// artifactLabels reads the labels of local artifacts for the label
+// filters of push policies.
+func artifactLabels(store *meta.Store) replication.LabelReader {
+	return func(ctx context.Context, repo string, d digest.Digest) ([]string, error) {
+		m, err := store.Manifests.GetManifest(ctx, repo, d)
+		if err != nil {
+			return nil, err
+		}
+		byID, err := store.Labels.ArtifactLabels(ctx, []int64{m.ID})
+		if err != nil {
+			return nil, err
+		}
+		names := make([]string, 0, len(byID[m.ID]))
+		for _, l := range byID[m.ID] {
+			names = append(names, l.Name)
+		}
+		return names, nil
+	}
 }

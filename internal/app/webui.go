@@ -13,6 +13,7 @@ import (
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/project"
 	"github.com/berth-registry/berth/internal/registry"
+	"github.com/berth-registry/berth/internal/replication"
 	"github.com/berth-registry/berth/internal/repository"
 	"github.com/berth-registry/berth/internal/retention"
 	"github.com/berth-registry/berth/internal/signature"
@@ -24,7 +25,7 @@ import (
 
 // newWebUI builds the portal served at /, over the same services, session
 // key and audit writer as the REST API.
-func newWebUI(cfg config.Config, store *meta.Store, reg *registry.Service, blobs *content.Service, drv storage.Driver, auth *authStack, rec audit.Recorder, ret *retention.Service, log *slog.Logger) (*webui.UI, error) {
+func newWebUI(cfg config.Config, store *meta.Store, reg *registry.Service, blobs *content.Service, drv storage.Driver, auth *authStack, rec audit.Recorder, ret *retention.Service, log *slog.Logger, repl *replication.Service) (*webui.UI, error) {
 	key, err := sessionKey(cfg)
 	if err != nil {
 		return nil, err
@@ -70,6 +71,8 @@ func newWebUI(cfg config.Config, store *meta.Store, reg *registry.Service, blobs
 		Signatures: signature.New(store.Projects, store.Manifests, blobs, store.Policies),
 		Policies:   store.Policies,
 		Webhooks:   store.Webhooks,
+
+		Replication: repl, // registries, replication, proxy-cache option
 	}, log)
 }
 

@@ -217,6 +217,10 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r = r.WithContext(ctx)
+	if err := a.checkProxyWrite(r, t); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	if err := h(w, r, t); err != nil {
 		a.writeError(w, r, err)
 	}

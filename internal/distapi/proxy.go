@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 
@@ -19,6 +20,30 @@ type Proxy interface {
 	Manifest(ctx context.Context, repo, ref string) (m meta.Manifest, handled bool, err error)
 	// Blob streams blob d from the upstream to w while storing it.
 	Blob(ctx context.Context, repo string, d digest.Digest, w ProxyBlobWriter) (handled bool, err error)
+	// IsProxy reports whether repo belongs to a proxy-cache project.
+	IsProxy(ctx context.Context, repo string) (bool, error)
+}
+
+// checkProxyWrite refuses a push or a delete into a proxy-cache project,
+// as Harbor does (403 DENIED): its content is the upstream's, cached.
+// The cache itself writes through the services, not through /v2/.
+func (a *API) checkProxyWrite(r *http.Request, t target) error {
+	if a.opts.Proxy == nil || t.repo == "" {
+		return nil
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return nil
+	}
+	proxy, err := a.opts.Proxy.IsProxy(r.Context(), t.repo)
+	if err != nil || !proxy {
+		return err
+	}
+	project, _, _ := strings.Cut(t.repo, "/")
+	if r.Method == http.MethodDelete {
+		return newError("DENIED", http.StatusForbidden, "can not delete from a proxy project: %s", project)
+	}
+	return newError("DENIED", http.StatusForbidden, "can not push artifact to a proxy project: %s", project)
 }
 
 // ProxyBlobWriter is a response a proxied blob streams into.

@@ -25,19 +25,23 @@ type Project struct {
 	OwnerID   int64 // 0: no owner (the default project, or its owner was deleted)
 	CreatedAt time.Time
 	UpdatedAt time.Time
+
+	// RegistryID is the upstream of a proxy-cache project (0: none).
+	RegistryID int64
 }
 
-const projectColumns = `id, name, public, owner_id, created_at, updated_at`
+const projectColumns = `id, name, public, owner_id, created_at, updated_at, registry_id`
 
 func scanProject(row interface{ Scan(...any) error }) (Project, error) {
 	var (
 		p     Project
 		owner sql.NullInt64
 	)
-	if err := row.Scan(&p.ID, &p.Name, &p.Public, &owner, &p.CreatedAt, &p.UpdatedAt); err != nil {
+	var registry sql.NullInt64
+	if err := row.Scan(&p.ID, &p.Name, &p.Public, &owner, &p.CreatedAt, &p.UpdatedAt, &registry); err != nil {
 		return Project{}, err
 	}
-	p.OwnerID = owner.Int64
+	p.OwnerID, p.RegistryID = owner.Int64, registry.Int64
 	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
 	return p, nil
 }
@@ -224,15 +228,16 @@ func (s *Projects) ListProjectInfos(ctx context.Context, q ProjectQuery, pg Page
 			pi    ProjectInfo
 			owner sql.NullInt64
 		)
-		if err := row.Scan(&pi.ID, &pi.Name, &pi.Public, &owner, &pi.CreatedAt, &pi.UpdatedAt,
+		var registry sql.NullInt64
+		if err := row.Scan(&pi.ID, &pi.Name, &pi.Public, &owner, &pi.CreatedAt, &pi.UpdatedAt, &registry,
 			&pi.OwnerName, &pi.RepoCount); err != nil {
 			return ProjectInfo{}, err
 		}
-		pi.OwnerID = owner.Int64
+		pi.OwnerID, pi.RegistryID = owner.Int64, registry.Int64
 		pi.CreatedAt, pi.UpdatedAt = pi.CreatedAt.UTC(), pi.UpdatedAt.UTC()
 		return pi, nil
 	}, `
-		SELECT p.id, p.name, p.public, p.owner_id, p.created_at, p.updated_at,
+		SELECT p.id, p.name, p.public, p.owner_id, p.created_at, p.updated_at, p.registry_id,
 			COALESCE(u.username, ''), `+projectRepoCount+from+c.sql()+`
 		ORDER BY p.name LIMIT `+c.arg(pg.Limit)+` OFFSET `+c.arg(max(pg.Offset, 0)), c.args...)
 	if err != nil {

@@ -91,6 +91,13 @@ type ReplicationTask struct {
 	Log          string
 	StartTime    time.Time
 	EndTime      time.Time
+
+	// Args are the task's job arguments (JSON, written by the caller), to
+	// queue it again when its replica died.
+	Args string
+	// Resume is what the last attempt left to resume from (JSON, written
+	// by the caller through HeartbeatTask).
+	Resume string
 }
 
 // Replication is the aggregate of policies, executions and tasks.
@@ -330,7 +337,7 @@ func (s *Replication) FinishExecution(ctx context.Context, id int64, status, tex
 }
 
 const taskColumns = `id, execution_id, resource_type, operation, src_resource, dst_resource, reference, status, bytes,
-	attempts, log, start_time, end_time`
+	attempts, log, start_time, end_time, job_args, resume`
 
 func scanTask(row rowScanner) (ReplicationTask, error) {
 	var (
@@ -338,7 +345,7 @@ func scanTask(row rowScanner) (ReplicationTask, error) {
 		end flexTime
 	)
 	err := row.Scan(&t.ID, &t.ExecutionID, &t.ResourceType, &t.Operation, &t.SrcResource, &t.DstResource, &t.Reference,
-		&t.Status, &t.Bytes, &t.Attempts, &t.Log, &t.StartTime, &end)
+		&t.Status, &t.Bytes, &t.Attempts, &t.Log, &t.StartTime, &end, &t.Args, &t.Resume)
 	t.StartTime, t.EndTime = t.StartTime.UTC(), end.Time
 	return t, err
 }
@@ -346,9 +353,9 @@ func scanTask(row rowScanner) (ReplicationTask, error) {
 // CreateTask records a pending task.
 func (s *Replication) CreateTask(ctx context.Context, t ReplicationTask) (ReplicationTask, error) {
 	got, err := scanTask(s.q.QueryRowContext(ctx, `INSERT INTO replication_tasks (execution_id, resource_type, operation,
-		src_resource, dst_resource, reference, status, start_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		src_resource, dst_resource, reference, status, start_time, job_args) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		RETURNING `+taskColumns, t.ExecutionID, t.ResourceType, t.Operation, t.SrcResource, t.DstResource, t.Reference,
-		TaskPending, s.timestamp()))
+		TaskPending, s.timestamp(), t.Args))
 	if err != nil {
 		return ReplicationTask{}, wrapErr(err, "meta: create task of execution %d", t.ExecutionID)
 	}
@@ -390,13 +397,17 @@ func (s *Replication) ListTasks(ctx context.Context, executionID int64, status s
 	return out, total, nil
 }
 
-// StartTask moves task id to InProgress for one more attempt, unless it
-// is finished or its execution was asked to stop: then ok is false.
-func (s *Replication) StartTask(ctx context.Context, id int64) (ok bool, err error) {
-	res, err := s.q.ExecContext(ctx, `UPDATE replication_tasks SET status = $2, attempts = attempts + 1
-		WHERE id = $1 AND status IN ($3, $2) AND NOT EXISTS (SELECT 1 FROM replication_executions e
+// StartTask moves task id to InProgress for one more attempt by runner
+// (a name unique to this attempt), its heartbeat set to now, unless it is
+// finished, running elsewhere with a heartbeat at or after staleBefore, or
+// its execution was asked to stop: then ok is false.
+func (s *Replication) StartTask(ctx context.Context, id int64, runner string, staleBefore time.Time) (ok bool, err error) {
+	res, err := s.q.ExecContext(ctx, `UPDATE replication_tasks SET status = $2, attempts = attempts + 1, runner = $5,
+		heartbeat_at = $6
+		WHERE id = $1 AND (status = $3 OR (status = $2 AND (heartbeat_at IS NULL OR heartbeat_at < $7)))
+		AND NOT EXISTS (SELECT 1 FROM replication_executions e
 		WHERE e.id = replication_tasks.execution_id AND e.stop_requested = $4)`,
-		id, TaskRunning, TaskPending, true)
+		id, TaskRunning, TaskPending, true, runner, s.timestamp(), micro(staleBefore))
 	if err != nil {
 		return false, wrapErr(err, "meta: start task %d", id)
 	}
@@ -404,16 +415,62 @@ func (s *Replication) StartTask(ctx context.Context, id int64) (ok bool, err err
 	return n == 1, wrapErr2(err, "meta: start task %d", id)
 }
 
-// FinishTask records task id's outcome: status, bytes copied and log
-// lines appended. A final status sets the end time.
-func (s *Replication) FinishTask(ctx context.Context, id int64, status string, bytes int64, log string) error {
+// ErrTaskLost: the task is no longer held by the runner that tried to
+// change it (its lease was taken back after a stale heartbeat).
+var ErrTaskLost = errors.New("replication task no longer held by this runner")
+
+// HeartbeatTask renews runner's lease on running task id and records
+// resume, what a later attempt may resume from. Lost lease: ErrTaskLost.
+func (s *Replication) HeartbeatTask(ctx context.Context, id int64, runner, resume string) error {
+	res, err := s.q.ExecContext(ctx, `UPDATE replication_tasks SET heartbeat_at = $3, resume = $5
+		WHERE id = $1 AND runner = $2 AND status = $4`, id, runner, s.timestamp(), TaskRunning, truncate(resume, 64<<10))
+	if err != nil {
+		return wrapErr(err, "meta: heartbeat task %d", id)
+	}
+	return expectOne(res, fmt.Errorf("task %d: %w", id, ErrTaskLost), "meta: heartbeat task %d", id)
+}
+
+// FinishTask records the outcome of runner's attempt at task id: status,
+// bytes copied and log lines appended. A final status sets the end time.
+// A pending task never started has runner "". Held by another runner (or
+// none): ErrTaskLost, and nothing changes.
+func (s *Replication) FinishTask(ctx context.Context, id int64, runner, status string, bytes int64, log string) error {
 	var end any
 	if status != TaskPending && status != TaskRunning {
 		end = s.timestamp()
 	}
-	_, err := s.q.ExecContext(ctx, `UPDATE replication_tasks SET status = $2, bytes = $3, log = log || $4,
-		end_time = $5 WHERE id = $1`, id, status, bytes, truncate(log, 64<<10), end)
-	return wrapErr2(err, "meta: finish task %d", id)
+	res, err := s.q.ExecContext(ctx, `UPDATE replication_tasks SET status = $2, bytes = $3, log = log || $4,
+		end_time = $5, runner = '' WHERE id = $1 AND runner = $6`, id, status, bytes, truncate(log, 64<<10), end, runner)
+	if err != nil {
+		return wrapErr(err, "meta: finish task %d", id)
+	}
+	return expectOne(res, fmt.Errorf("task %d: %w", id, ErrTaskLost), "meta: finish task %d", id)
+}
+
+// ReclaimStaleTasks takes back at most limit running tasks whose
+// heartbeat is older than staleBefore (their replica died, or lost the
+// database for that long): they are Pending again, held by no runner, and
+// returned so that the caller queues them again.
+func (s *Replication) ReclaimStaleTasks(ctx context.Context, staleBefore time.Time, limit int) ([]ReplicationTask, error) {
+	stale, err := queryAll(ctx, s.q, scanTask, `SELECT `+taskColumns+` FROM replication_tasks
+		WHERE status = $1 AND heartbeat_at < $2 ORDER BY id LIMIT $3`, TaskRunning, micro(staleBefore), limit)
+	if err != nil {
+		return nil, wrapErr(err, "meta: stale tasks")
+	}
+	var out []ReplicationTask
+	for _, t := range stale {
+		res, err := s.q.ExecContext(ctx, `UPDATE replication_tasks SET status = $2, runner = '', log = log || $4
+			WHERE id = $1 AND status = $3 AND heartbeat_at < $5`, t.ID, TaskPending, TaskRunning,
+			s.timestamp().Format(time.RFC3339)+" no heartbeat from the replica running it: queued again\n", micro(staleBefore))
+		if err != nil {
+			return out, wrapErr(err, "meta: reclaim task %d", t.ID)
+		}
+		if n, _ := res.RowsAffected(); n == 1 { // else its runner finished or renewed meanwhile
+			t.Status = TaskPending
+			out = append(out, t)
+		}
+	}
+	return out, nil
 }
 
 // StopRequested reports whether execution id was asked to stop.

@@ -66,28 +66,57 @@ func TestRegistriesAndReplication(t *testing.T) {
 		var tasks []meta.ReplicationTask
 		for _, ref := range []string{"a", "b", "c"} {
 			tk, err := s.Replication.CreateTask(ctx, meta.ReplicationTask{ExecutionID: e.ID, Operation: "copy",
-				SrcResource: "lib/x", DstResource: "lib/x", Reference: ref})
+				SrcResource: "lib/x", DstResource: "lib/x", Reference: ref, Args: `{"x":1}`})
 			if err != nil {
 				t.Fatal(err)
 			}
 			tasks = append(tasks, tk)
 		}
-		if ok, err := s.Replication.StartTask(ctx, tasks[0].ID); !ok || err != nil {
+		past := time.Now().Add(-time.Hour)
+		if ok, err := s.Replication.StartTask(ctx, tasks[0].ID, "r1", past); !ok || err != nil {
 			t.Fatalf("start: %v %v", ok, err)
 		}
-		if err := s.Replication.FinishTask(ctx, tasks[0].ID, meta.TaskSucceed, 100, "done\n"); err != nil {
+		if ok, _ := s.Replication.StartTask(ctx, tasks[0].ID, "r2", past); ok {
+			t.Fatal("a task running with a fresh heartbeat was started by a second runner")
+		}
+		if err := s.Replication.FinishTask(ctx, tasks[0].ID, "r2", meta.TaskSucceed, 1, ""); !errors.Is(err, meta.ErrTaskLost) {
+			t.Fatalf("finish by a runner not holding the task: %v", err)
+		}
+		if err := s.Replication.FinishTask(ctx, tasks[0].ID, "r1", meta.TaskSucceed, 100, "done\n"); err != nil {
 			t.Fatal(err)
 		}
-		if ok, _ := s.Replication.StartTask(ctx, tasks[0].ID); ok {
+		if ok, _ := s.Replication.StartTask(ctx, tasks[0].ID, "r3", time.Now().Add(time.Hour)); ok {
 			t.Fatal("a finished task started again")
 		}
-		if ok, _ := s.Replication.StartTask(ctx, tasks[1].ID); !ok {
+		if ok, _ := s.Replication.StartTask(ctx, tasks[1].ID, "r1", past); !ok {
 			t.Fatal("task 2 did not start")
+		}
+		// Its replica dies: no heartbeat. Taken back, queued again, the
+		// old runner has lost it.
+		stale, err := s.Replication.ReclaimStaleTasks(ctx, past, 10)
+		if err != nil || len(stale) != 0 {
+			t.Fatalf("reclaim of a fresh task: %+v %v", stale, err)
+		}
+		if err := s.Replication.HeartbeatTask(ctx, tasks[1].ID, "r1", `{"sha256:x":"/loc"}`); err != nil {
+			t.Fatal(err)
+		}
+		stale, err = s.Replication.ReclaimStaleTasks(ctx, time.Now().Add(time.Second), 10)
+		if err != nil || len(stale) != 1 || stale[0].ID != tasks[1].ID || stale[0].Args != `{"x":1}` || stale[0].Resume != `{"sha256:x":"/loc"}` {
+			t.Fatalf("reclaim: %+v %v", stale, err)
+		}
+		if err := s.Replication.HeartbeatTask(ctx, tasks[1].ID, "r1", ""); !errors.Is(err, meta.ErrTaskLost) {
+			t.Fatalf("heartbeat of a reclaimed task: %v", err)
+		}
+		if ok, _ := s.Replication.StartTask(ctx, tasks[1].ID, "r2", past); !ok {
+			t.Fatal("the reclaimed task did not start again")
+		}
+		if err := s.Replication.FinishTask(ctx, tasks[1].ID, "r1", meta.TaskSucceed, 1, ""); !errors.Is(err, meta.ErrTaskLost) {
+			t.Fatalf("the dead runner finished a task taken back: %v", err)
 		}
 		if err := s.Replication.RequestStop(ctx, e.ID); err != nil {
 			t.Fatal(err)
 		}
-		if ok, _ := s.Replication.StartTask(ctx, tasks[2].ID); ok {
+		if ok, _ := s.Replication.StartTask(ctx, tasks[2].ID, "r1", past); ok {
 			t.Fatal("a task of a stopped execution started")
 		}
 		e, _ = s.Replication.GetExecution(ctx, e.ID)

@@ -3,6 +3,7 @@ package replication
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -100,19 +102,31 @@ func (c *copier) chunkedBlob(ctx context.Context, sr, dr name.Repository, l v1.D
 			return nil
 		}
 	}
-	resp, err := do(ctx, dst, http.MethodPost, base+"/blobs/uploads/", nil, nil)
-	if err != nil {
-		return c.scrub(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		return fmt.Errorf("start upload of %s: %s", l.Digest, resp.Status)
-	}
-	loc, err := resolve(base, resp.Header.Get("Location"))
-	if err != nil {
-		return err
-	}
 	var offset int64
+	loc := ""
+	if saved := c.resume.get(l.Digest.String()); saved != "" {
+		// An earlier attempt (perhaps another replica's) got this far.
+		got, next, serr := uploadOffset(ctx, dst, saved, true)
+		if serr == nil && got <= l.Size {
+			loc, offset = next, got
+			c.logf("resumed %s at byte %d of %d (the upload of an earlier attempt)", l.Digest, offset, l.Size)
+		} else {
+			c.logf("the upload of an earlier attempt cannot be resumed (%v): starting %s again", c.scrub(serr), l.Digest)
+		}
+	}
+	if loc == "" {
+		resp, err := do(ctx, dst, http.MethodPost, base+"/blobs/uploads/", nil, nil)
+		if err != nil {
+			return c.scrub(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			return fmt.Errorf("start upload of %s: %s", l.Digest, resp.Status)
+		}
+		if loc, err = resolve(base, resp.Header.Get("Location")); err != nil {
+			return err
+		}
+	}
 	failures := 0
 	for offset < l.Size {
 		n := min(int64(chunkSize), l.Size-offset)
@@ -120,6 +134,7 @@ func (c *copier) chunkedBlob(ctx context.Context, sr, dr name.Repository, l v1.D
 		if err == nil {
 			loc, offset = next, offset+n
 			failures = 0
+			c.resume.set(l.Digest.String(), loc)
 			continue
 		}
 		failures++
@@ -135,7 +150,7 @@ func (c *copier) chunkedBlob(ctx context.Context, sr, dr name.Repository, l v1.D
 				return ctx.Err()
 			case <-time.After(time.Duration(try) * time.Second):
 			}
-			got, newLoc, serr := uploadOffset(ctx, dst, loc)
+			got, newLoc, serr := uploadOffset(ctx, dst, loc, false)
 			if serr == nil {
 				offset, loc = got, newLoc
 				c.logf("resumed %s at byte %d of %d", l.Digest, offset, l.Size)
@@ -153,7 +168,7 @@ func (c *copier) chunkedBlob(ctx context.Context, sr, dr name.Repository, l v1.D
 	q := u.Query()
 	q.Set("digest", l.Digest.String())
 	u.RawQuery = q.Encode()
-	resp, err = do(ctx, dst, http.MethodPut, u.String(), nil, http.Header{"Content-Length": {"0"}})
+	resp, err := do(ctx, dst, http.MethodPut, u.String(), nil, http.Header{"Content-Length": {"0"}})
 	if err != nil {
 		return c.scrub(err)
 	}
@@ -162,6 +177,7 @@ func (c *copier) chunkedBlob(ctx context.Context, sr, dr name.Repository, l v1.D
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return fmt.Errorf("finish upload of %s: %s %s", l.Digest, resp.Status, bytes.TrimSpace(b))
 	}
+	c.resume.set(l.Digest.String(), "")
 	c.logf("uploaded %s in chunks (%d bytes)", l.Digest, l.Size)
 	return nil
 }
@@ -196,18 +212,24 @@ func (c *copier) sendChunk(ctx context.Context, src, dst *http.Client, sr name.R
 }
 
 // uploadOffset asks the destination how much of the upload at loc it
-// holds (Range: 0-<last>).
-func uploadOffset(ctx context.Context, dst *http.Client, loc string) (int64, string, error) {
-	// Without Distribution's _state: it holds the offset of the last
-	// chunk that succeeded, and Distribution cancels an upload whose
-	// stored size differs from it (part of the failed chunk may be there).
+// holds (Range: 0-<last>). Without keepState, Distribution's _state is
+// left out: it holds the offset of the last chunk that succeeded, and
+// Distribution cancels an upload whose stored size differs from it (part
+// of the failed chunk may be there); Distribution then answers 400, Berth
+// (which keeps the offset itself) the offset. With keepState (the saved
+// location of the last chunk that succeeded, from an earlier attempt),
+// Distribution resumes when nothing of a later chunk was stored, and
+// cancels the upload otherwise.
+func uploadOffset(ctx context.Context, dst *http.Client, loc string, keepState bool) (int64, string, error) {
 	u, err := url.Parse(loc)
 	if err != nil {
 		return 0, "", err
 	}
-	q := u.Query()
-	q.Del("_state")
-	u.RawQuery = q.Encode()
+	if !keepState {
+		q := u.Query()
+		q.Del("_state")
+		u.RawQuery = q.Encode()
+	}
 	resp, err := do(ctx, dst, http.MethodGet, u.String(), nil, nil)
 	if err != nil {
 		return 0, "", err
@@ -260,4 +282,72 @@ func resolve(base, loc string) (string, error) {
 		return "", err
 	}
 	return u.String(), nil
+}
+
+// resumePoints are the upload locations of the blobs a task copies in
+// chunks, saved with the task after every chunk, so that its next attempt
+// (another replica's, after a crash) asks the destination where each
+// upload stands and goes on from there.
+type resumePoints struct {
+	mu   sync.Mutex
+	locs map[string]string // blob digest -> upload location
+	// saving orders the writes of the state: the last one written is
+	// the newest.
+	saving sync.Mutex
+	save   func(state string) error
+}
+
+// newResumePoints starts from the state an earlier attempt saved; save
+// (nil: none) records the state after each change.
+func newResumePoints(saved string, save func(string) error) *resumePoints {
+	r := &resumePoints{locs: map[string]string{}, save: save}
+	_ = json.Unmarshal([]byte(saved), &r.locs) // "" or written by state
+	return r
+}
+
+func (r *resumePoints) get(d string) string {
+	if r == nil {
+		return ""
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.locs[d]
+}
+
+// set records loc for blob d ("" forgets it) and saves the state.
+func (r *resumePoints) set(d, loc string) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	if loc == "" {
+		delete(r.locs, d)
+	} else {
+		r.locs[d] = loc
+	}
+	r.mu.Unlock()
+	if r.save != nil {
+		_ = r.flush(r.save) // the heartbeat saves it again
+	}
+}
+
+// flush writes the current state with write.
+func (r *resumePoints) flush(write func(state string) error) error {
+	r.saving.Lock()
+	defer r.saving.Unlock()
+	return write(r.state())
+}
+
+// state is the JSON to save ("" when there is nothing to resume).
+func (r *resumePoints) state() string {
+	if r == nil {
+		return ""
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.locs) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(r.locs)
+	return string(b)
 }

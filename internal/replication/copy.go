@@ -32,7 +32,9 @@ type copier struct {
 	src, dst *client
 	override bool
 	chunked  bool // upload large blobs in chunks, resuming after a failure
-	logf     func(format string, args ...any)
+	// resume holds where the chunked uploads stand, across attempts.
+	resume *resumePoints
+	logf   func(format string, args ...any)
 }
 
 // copyArtifact copies srcRepo@d to dstRepo with tags, then what refers to

@@ -16,6 +16,10 @@
 // sha256-<hex>.sig/.att/.sbom tags and OCI referrers. A failed attempt is
 // retried by River with backoff up to MaxTaskAttempts; a stop request
 // stops pending tasks at once and cancels running ones within a second.
+// A running attempt holds a lease on its task, renewed every few seconds;
+// JobReclaim queues again a task whose lease went stale (its replica
+// died), and chunked uploads resume from the location the last attempt
+// saved.
 // Copies are by digest and skip what exists, so running a policy again
 // is idempotent.
 //

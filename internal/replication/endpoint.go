@@ -55,10 +55,27 @@ type Endpoint struct {
 	Secret         string
 	Insecure       bool
 	CABundle       string
+}
 
-	// token, when set, authenticates as a registry token (the local
-	// Berth, with a token minted per use).
+// bearerHeader sends a registry token with every request (the local
+// Berth, with a token minted per task). The token is not handed to
+// go-containerregistry's bearer flow: that flow would follow the realm of
+// the server's challenge, which names the external URL, and refuses a
+// realm on another private host than the one dialled (loopback).
+// Only requests to host carry it (a blob GET redirected to object
+// storage must not).
+type bearerHeader struct {
+	next  http.RoundTripper
+	host  string
 	token string
+}
+
+func (b *bearerHeader) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Host == b.host {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+b.token)
+	}
+	return b.next.RoundTrip(r)
 }
 
 // checkEndpoint validates e's type, URL and credentials.
@@ -94,6 +111,13 @@ type client struct {
 	e    Endpoint
 	reg  name.Registry
 	base http.RoundTripper
+
+	// reuse keeps go-containerregistry's transports (a ping and a token
+	// per repository and scope) for the client's life: one task, one
+	// scan. Without it every call pings and fetches a token again.
+	reuse  sync.Once
+	puller *remote.Puller
+	pusher *remote.Pusher
 }
 
 func newClient(e Endpoint, wrap func(http.RoundTripper) http.RoundTripper) (*client, error) {
@@ -149,8 +173,6 @@ func sharedTransport(u *url.URL, e Endpoint) *http.Transport {
 
 func (c *client) auth() authn.Authenticator {
 	switch {
-	case c.e.token != "":
-		return authn.FromConfig(authn.AuthConfig{RegistryToken: c.e.token})
 	case c.e.CredentialType == CredentialToken && c.e.Secret != "":
 		return authn.FromConfig(authn.AuthConfig{RegistryToken: c.e.Secret})
 	case c.e.AccessKey != "" || c.e.Secret != "":
@@ -160,9 +182,20 @@ func (c *client) auth() authn.Authenticator {
 }
 
 func (c *client) options(ctx context.Context) []remote.Option {
-	return []remote.Option{remote.WithContext(ctx), remote.WithAuth(c.auth()), remote.WithTransport(c.base),
+	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(c.auth()), remote.WithTransport(c.base),
 		remote.WithUserAgent("berth-replication"), remote.WithJobs(4),
 		remote.WithRetryBackoff(remote.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 3})}
+	c.reuse.Do(func() {
+		c.puller, _ = remote.NewPuller(opts...) // fails only on bad options
+		c.pusher, _ = remote.NewPusher(opts...)
+	})
+	if c.puller != nil {
+		opts = append(opts, remote.Reuse(c.puller))
+	}
+	if c.pusher != nil {
+		opts = append(opts, remote.Reuse(c.pusher))
+	}
+	return opts
 }
 
 // repo names repository path on this registry; Docker Hub's single-name

@@ -28,9 +28,44 @@ type Filter struct {
 
 // compiled is a policy's filters ready to match.
 type compiled struct {
-	names, tags   []matcher
-	labels        []string
-	excludeLabels []string
+	names, tags []matcher
+	// labels are the label filters: Harbor's semantics, each filter on
+	// its own (see labelsPass).
+	labels []labelMatcher
+}
+
+// labelMatcher is one label filter: the artifact must carry every one of
+// names ("matches"), or must not carry all of them ("excludes").
+type labelMatcher struct {
+	names   []string
+	exclude bool
+}
+
+// hasLabels reports whether c filters on labels.
+func (c compiled) hasLabels() bool { return len(c.labels) > 0 }
+
+// labelsPass reports whether an artifact carrying the labels named have
+// passes every label filter, as Harbor's artifact label filter decides:
+// "matches" keeps an artifact that carries every label of the filter,
+// "excludes" drops one that carries every label of the filter.
+func (c compiled) labelsPass(have []string) bool {
+	set := make(map[string]bool, len(have))
+	for _, l := range have {
+		set[l] = true
+	}
+	for _, m := range c.labels {
+		all := true
+		for _, n := range m.names {
+			if !set[n] {
+				all = false
+				break
+			}
+		}
+		if all == m.exclude {
+			return false
+		}
+	}
+	return true
 }
 
 type matcher struct {
@@ -75,10 +110,18 @@ func compileFilters(fs []Filter) (compiled, error) {
 			if err := json.Unmarshal(f.Value, &v); err != nil {
 				return c, invalidf("label filter value must be a list of strings")
 			}
-			if exclude {
-				c.excludeLabels = append(c.excludeLabels, v...)
-			} else {
-				c.labels = append(c.labels, v...)
+			if len(v) > 20 {
+				return c, invalidf("a label filter names at most 20 labels")
+			}
+			var names []string
+			for _, n := range v {
+				if n == "" || len(n) > 128 {
+					return c, invalidf("a label name holds 1 to 128 characters")
+				}
+				names = append(names, n)
+			}
+			if len(names) > 0 { // no labels: Harbor's filter keeps everything
+				c.labels = append(c.labels, labelMatcher{names: names, exclude: exclude})
 			}
 		case FilterResource:
 			var v string

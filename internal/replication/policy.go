@@ -37,8 +37,10 @@ type policyStore interface {
 	CreateTask(ctx context.Context, t meta.ReplicationTask) (meta.ReplicationTask, error)
 	GetTask(ctx context.Context, id int64) (meta.ReplicationTask, error)
 	ListTasks(ctx context.Context, executionID int64, status string, pg meta.Page) ([]meta.ReplicationTask, int, error)
-	StartTask(ctx context.Context, id int64) (bool, error)
-	FinishTask(ctx context.Context, id int64, status string, bytes int64, log string) error
+	StartTask(ctx context.Context, id int64, runner string, staleBefore time.Time) (bool, error)
+	HeartbeatTask(ctx context.Context, id int64, runner, resume string) error
+	FinishTask(ctx context.Context, id int64, runner, status string, bytes int64, log string) error
+	ReclaimStaleTasks(ctx context.Context, staleBefore time.Time, limit int) ([]meta.ReplicationTask, error)
 }
 
 // Policy is a replication policy. A zero registry id is the local Berth:
@@ -90,8 +92,18 @@ func (s *Service) checkPolicy(ctx context.Context, p *Policy) error {
 			return err
 		}
 	}
-	if _, err := compileFilters(p.Filters); err != nil {
+	f, err := compileFilters(p.Filters)
+	if err != nil {
 		return err
+	}
+	if f.hasLabels() && !p.Push() {
+		src, err := s.st.Registries.GetRegistry(ctx, p.SrcRegistryID)
+		if err != nil {
+			return err
+		}
+		if !labelsSupported(src.Type) {
+			return invalidf("label filters need a Berth or Harbor source: a %s registry keeps no labels", src.Type)
+		}
 	}
 	if p.DestNamespace != "" && strings.Trim(p.DestNamespace, "/") != p.DestNamespace {
 		return invalidf("dest_namespace must not start or end with /")

@@ -8,13 +8,32 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 )
 
-// ensureRemoteProject creates the destination project on a Berth or
-// Harbor registry when it does not exist (Harbor's own replication does
-// the same); other registries need none.
-func ensureRemoteProject(ctx context.Context, c *client, repo string) error {
+// projectSeenTTL is how long a destination project known to exist is not
+// asked for again (each question is a Basic login on the destination).
+const projectSeenTTL = time.Minute
+
+// ensureRemoteProject is ensureProject, remembered per registry and
+// project for projectSeenTTL.
+func (s *Service) ensureRemoteProject(ctx context.Context, registryID int64, c *client, repo string) error {
+	key := strconv.FormatInt(registryID, 10) + " " + projectOf(repo)
+	if v, ok := s.projectsSeen.Load(key); ok && time.Now().Before(v.(time.Time)) {
+		return nil
+	}
+	if err := ensureProject(ctx, c, repo); err != nil {
+		return err
+	}
+	s.projectsSeen.Store(key, time.Now().Add(projectSeenTTL))
+	return nil
+}
+
+// ensureProject creates the destination project on a Berth or Harbor
+// registry when it does not exist (Harbor's own replication does the
+// same); other registries need none.
+func ensureProject(ctx context.Context, c *client, repo string) error {
 	if c.e.Type != TypeBerth && c.e.Type != TypeHarbor {
 		return nil
 	}

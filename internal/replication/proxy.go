@@ -108,6 +108,12 @@ func (p *Proxy) upstreamOf(ctx context.Context, repo string) (int64, error) {
 	return id, nil
 }
 
+// IsProxy reports whether repo belongs to a proxy-cache project.
+func (p *Proxy) IsProxy(ctx context.Context, repo string) (bool, error) {
+	id, err := p.upstreamOf(ctx, repo)
+	return id != 0, err
+}
+
 // upstream is one proxy project's upstream: an HTTP client with the
 // registry's credentials scoped to pull the upstream repository.
 type upstream struct {
@@ -393,13 +399,40 @@ func (p *Proxy) Blob(ctx context.Context, repo string, d digest.Digest, w BlobWr
 	}
 	led := false
 	err = p.ensureBlobWith(ctx, u, repo, d, func() BlobWriter { led = true; return w })
-	if err != nil {
-		if led {
-			return true, err
-		}
-		return false, err
+	switch {
+	case err == nil:
+		return led, nil
+	case errors.Is(err, errStore) && led:
+		// The client got every byte; only the cache failed (its quota,
+		// its storage).
+		p.log.WarnContext(ctx, "proxy cache: served from the upstream, not cached", "repository", repo,
+			"digest", d.String(), "err", err)
+		return true, nil
+	case errors.Is(err, errStore):
+		// Another request's fetch could not store it: pass it through.
+		p.log.WarnContext(ctx, "proxy cache: served from the upstream, not cached", "repository", repo,
+			"digest", d.String(), "err", err)
+		return true, p.passThrough(ctx, u, d, w)
+	case led:
+		return true, err
 	}
-	return led, nil
+	return false, err
+}
+
+// errStore: the upstream answered but the cache could not store the
+// content (the project's quota, the storage); the client is served anyway.
+var errStore = errors.New("proxy cache: store")
+
+// passThrough streams blob d from the upstream to w without storing it.
+func (p *Proxy) passThrough(ctx context.Context, u *upstream, d digest.Digest, w BlobWriter) error {
+	resp, err := p.getBlob(ctx, u, d)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	w.Start(resp.ContentLength)
+	_, err = io.Copy(w, resp.Body)
+	return err
 }
 
 // ensureBlob stores blob d of repo from the upstream unless it is there;
@@ -424,36 +457,52 @@ func (p *Proxy) ensureBlobWith(ctx context.Context, u *upstream, repo string, d 
 func (p *Proxy) fetchBlob(ctx context.Context, u *upstream, repo string, d digest.Digest, w BlobWriter) error {
 	ctx, cancel := context.WithTimeout(ctx, TaskTimeout)
 	defer cancel()
-	if p.backingOff(u.id) {
-		return fmt.Errorf("%w: rate limited (Retry-After)", ErrUpstream)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.url("blobs", d.String()), nil)
+	resp, err := p.getBlob(ctx, u, d)
 	if err != nil {
 		return err
 	}
-	resp, err := u.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrUpstream, scrub(err, u.c.e.Secret))
-	}
 	defer resp.Body.Close()
-	switch {
-	case resp.StatusCode == http.StatusTooManyRequests:
-		p.limited(u.id, resp)
-		return fmt.Errorf("%w: %s", ErrUpstream, resp.Status)
-	case resp.StatusCode == http.StatusNotFound:
-		return fmt.Errorf("blob %s upstream: %w", d, meta.ErrBlobNotFound)
-	case resp.StatusCode != http.StatusOK:
-		return fmt.Errorf("%w: %s", ErrUpstream, resp.Status)
-	}
 	var body io.Reader = resp.Body
+	var client *lenientWriter
 	if w != nil {
 		w.Start(resp.ContentLength)
-		body = io.TeeReader(resp.Body, &lenientWriter{w: w})
+		client = &lenientWriter{w: w}
+		body = io.TeeReader(resp.Body, client)
 	}
 	if _, err := p.local.PutBlob(ctx, repo, d, body, resp.ContentLength); err != nil {
-		return fmt.Errorf("proxy cache: store %s: %w", d, err)
+		if client != nil { // the client still gets the rest
+			_, _ = io.Copy(client, resp.Body)
+		}
+		return fmt.Errorf("%w %s: %w", errStore, d, err)
 	}
 	return nil
+}
+
+// getBlob GETs blob d from the upstream (a 200 answer, or an error).
+func (p *Proxy) getBlob(ctx context.Context, u *upstream, d digest.Digest) (*http.Response, error) {
+	if p.backingOff(u.id) {
+		return nil, fmt.Errorf("%w: rate limited (Retry-After)", ErrUpstream)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.url("blobs", d.String()), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := u.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUpstream, scrub(err, u.c.e.Secret))
+	}
+	if resp.StatusCode == http.StatusOK {
+		return resp, nil
+	}
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusTooManyRequests:
+		p.limited(u.id, resp)
+		return nil, fmt.Errorf("%w: %s", ErrUpstream, resp.Status)
+	case http.StatusNotFound:
+		return nil, fmt.Errorf("blob %s upstream: %w", d, meta.ErrBlobNotFound)
+	}
+	return nil, fmt.Errorf("%w: %s", ErrUpstream, resp.Status)
 }
 
 // lenientWriter passes bytes on until its writer fails, then drops them.

@@ -225,3 +225,27 @@ func uploadingRepo(t *testing.T, d *distribution, repo string) bool {
 	b, err := os.ReadFile(d.log)
 	return err == nil && strings.Contains(string(b), "POST /v2/library/"+repo+"/blobs/uploads/")
 }
+
+// TestPeerBandwidthLimit: a policy's speed (KB/s) bounds what a task
+// sends: 2 MiB of incompressible layers at 256 KB/s take at least 7 s, so
+// the measured rate stays under the limit (with the limiter's one-second
+// burst, and a margin of half the limit).
+func TestPeerBandwidthLimit(t *testing.T) {
+	dist := startDistribution(t, t.TempDir(), 0)
+	a := apptest.Start(t)
+	pushRandom(t, a.Addr+"/library/limited:1", 1<<20, 2, adminAuth)
+	dst := addRegistry(t, a, "dist", "docker-registry", "http://"+dist.Addr, "", "")
+	const kbps = 256
+	pid := pushPolicy(t, a, "limited", dst, nil, map[string]any{"speed": kbps})
+	start := time.Now()
+	e := waitExecution(t, a, startExecution(t, a, pid), 2*time.Minute)
+	took := time.Since(start)
+	if e.Status != "Succeed" || e.Bytes < 2<<20 {
+		t.Fatalf("execution: %+v\n%s", e, taskLogs(t, a, e.ID))
+	}
+	rate := float64(e.Bytes) / took.Seconds() / 1024
+	t.Logf("%d bytes in %s: %.0f KiB/s with a limit of %d KiB/s", e.Bytes, took.Round(time.Millisecond), rate, kbps)
+	if rate > kbps*1.5 {
+		t.Errorf("sent at %.0f KiB/s, above the %d KiB/s limit (x1.5)", rate, kbps)
+	}
+}

@@ -136,3 +136,37 @@ func TestDestRepo(t *testing.T) {
 		}
 	}
 }
+
+func TestLabelFilters(t *testing.T) {
+	c, err := compileFilters([]Filter{
+		{Type: FilterLabel, Value: []byte(`["release"]`)},
+		{Type: FilterLabel, Value: []byte(`["release","beta"]`), Decoration: DecorationExcludes},
+		{Type: FilterLabel, Value: []byte(`[]`)}, // Harbor: an empty filter keeps everything
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		labels []string
+		want   bool
+	}{
+		{nil, false},
+		{[]string{"release"}, true},
+		{[]string{"release", "other"}, true},
+		{[]string{"release", "beta"}, false},
+		{[]string{"beta"}, false},
+	} {
+		if got := c.labelsPass(tc.labels); got != tc.want {
+			t.Errorf("labels %v pass = %v, want %v", tc.labels, got, tc.want)
+		}
+	}
+	only, _ := compileFilters([]Filter{{Type: FilterLabel, Value: []byte(`["a","b"]`), Decoration: DecorationExcludes}})
+	if !only.labelsPass([]string{"a"}) || only.labelsPass([]string{"b", "a"}) {
+		t.Error("excludes drops only an artifact carrying every label of the filter")
+	}
+	for _, bad := range []string{`"release"`, `[""]`} {
+		if _, err := compileFilters([]Filter{{Type: FilterLabel, Value: []byte(bad)}}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("label filter %s: %v, want ErrInvalid", bad, err)
+		}
+	}
+}

@@ -2,6 +2,9 @@ package replication
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -19,6 +22,9 @@ const (
 	JobScan     = "replication_scan"
 	JobTask     = "replication_task"
 	JobSchedule = "replication_schedule"
+	// JobReclaim takes back the tasks of replicas that died and queues
+	// them again.
+	JobReclaim = "replication_reclaim"
 )
 
 // Limits of one execution.
@@ -32,6 +38,11 @@ const (
 	TaskTimeout = 30 * time.Minute
 	// stopPoll is how often a running task checks for a stop request.
 	stopPoll = 500 * time.Millisecond
+	// heartbeatEvery is how often a running task renews its lease;
+	// staleAfter is how long a lease lasts without renewal before the
+	// task is taken back (its replica died) and queued again.
+	heartbeatEvery = 3 * time.Second
+	staleAfter     = 20 * time.Second
 )
 
 // ErrNotRunning: the execution has finished already.
@@ -170,13 +181,15 @@ func (s *Service) RunScan(ctx context.Context, a ScanArgs) error {
 	var queued []TaskArgs
 	for _, art := range arts {
 		dst := destRepo(p, art.repo)
+		args := TaskArgs{ExecutionID: e.ID, PolicyID: p.ID, Src: art.repo, Dst: dst, Digest: art.digest, Tags: art.tags}
 		t, err := s.st.Policies.CreateTask(ctx, meta.ReplicationTask{ExecutionID: e.ID, ResourceType: "artifact",
-			Operation: "copy", SrcResource: art.repo, DstResource: dst, Reference: referenceText(art.digest, art.tags)})
+			Operation: "copy", SrcResource: art.repo, DstResource: dst, Reference: referenceText(art.digest, art.tags),
+			Args: args.json()})
 		if err != nil {
 			return s.failExecution(ctx, e.ID, err)
 		}
-		queued = append(queued, TaskArgs{TaskID: t.ID, ExecutionID: e.ID, PolicyID: p.ID, Src: art.repo, Dst: dst,
-			Digest: art.digest, Tags: art.tags})
+		args.TaskID = t.ID
+		queued = append(queued, args)
 	}
 	return s.queueTasks(ctx, e.ID, queued)
 }
@@ -184,10 +197,18 @@ func (s *Service) RunScan(ctx context.Context, a ScanArgs) error {
 func (s *Service) queueTasks(ctx context.Context, executionID int64, tasks []TaskArgs) error {
 	for _, t := range tasks {
 		if err := s.opts.Enqueue(ctx, JobTask, t); err != nil {
-			_ = s.st.Policies.FinishTask(ctx, t.TaskID, meta.TaskFailed, 0, "could not queue: "+err.Error()+"\n")
+			_ = s.st.Policies.FinishTask(ctx, t.TaskID, "", meta.TaskFailed, 0, "could not queue: "+err.Error()+"\n")
 		}
 	}
 	return s.maybeFinish(ctx, executionID)
+}
+
+// json is a's JSON without the task id (stored with the task, to queue
+// it again).
+func (a TaskArgs) json() string {
+	a.TaskID = 0
+	b, _ := json.Marshal(a)
+	return string(b)
 }
 
 func referenceText(d string, tags []string) string {
@@ -208,12 +229,12 @@ func (s *Service) scan(ctx context.Context, p Policy) ([]artifact, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(f.labels) > 0 || len(f.excludeLabels) > 0 {
-		return nil, invalidf("label filters are not supported yet")
-	}
 	src, err := s.sourceClient(ctx, p)
 	if err != nil {
 		return nil, err
+	}
+	if f.hasLabels() && src != nil && !labelsSupported(src.e.Type) {
+		return nil, invalidf("label filters need a Berth or Harbor source: a %s registry keeps no labels", src.e.Type)
 	}
 	repos, err := s.sourceRepos(ctx, p, src)
 	if err != nil {
@@ -248,6 +269,15 @@ func (s *Service) scan(ctx context.Context, p Policy) ([]artifact, error) {
 			byDigest[d].tags = append(byDigest[d].tags, t)
 		}
 		for _, d := range order {
+			if f.hasLabels() {
+				labels, err := s.artifactLabels(ctx, src, repo, d)
+				if err != nil {
+					return nil, err
+				}
+				if !f.labelsPass(labels) {
+					continue
+				}
+			}
 			out = append(out, *byDigest[d])
 		}
 	}
@@ -359,7 +389,7 @@ func (s *Service) localClient(repos, actions []string, wrap func(http.RoundTripp
 	if err != nil {
 		return nil, err
 	}
-	c.e.token = tok
+	c.base = &bearerHeader{next: c.base, host: c.reg.RegistryStr(), token: tok}
 	return c, nil
 }
 
@@ -377,7 +407,8 @@ func chain(a, b func(http.RoundTripper) http.RoundTripper) func(http.RoundTrippe
 
 // RunTask is the JobTask job: one attempt at one artifact.
 func (s *Service) RunTask(ctx context.Context, a TaskArgs) error {
-	ok, err := s.st.Policies.StartTask(ctx, a.TaskID)
+	runner := newRunner()
+	ok, err := s.st.Policies.StartTask(ctx, a.TaskID, runner, time.Now().Add(-staleAfter))
 	if err != nil {
 		return err
 	}
@@ -388,9 +419,10 @@ func (s *Service) RunTask(ctx context.Context, a TaskArgs) error {
 	if err != nil {
 		return err
 	}
+	s.log.InfoContext(ctx, "replication task started", "task", a.TaskID, "execution", a.ExecutionID, "attempt", t.Attempts)
 	p, err := s.GetPolicy(ctx, a.PolicyID)
 	if err != nil {
-		return s.endTask(ctx, a, meta.TaskFailed, 0, "policy: "+err.Error()+"\n")
+		return s.endTask(ctx, a, runner, meta.TaskFailed, 0, "policy: "+err.Error()+"\n")
 	}
 	var bytes atomic.Int64
 	var log strings.Builder
@@ -403,53 +435,93 @@ func (s *Service) RunTask(ctx context.Context, a TaskArgs) error {
 
 	cctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	go s.watchStop(cctx, a.ExecutionID, cancel)
+	resume := newResumePoints(t.Resume, func(state string) error {
+		err := s.st.Policies.HeartbeatTask(cctx, a.TaskID, runner, state)
+		if errors.Is(err, meta.ErrTaskLost) {
+			cancel(errLost)
+		}
+		return err
+	})
+	go s.watch(cctx, a, runner, resume, cancel)
 
 	start := time.Now()
-	err = s.copyTask(cctx, p, a, &bytes, logf)
+	err = s.copyTask(cctx, p, a, resume, &bytes, logf)
 	n := bytes.Load()
 	s.opts.Metrics.bytes(n)
 	switch {
+	case errors.Is(context.Cause(cctx), errLost):
+		s.log.WarnContext(ctx, "replication task taken back by another replica", "task", a.TaskID)
+		return nil
 	case errors.Is(context.Cause(cctx), errStopped):
 		logf("stopped after %s", time.Since(start).Round(time.Millisecond))
-		return s.endTask(ctx, a, meta.TaskStopped, n, log.String())
+		return s.endTask(ctx, a, runner, meta.TaskStopped, n, log.String())
 	case err == nil:
 		logf("done in %s, %d bytes sent", time.Since(start).Round(time.Millisecond), n)
-		return s.endTask(ctx, a, meta.TaskSucceed, n, log.String())
+		return s.endTask(ctx, a, runner, meta.TaskSucceed, n, log.String())
 	case t.Attempts < MaxTaskAttempts && ctx.Err() == nil:
 		logf("failed, will retry: %v", err)
-		if ferr := s.st.Policies.FinishTask(ctx, a.TaskID, meta.TaskPending, n, log.String()); ferr != nil {
+		ferr := s.st.Policies.FinishTask(ctx, a.TaskID, runner, meta.TaskPending, n, log.String())
+		if errors.Is(ferr, meta.ErrTaskLost) {
+			return nil
+		}
+		if ferr != nil {
 			return ferr
 		}
 		return fmt.Errorf("replication task %d: %w", a.TaskID, err) // River retries with backoff
 	default:
 		logf("failed: %v", err)
-		return s.endTask(context.WithoutCancel(ctx), a, meta.TaskFailed, n, log.String())
+		return s.endTask(context.WithoutCancel(ctx), a, runner, meta.TaskFailed, n, log.String())
 	}
 }
 
+// newRunner names one attempt at a task (its lease).
+func newRunner() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+var errLost = errors.New("replication task taken back")
+
 var errStopped = errors.New("execution stopped")
 
-// watchStop cancels ctx with errStopped when the execution is asked to
-// stop.
-func (s *Service) watchStop(ctx context.Context, executionID int64, cancel context.CancelCauseFunc) {
+// watch cancels ctx with errStopped when the execution is asked to stop,
+// and renews the task's lease every heartbeatEvery (errLost when another
+// replica has taken the task back).
+func (s *Service) watch(ctx context.Context, a TaskArgs, runner string, resume *resumePoints, cancel context.CancelCauseFunc) {
 	tick := time.NewTicker(stopPoll)
 	defer tick.Stop()
+	beat := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			if stop, err := s.st.Policies.StopRequested(ctx, executionID); err == nil && stop {
+			if stop, err := s.st.Policies.StopRequested(ctx, a.ExecutionID); err == nil && stop {
 				cancel(errStopped)
 				return
+			}
+			if time.Since(beat) < heartbeatEvery {
+				continue
+			}
+			err := resume.flush(func(state string) error { return s.st.Policies.HeartbeatTask(ctx, a.TaskID, runner, state) })
+			switch {
+			case errors.Is(err, meta.ErrTaskLost):
+				cancel(errLost)
+				return
+			case err == nil:
+				beat = time.Now()
 			}
 		}
 	}
 }
 
-func (s *Service) endTask(ctx context.Context, a TaskArgs, status string, n int64, log string) error {
-	if err := s.st.Policies.FinishTask(ctx, a.TaskID, status, n, log); err != nil {
+func (s *Service) endTask(ctx context.Context, a TaskArgs, runner, status string, n int64, log string) error {
+	err := s.st.Policies.FinishTask(ctx, a.TaskID, runner, status, n, log)
+	if errors.Is(err, meta.ErrTaskLost) {
+		return nil // another replica holds it now
+	}
+	if err != nil {
 		return err
 	}
 	s.opts.Metrics.task(status)
@@ -457,7 +529,7 @@ func (s *Service) endTask(ctx context.Context, a TaskArgs, status string, n int6
 }
 
 // copyTask copies (or deletes) one artifact between p's two ends.
-func (s *Service) copyTask(ctx context.Context, p Policy, a TaskArgs, bytes *atomic.Int64, logf func(string, ...any)) error {
+func (s *Service) copyTask(ctx context.Context, p Policy, a TaskArgs, resume *resumePoints, bytes *atomic.Int64, logf func(string, ...any)) error {
 	ctx, cancel := context.WithTimeout(ctx, TaskTimeout)
 	defer cancel()
 	m := newMeter(bytes, p.Speed)
@@ -475,7 +547,7 @@ func (s *Service) copyTask(ctx context.Context, p Policy, a TaskArgs, bytes *ato
 			return err
 		}
 		if !a.Delete {
-			if err := ensureRemoteProject(ctx, dst, a.Dst); err != nil {
+			if err := s.ensureRemoteProject(ctx, p.DestRegistryID, dst, a.Dst); err != nil {
 				logf("could not create the destination project: %v", err)
 			}
 		}
@@ -496,7 +568,7 @@ func (s *Service) copyTask(ctx context.Context, p Policy, a TaskArgs, bytes *ato
 			}
 		}
 	}
-	c := &copier{src: src, dst: dst, override: p.Override, chunked: p.CopyByChunk, logf: logf}
+	c := &copier{src: src, dst: dst, override: p.Override, chunked: p.CopyByChunk, resume: resume, logf: logf}
 	if a.Delete {
 		if !p.ReplicateDelete {
 			logf("delete not replicated: the policy does not replicate deletions")
@@ -568,6 +640,21 @@ func (s *Service) OnArtifactEvent(ctx context.Context, deleted bool, repo, diges
 			if len(f.tags) > 0 && len(keep) == 0 && !deleted {
 				continue
 			}
+			if f.hasLabels() {
+				// A deleted artifact's labels are gone with it: a policy
+				// filtering on labels does not propagate deletions (it
+				// cannot tell whether it replicated the artifact).
+				if deleted {
+					continue
+				}
+				labels, err := s.artifactLabels(ctx, nil, repo, digest)
+				if err != nil {
+					return err
+				}
+				if !f.labelsPass(labels) {
+					continue
+				}
+			}
 			if err := s.eventExecution(ctx, p, deleted, repo, digest, keep); err != nil {
 				return err
 			}
@@ -589,11 +676,35 @@ func (s *Service) eventExecution(ctx context.Context, p Policy, deleted bool, re
 		op = "deletion"
 	}
 	dst := destRepo(p, repo)
+	args := TaskArgs{ExecutionID: e.ID, PolicyID: p.ID, Src: repo, Dst: dst, Digest: digest, Tags: tags, Delete: deleted}
 	t, err := s.st.Policies.CreateTask(ctx, meta.ReplicationTask{ExecutionID: e.ID, ResourceType: "artifact", Operation: op,
-		SrcResource: repo, DstResource: dst, Reference: referenceText(digest, tags)})
+		SrcResource: repo, DstResource: dst, Reference: referenceText(digest, tags), Args: args.json()})
 	if err != nil {
 		return err
 	}
-	return s.queueTasks(ctx, e.ID, []TaskArgs{{TaskID: t.ID, ExecutionID: e.ID, PolicyID: p.ID, Src: repo, Dst: dst,
-		Digest: digest, Tags: tags, Delete: deleted}})
+	args.TaskID = t.ID
+	return s.queueTasks(ctx, e.ID, []TaskArgs{args})
+}
+
+// RunReclaim is the JobReclaim job: running tasks whose lease has not been
+// renewed for staleAfter (their replica died) are taken back and queued
+// again, so that another replica finishes them.
+func (s *Service) RunReclaim(ctx context.Context) error {
+	tasks, err := s.st.Policies.ReclaimStaleTasks(ctx, time.Now().Add(-staleAfter), 100)
+	for _, t := range tasks {
+		var a TaskArgs
+		if jerr := json.Unmarshal([]byte(t.Args), &a); jerr != nil || t.Args == "" {
+			_ = s.st.Policies.FinishTask(ctx, t.ID, "", meta.TaskFailed, t.Bytes, "its replica died and it cannot be queued again\n")
+			_ = s.maybeFinish(ctx, t.ExecutionID)
+			continue
+		}
+		a.TaskID = t.ID
+		s.log.WarnContext(ctx, "replication task of a replica that stopped answering queued again", "task", t.ID,
+			"execution", t.ExecutionID)
+		if qerr := s.opts.Enqueue(ctx, JobTask, a); qerr != nil {
+			_ = s.st.Policies.FinishTask(ctx, t.ID, "", meta.TaskFailed, t.Bytes, "could not queue: "+qerr.Error()+"\n")
+			_ = s.maybeFinish(ctx, t.ExecutionID)
+		}
+	}
+	return err
 }

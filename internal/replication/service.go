@@ -60,6 +60,9 @@ type Options struct {
 	// EnsureProject creates a local project when it does not exist (pull
 	// policies into a new namespace); nil: the project must exist.
 	EnsureProject func(ctx context.Context, name string) error
+	// Labels reads the labels of local artifacts (label filters of push
+	// policies); nil: label filters on push policies fail.
+	Labels LabelReader
 	// Wrap, when set, wraps every outgoing transport (tests count
 	// requests with it).
 	Wrap func(http.RoundTripper) http.RoundTripper
@@ -75,6 +78,8 @@ type Service struct {
 	mu    sync.Mutex
 	local string // the local Berth's base URL, set once it listens
 	tags  tagLister
+
+	projectsSeen sync.Map // "<registry id> <project>" -> time.Time until which it is known to exist
 }
 
 // New returns the service.

@@ -49,6 +49,7 @@ type projectJSON struct {
 	ProjectID          int64           `json:"project_id"`
 	OwnerID            int64           `json:"owner_id"`
 	Name               string          `json:"name"`
+	RegistryID         int64           `json:"registry_id,omitempty"` // a proxy-cache project's upstream
 	CreationTime       time.Time       `json:"creation_time"`
 	UpdateTime         time.Time       `json:"update_time"`
 	Deleted            bool            `json:"deleted"`
@@ -89,7 +90,7 @@ type projectMetadata struct {
 
 func (a *API) projectJSON(p access.Principal, pi meta.ProjectInfo) projectJSON {
 	out := projectJSON{
-		ProjectID: pi.ID, OwnerID: pi.OwnerID, Name: pi.Name, CreationTime: pi.CreatedAt, UpdateTime: pi.UpdatedAt,
+		ProjectID: pi.ID, OwnerID: pi.OwnerID, Name: pi.Name, RegistryID: pi.RegistryID, CreationTime: pi.CreatedAt, UpdateTime: pi.UpdatedAt,
 		OwnerName: pi.OwnerName, RepoCount: pi.RepoCount, CurrentUserRoleIDs: []int{},
 		Togglable:    access.Can(p, access.ProjectOf(pi.Project), access.ResourceProject, access.ActionUpdate),
 		Metadata:     projectMetadata{Public: strconv.FormatBool(pi.Public)},

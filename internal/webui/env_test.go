@@ -79,6 +79,7 @@ func newEnv(tb testing.TB) *env {
 	rec := audit.NewDirect(audit.Stores{Log: store.Audit, Projects: store.Projects}, log)
 	projects := project.New(project.Stores{Projects: store.Projects, Repos: store.Repos}, sets, rec, log)
 	ret := newRetention(store, reg, blobs, rec, log)
+	repl := newReplication(tb, store, log) // replication_test.go
 	ui, err := webui.New(webui.Deps{
 		Sessions:       websession.New(ids, websession.Options{Key: []byte("test session key, 32 bytes long."), Audit: rec}),
 		Projects:       store.Projects,
@@ -103,6 +104,7 @@ func newEnv(tb testing.TB) *env {
 		Signatures:     signature.New(store.Projects, store.Manifests, blobs, store.Policies),
 		Policies:       store.Policies,
 		Webhooks:       store.Webhooks,
+		Replication:    repl,
 	}, log)
 	if err != nil {
 		tb.Fatal(err)

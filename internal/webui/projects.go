@@ -10,6 +10,7 @@ import (
 	"github.com/berth-registry/berth/internal/access"
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/project"
+	"github.com/berth-registry/berth/internal/replication"
 )
 
 // projectStore is meta.Projects as the portal uses it: reads, and the
@@ -54,6 +55,9 @@ type projectsView struct {
 	Detail     string
 	// NamePattern is the project name rule as an HTML pattern attribute.
 	NamePattern string
+	// ProxyRegistries are the endpoints a new project may be a proxy
+	// cache of (system administrators; replication.go).
+	ProxyRegistries []replication.Registry
 }
 
 // projectNamePattern mirrors project.ValidateName for the browser's own
@@ -93,6 +97,9 @@ func (u *UI) renderProjects(c *call, status int, v projectsView) error {
 	}
 	v.CanCreate = u.d.ProjectService.MayCreate(ctx, c.p) == nil
 	v.NamePattern = projectNamePattern
+	if v.CanCreate {
+		v.ProxyRegistries = u.proxyRegistries(c) // replication.go
+	}
 	u.render(c, status, "projects", "projects.title", v)
 	return nil
 }
@@ -102,7 +109,16 @@ func (u *UI) renderProjects(c *call, status int, v projectsView) error {
 func (u *UI) createProject(c *call) error {
 	name := strings.TrimSpace(c.r.PostForm.Get("name"))
 	public := c.r.PostForm.Get("public") == "on"
-	_, err := u.d.ProjectService.Create(c.r.Context(), c.actor(u), name, public)
+	registryID, err := u.proxyRegistryField(c) // replication.go
+	if err != nil {
+		return err
+	}
+	proj, err := u.d.ProjectService.Create(c.r.Context(), c.actor(u), name, public)
+	if err == nil && registryID != 0 {
+		if err := u.d.Replication.SetProxyProject(c.r.Context(), proj.ID, registryID); err != nil {
+			return err
+		}
+	}
 	v := projectsView{DialogOpen: true, NewName: name, NewPublic: public}
 	switch {
 	case err == nil:

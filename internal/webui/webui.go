@@ -97,6 +97,9 @@ type Deps struct {
 	// section (security.go); nil: not shown.
 	Policies supplyStore
 	Webhooks webhookLister
+	// Replication serves the registries and replication pages and the
+	// proxy-cache option of a new project (replication.go); nil: none.
+	Replication replicationService
 }
 
 // SystemInfo is static information about the running server.
@@ -166,6 +169,8 @@ func (u *UI) routes() {
 	u.handle("POST /projects/{project}/retention/run", u.runRetention)
 	u.labelRoutes() // labels.go
 	u.gcRoutes()    // gc.go
+	// replication.go
+	u.replicationRoutes()
 
 	// Repository names hold slashes: /repositories/<name>[/-/<rest>].
 	u.handle("GET /repositories/{path...}", u.repositoryGet)
