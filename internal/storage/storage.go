@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"time"
 )
 
@@ -125,4 +126,13 @@ type BatchDeleter interface {
 	// and any pending writes go; missing keys are not an error. On error
 	// some keys may be gone and others not; deleting again is safe.
 	DeleteMany(ctx context.Context, keys []string) error
+}
+
+// FileOpener is implemented by drivers whose committed objects are local
+// files. The HTTP layer serves such a file with the kernel's sendfile
+// instead of copying it through user space.
+type FileOpener interface {
+	// OpenFile opens the committed object at key for reading, at offset
+	// 0. Missing key: ErrNotFound. The caller closes the file.
+	OpenFile(ctx context.Context, key string) (*os.File, error)
 }

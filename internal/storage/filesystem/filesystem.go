@@ -135,6 +135,15 @@ func (d *Driver) Reader(ctx context.Context, key string, offset int64) (io.ReadC
 	return f, nil
 }
 
+// OpenFile implements storage.FileOpener: the committed object's file.
+func (d *Driver) OpenFile(ctx context.Context, key string) (*os.File, error) {
+	rc, err := d.Reader(ctx, key, 0)
+	if err != nil {
+		return nil, err
+	}
+	return rc.(*os.File), nil
+}
+
 // Stat implements storage.Driver.
 func (d *Driver) Stat(ctx context.Context, key string) (storage.Info, error) {
 	if err := checkKey(key); err != nil {

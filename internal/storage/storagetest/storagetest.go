@@ -74,6 +74,7 @@ func Run(t *testing.T, newPair NewPairFunc) {
 		{"InvalidKeys", s.testInvalidKeys},
 		{"LargeStreamedObject", s.testLargeObject},
 		{"ConcurrentWriters", s.testConcurrentWriters},
+		{"OpenFile", s.testOpenFile},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1108,5 +1109,41 @@ func (s *suite) testConcurrentWriters(t *testing.T) {
 			want = append(want, data(uint64(i*10+j), 100<<10+i)...)
 		}
 		checkContent(t, a, fmt.Sprintf("concurrent/%d", i), want)
+	}
+}
+
+// testOpenFile: a driver that hands out local files (storage.FileOpener)
+// opens the committed bytes at offset 0, never a pending write; a missing
+// key is ErrNotFound and an invalid one ErrInvalidKey. Other drivers skip.
+func (s *suite) testOpenFile(t *testing.T) {
+	d := s.one(t)
+	fo, ok := d.(storage.FileOpener)
+	if !ok {
+		t.Skip("driver does not implement storage.FileOpener")
+	}
+	want := data(31, MiB+7)
+	put(t, d, "blobs/f", want)
+	w, err := d.Writer(t.Context(), "blobs/f", 0) // pending, not committed
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, w, []byte("pending bytes"))
+	defer func() { _ = w.Cancel(t.Context()) }()
+	f, err := fo.OpenFile(t.Context(), "blobs/f")
+	if err != nil {
+		t.Fatalf("OpenFile: %v", err)
+	}
+	got, err := io.ReadAll(f)
+	f.Close()
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("OpenFile read %d bytes (%v), want the %d committed", len(got), err, len(want))
+	}
+	for key, wantErr := range map[string]error{"blobs/missing": storage.ErrNotFound, "../x": storage.ErrInvalidKey, "blobs": storage.ErrNotFound} {
+		if f, err := fo.OpenFile(t.Context(), key); !errors.Is(err, wantErr) {
+			if f != nil {
+				f.Close()
+			}
+			t.Errorf("OpenFile(%q) = %v, want %v", key, err, wantErr)
+		}
 	}
 }
