@@ -29,6 +29,9 @@ type handle struct {
 	// grace is how long unreferenced content is kept (GC.SetGrace);
 	// 0 means DefaultGCGrace.
 	grace time.Duration
+	// writers queues SQLite's transactions (sqlitewrite.go); nil on
+	// PostgreSQL and inside InTx.
+	writers writeQueue
 }
 
 // timestamp is the store's clock in UTC, at the microsecond precision both
@@ -42,6 +45,13 @@ func (h *handle) timestamp() time.Time {
 func (h *handle) inTx(ctx context.Context, fn func(tx *handle) error) error {
 	if h.db == nil {
 		return fn(h)
+	}
+	if h.writers != nil {
+		release, err := h.writers.acquire(ctx)
+		if err != nil {
+			return err
+		}
+		defer release()
 	}
 	tx, err := h.db.BeginTx(ctx, nil)
 	if err != nil {

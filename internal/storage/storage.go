@@ -136,3 +136,16 @@ type FileOpener interface {
 	// 0. Missing key: ErrNotFound. The caller closes the file.
 	OpenFile(ctx context.Context, key string) (*os.File, error)
 }
+
+// KeyCommitter is implemented by Writers that can commit their pending
+// write under another key than the one they were opened for, as cheaply
+// as Commit (a rename). The content layer commits a finished upload
+// straight to its content-addressed key with it, instead of committing it
+// and then renaming it (one rename and one directory sync fewer).
+type KeyCommitter interface {
+	// CommitAs behaves as Commit but makes the content visible at key,
+	// replacing any committed object there; the Writer's own key is left
+	// as it was. An invalid key: ErrInvalidKey, and the write stays
+	// pending.
+	CommitAs(ctx context.Context, key string) error
+}

@@ -75,6 +75,7 @@ func Run(t *testing.T, newPair NewPairFunc) {
 		{"LargeStreamedObject", s.testLargeObject},
 		{"ConcurrentWriters", s.testConcurrentWriters},
 		{"OpenFile", s.testOpenFile},
+		{"CommitAs", s.testCommitAs},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1145,5 +1146,40 @@ func (s *suite) testOpenFile(t *testing.T) {
 			}
 			t.Errorf("OpenFile(%q) = %v, want %v", key, err, wantErr)
 		}
+	}
+}
+
+// testCommitAs: a Writer that can commit under another key
+// (storage.KeyCommitter) makes its bytes visible there, replacing what
+// was there, and leaves its own key as it was; the pending write is gone.
+// An invalid key is refused and the write stays pending. Other drivers
+// skip.
+func (s *suite) testCommitAs(t *testing.T) {
+	d := s.one(t)
+	w, err := d.Writer(t.Context(), "uploads/u1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, ok := w.(storage.KeyCommitter)
+	if !ok {
+		_ = w.Cancel(t.Context())
+		t.Skip("writer does not implement storage.KeyCommitter")
+	}
+	put(t, d, "blobs/b", []byte("old"))
+	want := data(32, MiB/2+3)
+	write(t, w, want)
+	if err := kc.CommitAs(t.Context(), "../b"); !errors.Is(err, storage.ErrInvalidKey) {
+		t.Fatalf("CommitAs(invalid) = %v, want ErrInvalidKey", err)
+	}
+	if err := kc.CommitAs(t.Context(), "blobs/b"); err != nil {
+		t.Fatalf("CommitAs: %v", err)
+	}
+	checkContent(t, d, "blobs/b", want)
+	checkAbsent(t, d, "uploads/u1")
+	if _, err := d.Writer(t.Context(), "uploads/u1", int64(len(want))); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("resume after CommitAs = %v, want ErrNotFound", err)
+	}
+	if _, err := w.Write([]byte("x")); err == nil {
+		t.Fatal("Write after CommitAs succeeded")
 	}
 }
