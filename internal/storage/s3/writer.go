@@ -32,25 +32,6 @@ type writer struct {
 	base   int64 // size of the saved state this writer resumed; -1 for a new write
 	done   bool  // after Close, Commit or Cancel
 	err    error // a failed part upload: the writer is unusable
-	// flying are the parts being uploaded, in part order, after parts;
-	// spare are buffers they gave back.
-	flying []*flyingPart
-	spare  [][]byte
-}
-
-// partsInFlight is how many full parts a writer uploads at once while
-// the next one fills: a monolithic push streams at the store's speed
-// for parallel requests, not one part's round trip at a time. Memory:
-// (partsInFlight+1) x chunksize per upload in progress (50 MiB at the
-// default 10 MiB).
-const partsInFlight = 4
-
-// flyingPart is a part uploading on its own goroutine.
-type flyingPart struct {
-	done chan struct{}
-	buf  []byte
-	etag string
-	err  error
 }
 
 // grow returns buf with room for n more bytes, its capacity never above
@@ -93,62 +74,22 @@ func (w *writer) Write(p []byte) (int, error) {
 
 func (w *writer) Size() int64 { return w.size }
 
-// flush starts uploading the full buffer as the next part, on its own
-// goroutine, once fewer than partsInFlight are in flight.
+// flush uploads the buffer as the next part.
 func (w *writer) flush() error {
 	if err := w.ctx.Err(); err != nil {
 		w.err = fmt.Errorf("write %q: %w", w.key, err)
 		return w.err
 	}
-	if len(w.flying) == partsInFlight {
-		if err := w.land(1); err != nil {
-			return err
-		}
-	}
 	ctx, cancel := context.WithTimeout(w.ctx, opTimeout)
-	num, err := w.nextPart(ctx)
-	cancel()
-	if err != nil {
+	defer cancel()
+	if err := w.uploadPart(ctx); err != nil {
 		w.err = fmt.Errorf("write %q: %w", w.key, err)
 		return w.err
 	}
-	f := &flyingPart{done: make(chan struct{}), buf: w.buf}
-	w.flying = append(w.flying, f)
-	w.buf = nil
-	if n := len(w.spare); n > 0 {
-		w.buf, w.spare = w.spare[n-1], w.spare[:n-1]
-	}
-	upload, obj := w.upload, w.d.objectKey(w.key)
-	go func() {
-		defer close(f.done)
-		ctx, cancel := context.WithTimeout(w.ctx, opTimeout)
-		defer cancel()
-		f.etag, f.err = w.d.putPart(ctx, obj, upload, num, f.buf)
-	}()
 	return nil
 }
 
-// land waits for the n oldest parts in flight (all: n < 0) and records
-// them; the first that failed makes the writer unusable.
-func (w *writer) land(n int) error {
-	for ; n != 0 && len(w.flying) > 0; n-- {
-		f := w.flying[0]
-		<-f.done
-		w.flying = w.flying[1:]
-		if f.err != nil && w.err == nil {
-			w.err = fmt.Errorf("write %q: %w", w.key, f.err)
-		}
-		if w.err == nil {
-			w.parts = append(w.parts, part{etag: f.etag, size: int64(len(f.buf))})
-		}
-		w.spare = append(w.spare, f.buf[:0])
-	}
-	return w.err
-}
-
-// nextPart creates the multipart upload if there is none yet and returns
-// the number of the next part.
-func (w *writer) nextPart(ctx context.Context) (int32, error) {
+func (w *writer) uploadPart(ctx context.Context) error {
 	d := w.d
 	obj := d.objectKey(w.key)
 	if w.upload == "" {
@@ -160,48 +101,26 @@ func (w *writer) nextPart(ctx context.Context) (int32, error) {
 			SSEKMSKeyId:          d.kmsKeyID,
 		})
 		if err != nil {
-			return 0, fmt.Errorf("create multipart upload: %w", err)
+			return fmt.Errorf("create multipart upload: %w", err)
 		}
 		w.upload = aws.ToString(out.UploadId)
 	}
-	num := int32(len(w.parts) + len(w.flying) + 1)
+	num := int32(len(w.parts) + 1)
 	if num > maxParts {
-		return 0, fmt.Errorf("more than %d parts: raise chunksize", maxParts)
+		return fmt.Errorf("more than %d parts: raise chunksize", maxParts)
 	}
-	return num, nil
-}
-
-// putPart uploads buf as part num of upload at obj.
-func (d *Driver) putPart(ctx context.Context, obj, upload string, num int32, buf []byte) (string, error) {
 	out, err := d.client.UploadPart(ctx, &awss3.UploadPartInput{
 		Bucket:        &d.bucket,
 		Key:           &obj,
-		UploadId:      &upload,
+		UploadId:      &w.upload,
 		PartNumber:    &num,
-		Body:          bytes.NewReader(buf),
-		ContentLength: aws.Int64(int64(len(buf))),
+		Body:          bytes.NewReader(w.buf),
+		ContentLength: aws.Int64(int64(len(w.buf))),
 	})
 	if err != nil {
-		return "", fmt.Errorf("upload part %d: %w", num, err)
+		return fmt.Errorf("upload part %d: %w", num, err)
 	}
-	return aws.ToString(out.ETag), nil
-}
-
-// uploadPart uploads the buffer as the next part and waits for it (the
-// parts in flight land first).
-func (w *writer) uploadPart(ctx context.Context) error {
-	if err := w.land(-1); err != nil {
-		return err
-	}
-	num, err := w.nextPart(ctx)
-	if err != nil {
-		return err
-	}
-	etag, err := w.d.putPart(ctx, w.d.objectKey(w.key), w.upload, num, w.buf)
-	if err != nil {
-		return err
-	}
-	w.parts = append(w.parts, part{etag: etag, size: int64(len(w.buf))})
+	w.parts = append(w.parts, part{etag: aws.ToString(out.ETag), size: int64(len(w.buf))})
 	w.buf = w.buf[:0]
 	return nil
 }
@@ -218,8 +137,8 @@ func (w *writer) Close() error {
 		return fmt.Errorf("close %q: %w", w.key, errWriterClosed)
 	}
 	w.done = true
-	if err := w.land(-1); err != nil {
-		return err
+	if w.err != nil {
+		return w.err
 	}
 	if w.size == w.base || (w.base < 0 && w.size == 0) {
 		return nil // nothing new to save
@@ -253,8 +172,8 @@ func (w *writer) Commit(ctx context.Context) error {
 		return fmt.Errorf("commit %q: %w", w.key, errWriterClosed)
 	}
 	w.done = true
-	if err := w.land(-1); err != nil {
-		return err
+	if w.err != nil {
+		return w.err
 	}
 	d := w.d
 	obj := d.objectKey(w.key)
@@ -305,8 +224,7 @@ func (w *writer) Cancel(ctx context.Context) error {
 		return fmt.Errorf("cancel %q: %w", w.key, errWriterClosed)
 	}
 	w.done = true
-	_ = w.land(-1) // the parts are being discarded: their errors do not matter
-	w.buf, w.spare = nil, nil
+	w.buf = nil
 	if err := w.d.dropPending(ctx, w.key); err != nil {
 		return fmt.Errorf("cancel %q: %w", w.key, err)
 	}
