@@ -32,12 +32,21 @@ func main() {
 	flag.IntVar(&o.WrkRounds, "wrk-rounds", o.WrkRounds, "interleaved wrk rounds (median)")
 	flag.IntVar(&o.WrkConnections, "wrk-connections", o.WrkConnections, "wrk connections")
 	flag.BoolVar(&o.S3, "s3", o.S3, "also the S3 rows")
+	berthB := flag.String("berth-b", "", "a second berth binary, measured beside the first as server berth-b (an A/B run; its figures are printed after the table)")
+	workloads := flag.String("workloads", "", "only these of big,small,get,tags,catalog (get needs small)")
 	env := flag.String("berth-env", "", "comma-separated KEY=VALUE added to Berth's environment")
 	out := flag.String("out", "", "Markdown file whose bench block is replaced with the table")
 	commit := flag.String("commit", "", "commit measured, for the report")
 	flag.Parse()
 	o.Servers = strings.Split(*servers, ",")
 	o.Binaries = map[string]string{"berth": *berth, "dist3": *dist3, "dist2.8": *dist28}
+	if *berthB != "" {
+		o.Servers = append(o.Servers, "berth-b")
+		o.Binaries["berth-b"] = *berthB
+	}
+	if *workloads != "" {
+		o.Workloads = strings.Split(*workloads, ",")
+	}
 	if *env != "" {
 		o.BerthEnv = strings.Split(*env, ",")
 	}
@@ -48,6 +57,9 @@ func main() {
 	res, err := bench.Run(ctx, o)
 	report := bench.Report(res, o, *commit, started)
 	fmt.Print(report)
+	if *berthB != "" {
+		fmt.Print("\nAll servers (berth-b: " + *berthB + "):\n\n" + bench.AllServers(res, o.Servers))
+	}
 	if *out != "" {
 		if werr := bench.WriteReport(*out, report); werr != nil {
 			fmt.Fprintln(os.Stderr, "berth-bench:", werr)

@@ -2,7 +2,9 @@ package bench
 
 import (
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -41,4 +43,24 @@ func WriteReport(path, report string) error {
 		return os.WriteFile(path, []byte(s+block+"\n"), 0o644)
 	}
 	return os.WriteFile(path, []byte(s[:i]+block+s[j+len(endMark):]), 0o644)
+}
+
+// AllServers is every measured figure, one row per metric and one column
+// per server in the order given (an A/B run's second Berth included).
+func AllServers(r Results, servers []string) string {
+	var b strings.Builder
+	b.WriteString("| metric | " + strings.Join(servers, " | ") + " |\n|---|")
+	b.WriteString(strings.Repeat("--:|", len(servers)) + "\n")
+	for _, m := range slices.Sorted(maps.Keys(r)) {
+		b.WriteString("| " + m + " |")
+		for _, s := range servers {
+			if v, ok := r[m][s]; ok {
+				fmt.Fprintf(&b, " %.3g |", v)
+			} else {
+				b.WriteString(" - |")
+			}
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
 }

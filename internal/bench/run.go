@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -32,7 +33,11 @@ type Options struct {
 	SeaweedFS      string
 	// BerthEnv is added to Berth's environment (e.g. BERTH_DEBUG_ADDR).
 	BerthEnv []string
-	Log      io.Writer
+	// Workloads, when not empty, runs only these of big, small, get, tags
+	// and catalog ("get" needs "small"'s images; "catalog" pushes the tag
+	// image itself).
+	Workloads []string
+	Log       io.Writer
 }
 
 // DefaultOptions is the bounded run.
@@ -107,117 +112,129 @@ func Run(ctx context.Context, o Options) (Results, error) {
 	}
 
 	size := o.BigMiB << 20
-	if err := each(fmt.Sprintf("big push/pull %d MiB x%d", o.BigMiB, o.BigRuns), func(s *Server, c *client) error {
-		push, pull, err := bigPushPull(ctx, c, "library/big", size, o.BigRuns, 1000)
-		res.set("big_push", s.Name, push)
-		res.set("big_pull", s.Name, pull)
-		return err
-	}); err != nil {
-		return res, err
-	}
-	if err := each(fmt.Sprintf("%d small images by %d clients", o.SmallImages, o.SmallClients), func(s *Server, c *client) error {
-		v, err := smallImages(ctx, c, o.SmallImages, o.SmallClients, 5000)
-		res.set("small_images", s.Name, v)
-		return err
-	}); err != nil {
-		return res, err
-	}
-
-	// Manifest GETs and blob HEADs, interleaved rounds.
-	manifestPath := "/v2/library/small-000/manifests/latest"
-	layer := newBlob(5000+1, 4<<10)
-	headers := map[string]map[string]string{} // server -> kind -> header
-	for _, s := range servers {
-		headers[s.Name] = map[string]string{"anon": ""}
-		if s.User != "" {
-			headers[s.Name]["basic"] = "Authorization: Basic " + basic(s.User, s.Password)
-			tok, err := clients[s.Name].token(ctx, "repository:library/small-000:pull")
-			if err != nil {
-				return res, err
-			}
-			headers[s.Name]["bearer"] = "Authorization: Bearer " + tok
-		}
-	}
-	samples := map[string]map[string][]wrkResult{}
-	for round := range o.WrkRounds {
-		for _, s := range servers {
-			for _, kind := range []string{"anon", "basic", "bearer"} {
-				h, ok := headers[s.Name][kind]
-				if !ok {
-					continue
-				}
-				r, err := runWrk(ctx, o.Dir, s.URL+manifestPath, "GET", h, o)
-				if err != nil {
-					return res, fmt.Errorf("%s manifest GET %s: %w", s.Name, kind, err)
-				}
-				o.logf("%s round %d manifest GET %s: %.0f req/s p50 %.2f ms p99 %.2f ms", s.Name, round, kind, r.RPS, r.P50, r.P99)
-				addSample(samples, "get_"+kind, s.Name, r)
-			}
-			r, err := runHEAD(ctx, clients[s.Name], "/v2/library/small-000/blobs/"+layer.dgst, o.WrkConnections, o.WrkDuration)
-			if err != nil {
-				return res, fmt.Errorf("%s blob HEAD: %w", s.Name, err)
-			}
-			o.logf("%s round %d blob HEAD: %.0f req/s p50 %.2f ms p99 %.2f ms", s.Name, round, r.RPS, r.P50, r.P99)
-			addSample(samples, "head_blob", s.Name, r)
-		}
-	}
-	for metric, by := range samples {
-		for server, rs := range by {
-			var rps, p50, p99 []float64
-			for _, r := range rs {
-				rps, p50, p99 = append(rps, r.RPS), append(p50, r.P50), append(p99, r.P99)
-			}
-			res.set(metric+"_rps", server, median(rps))
-			res.set(metric+"_p50", server, median(p50))
-			res.set(metric+"_p99", server, median(p99))
-		}
-	}
-	peak("manifest GET and blob HEAD")
-
-	// Tags on one repository.
-	tcfg, tlayer := newBlob(9000, 1024), newBlob(9001, 2048)
-	tmanifest := imageManifest(tcfg, tlayer)
-	if err := each("tag image", func(s *Server, c *client) error {
-		return pushImage(ctx, c, "library/tags", "base", 9000, []int64{2048})
-	}); err != nil {
-		return res, err
-	}
-	steps := []int{min(10000, o.Tags)}
-	if o.Tags > 10000 {
-		steps = append(steps, o.Tags)
-	}
-	from := 0
-	for _, upto := range steps {
-		if err := each(fmt.Sprintf("tag PUT %d..%d", from, upto), func(s *Server, c *client) error {
-			first, last, err := putTags(ctx, c, "library/tags", tmanifest, from, upto, o.SmallClients)
-			if from == 0 {
-				res.set("tagput_first", s.Name, first)
-			}
-			res.set("tagput_last", s.Name, last)
-			if err != nil {
-				return err
-			}
-			p50, n, err := listP50(ctx, c, "/v2/library/tags/tags/list", "tags", 5)
-			res.set(fmt.Sprintf("tagslist_%d", upto), s.Name, p50)
-			o.logf("%s: %d tags, tag PUT %.0f/s first 1k, %.0f/s last 1k, tags/list p50 %.1f ms", s.Name, n, first, last, p50)
+	if o.want("big") {
+		if err := each(fmt.Sprintf("big push/pull %d MiB x%d", o.BigMiB, o.BigRuns), func(s *Server, c *client) error {
+			push, pull, err := bigPushPull(ctx, c, "library/big", size, o.BigRuns, 1000)
+			res.set("big_push", s.Name, push)
+			res.set("big_pull", s.Name, pull)
 			return err
 		}); err != nil {
 			return res, err
 		}
-		from = upto
 	}
-	if err := each(fmt.Sprintf("_catalog at %d repositories", o.CatalogRepos), func(s *Server, c *client) error {
-		t0 := time.Now()
-		if err := makeRepos(ctx, c, "library/tags", tcfg, tlayer, tmanifest, o.CatalogRepos, o.SmallClients); err != nil {
+	if o.want("small") {
+		if err := each(fmt.Sprintf("%d small images by %d clients", o.SmallImages, o.SmallClients), func(s *Server, c *client) error {
+			v, err := smallImages(ctx, c, o.SmallImages, o.SmallClients, 5000)
+			res.set("small_images", s.Name, v)
 			return err
+		}); err != nil {
+			return res, err
 		}
-		o.logf("%s: made %d repositories in %s", s.Name, o.CatalogRepos, time.Since(t0).Round(time.Millisecond))
-		p50, n, err := listP50(ctx, c, "/v2/_catalog?n=1000", "repositories", 5)
-		res.set("catalog", s.Name, p50)
-		o.logf("%s: _catalog of %d repositories p50 %.1f ms", s.Name, n, p50)
-		return err
-	}); err != nil {
-		return res, err
+
+	}
+	if o.want("get") {
+		// Manifest GETs and blob HEADs, interleaved rounds.
+		manifestPath := "/v2/library/small-000/manifests/latest"
+		layer := newBlob(5000+1, 4<<10)
+		headers := map[string]map[string]string{} // server -> kind -> header
+		for _, s := range servers {
+			headers[s.Name] = map[string]string{"anon": ""}
+			if s.User != "" {
+				headers[s.Name]["basic"] = "Authorization: Basic " + basic(s.User, s.Password)
+				tok, err := clients[s.Name].token(ctx, "repository:library/small-000:pull")
+				if err != nil {
+					return res, err
+				}
+				headers[s.Name]["bearer"] = "Authorization: Bearer " + tok
+			}
+		}
+		samples := map[string]map[string][]wrkResult{}
+		for round := range o.WrkRounds {
+			for _, s := range servers {
+				for _, kind := range []string{"anon", "basic", "bearer"} {
+					h, ok := headers[s.Name][kind]
+					if !ok {
+						continue
+					}
+					r, err := runWrk(ctx, o.Dir, s.URL+manifestPath, "GET", h, o)
+					if err != nil {
+						return res, fmt.Errorf("%s manifest GET %s: %w", s.Name, kind, err)
+					}
+					o.logf("%s round %d manifest GET %s: %.0f req/s p50 %.2f ms p99 %.2f ms", s.Name, round, kind, r.RPS, r.P50, r.P99)
+					addSample(samples, "get_"+kind, s.Name, r)
+				}
+				r, err := runHEAD(ctx, clients[s.Name], "/v2/library/small-000/blobs/"+layer.dgst, o.WrkConnections, o.WrkDuration)
+				if err != nil {
+					return res, fmt.Errorf("%s blob HEAD: %w", s.Name, err)
+				}
+				o.logf("%s round %d blob HEAD: %.0f req/s p50 %.2f ms p99 %.2f ms", s.Name, round, r.RPS, r.P50, r.P99)
+				addSample(samples, "head_blob", s.Name, r)
+			}
+		}
+		for metric, by := range samples {
+			for server, rs := range by {
+				var rps, p50, p99 []float64
+				for _, r := range rs {
+					rps, p50, p99 = append(rps, r.RPS), append(p50, r.P50), append(p99, r.P99)
+				}
+				res.set(metric+"_rps", server, median(rps))
+				res.set(metric+"_p50", server, median(p50))
+				res.set(metric+"_p99", server, median(p99))
+			}
+		}
+		peak("manifest GET and blob HEAD")
+
+	}
+	// Tags on one repository.
+	tcfg, tlayer := newBlob(9000, 1024), newBlob(9001, 2048)
+	tmanifest := imageManifest(tcfg, tlayer)
+	if o.want("tags") || o.want("catalog") {
+		if err := each("tag image", func(s *Server, c *client) error {
+			return pushImage(ctx, c, "library/tags", "base", 9000, []int64{2048})
+		}); err != nil {
+			return res, err
+		}
+	}
+	if o.want("tags") {
+		steps := []int{min(10000, o.Tags)}
+		if o.Tags > 10000 {
+			steps = append(steps, o.Tags)
+		}
+		from := 0
+		for _, upto := range steps {
+			if err := each(fmt.Sprintf("tag PUT %d..%d", from, upto), func(s *Server, c *client) error {
+				first, last, err := putTags(ctx, c, "library/tags", tmanifest, from, upto, o.SmallClients)
+				if from == 0 {
+					res.set("tagput_first", s.Name, first)
+				}
+				res.set("tagput_last", s.Name, last)
+				if err != nil {
+					return err
+				}
+				p50, n, err := listP50(ctx, c, "/v2/library/tags/tags/list", "tags", 5)
+				res.set(fmt.Sprintf("tagslist_%d", upto), s.Name, p50)
+				o.logf("%s: %d tags, tag PUT %.0f/s first 1k, %.0f/s last 1k, tags/list p50 %.1f ms", s.Name, n, first, last, p50)
+				return err
+			}); err != nil {
+				return res, err
+			}
+			from = upto
+		}
+	}
+	if o.want("catalog") {
+		if err := each(fmt.Sprintf("_catalog at %d repositories", o.CatalogRepos), func(s *Server, c *client) error {
+			t0 := time.Now()
+			if err := makeRepos(ctx, c, "library/tags", tcfg, tlayer, tmanifest, o.CatalogRepos, o.SmallClients); err != nil {
+				return err
+			}
+			o.logf("%s: made %d repositories in %s", s.Name, o.CatalogRepos, time.Since(t0).Round(time.Millisecond))
+			p50, n, err := listP50(ctx, c, "/v2/_catalog?n=1000", "repositories", 5)
+			res.set("catalog", s.Name, p50)
+			o.logf("%s: _catalog of %d repositories p50 %.1f ms", s.Name, n, p50)
+			return err
+		}); err != nil {
+			return res, err
+		}
 	}
 	for _, s := range servers {
 		s.Stop()
@@ -232,8 +249,17 @@ func Run(ctx context.Context, o Options) (Results, error) {
 	return res, nil
 }
 
+// want reports whether workload w is to run.
+func (o Options) want(w string) bool {
+	return len(o.Workloads) == 0 || slices.Contains(o.Workloads, w)
+}
+
+// IsBerth reports whether server name is a Berth: "berth", or "berth-"
+// and a label for a second binary measured beside it (an A/B run).
+func IsBerth(name string) bool { return name == "berth" || strings.HasPrefix(name, "berth-") }
+
 func berthEnv(name string, o Options) []string {
-	if name == "berth" {
+	if IsBerth(name) {
 		return o.BerthEnv
 	}
 	return nil

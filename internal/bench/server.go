@@ -69,8 +69,8 @@ func Start(ctx context.Context, spec ServerSpec) (*Server, error) {
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	s := &Server{Name: spec.Name, URL: "http://" + addr, dir: spec.DataDir}
 	var cmd *exec.Cmd
-	switch spec.Name {
-	case "berth":
+	switch {
+	case IsBerth(spec.Name):
 		s.User, s.Password = "admin", "Bench-"+strconv.FormatInt(time.Now().UnixNano(), 36)
 		cmd = exec.Command(spec.Binary, "serve")
 		env := append(os.Environ(),
@@ -84,7 +84,7 @@ func Start(ctx context.Context, spec ServerSpec) (*Server, error) {
 				"BERTH_STORAGE_S3_DISABLEREDIRECT=true", "BERTH_STORAGE_S3_ROOTDIRECTORY=/"+spec.Prefix)
 		}
 		cmd.Env = append(env, spec.Env...)
-	case "dist3", "dist2.8":
+	case spec.Name == "dist3" || spec.Name == "dist2.8":
 		cfg := filepath.Join(spec.DataDir, "config.yml")
 		if err := os.WriteFile(cfg, []byte(distConfig(addr, spec)), 0o644); err != nil {
 			return nil, err

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -131,14 +132,35 @@ func (s *Service) Stat(ctx context.Context, repo string, d digest.Digest) (meta.
 // Open returns a reader of blob b's bytes from offset.
 func (s *Service) Open(ctx context.Context, b meta.Blob, offset int64) (io.ReadCloser, error) {
 	rc, err := s.drv.Reader(ctx, b.StorageKey, offset)
-	if errors.Is(err, storage.ErrNotFound) {
-		s.log.ErrorContext(ctx, "blob data missing from storage", "digest", b.Digest.String(), "key", b.StorageKey)
-		return nil, fmt.Errorf("open blob %s: %w (data missing from storage)", b.Digest, meta.ErrBlobNotFound)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("open blob %s: %w", b.Digest, err)
+		return nil, s.openError(ctx, b, err)
 	}
 	return rc, nil
+}
+
+// openError wraps the error of opening blob b's stored bytes; bytes that
+// are missing although the database holds the blob are logged.
+func (s *Service) openError(ctx context.Context, b meta.Blob, err error) error {
+	if errors.Is(err, storage.ErrNotFound) {
+		s.log.ErrorContext(ctx, "blob data missing from storage", "digest", b.Digest.String(), "key", b.StorageKey)
+		return fmt.Errorf("open blob %s: %w (data missing from storage)", b.Digest, meta.ErrBlobNotFound)
+	}
+	return fmt.Errorf("open blob %s: %w", b.Digest, err)
+}
+
+// OpenFile returns blob b's local file, at offset 0, when the driver
+// stores blobs as local files (storage.FileOpener); ok is false otherwise.
+// The caller closes the file.
+func (s *Service) OpenFile(ctx context.Context, b meta.Blob) (f *os.File, ok bool, err error) {
+	fo, isFO := s.drv.(storage.FileOpener)
+	if !isFO {
+		return nil, false, nil
+	}
+	f, err = fo.OpenFile(ctx, b.StorageKey)
+	if err != nil {
+		return nil, false, s.openError(ctx, b, err)
+	}
+	return f, true, nil
 }
 
 // RedirectURL returns a time-limited URL to blob b when the driver can

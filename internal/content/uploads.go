@@ -171,7 +171,13 @@ func (s *Service) finishUpload(ctx context.Context, repo, id string, d digest.Di
 		s.dropSession(ctx, u)
 		return meta.Blob{}, u, fmt.Errorf("upload %s: %w: content is %s", id, ErrDigestMismatch, digest.NewDigest(sessionAlgorithm, h))
 	}
-	if err := w.Commit(ctx); err != nil {
+	key := u.StorageKey
+	if d.Algorithm() == sessionAlgorithm { // verified: it may go straight to its place
+		key, err = s.commitWriter(ctx, w, key, d)
+	} else {
+		err = w.Commit(ctx)
+	}
+	if err != nil {
 		return meta.Blob{}, u, fmt.Errorf("commit upload %s: %w", id, err)
 	}
 	if d.Algorithm() != sessionAlgorithm {
@@ -180,7 +186,7 @@ func (s *Service) finishUpload(ctx context.Context, repo, id string, d digest.Di
 			return meta.Blob{}, u, fmt.Errorf("upload %s: %w", id, err)
 		}
 	}
-	b, err := s.commitBlob(ctx, repo, d, size, u.StorageKey, id)
+	b, err := s.commitBlob(ctx, repo, d, size, key, id)
 	if err != nil {
 		return meta.Blob{}, u, err
 	}
@@ -204,10 +210,26 @@ func (s *Service) PutBlob(ctx context.Context, repo string, d digest.Digest, bod
 		_ = w.Cancel(ctx)
 		return meta.Blob{}, fmt.Errorf("put blob %s: %w", d, err)
 	}
-	if err := w.Commit(ctx); err != nil {
+	if key, err = s.commitWriter(ctx, w, key, d); err != nil {
 		return meta.Blob{}, fmt.Errorf("put blob %s: %w", d, err)
 	}
 	return s.commitBlob(ctx, repo, d, n, key, "")
+}
+
+// commitWriter commits w, the verified content of blob d opened for key,
+// and returns the key it is now at: blob d's content-addressed key when
+// the driver can commit there directly (storage.KeyCommitter) and
+// commitBlob would move it there (no row names d yet), else key.
+func (s *Service) commitWriter(ctx context.Context, w storage.Writer, key string, d digest.Digest) (string, error) {
+	kc, ok := w.(storage.KeyCommitter)
+	if _, isR := s.drv.(storage.Renamer); ok && isR {
+		// Any other answer than "not found": as before, commitBlob decides.
+		if _, err := s.store.Blobs.GetBlob(ctx, d); errors.Is(err, meta.ErrBlobNotFound) {
+			final := blobKey(d)
+			return final, kc.CommitAs(ctx, final)
+		}
+	}
+	return key, w.Commit(ctx)
 }
 
 // CancelUpload discards session id of repo and its data.
@@ -254,18 +276,20 @@ func (s *Service) commitBlob(ctx context.Context, repo string, d digest.Digest, 
 	// Rename onto the content-addressed key only when no row names the
 	// digest yet: an existing row's object may be the one garbage
 	// collection is deleting (docs/design/gc.md, concurrent push).
-	_, statErr := s.store.Blobs.GetBlob(ctx, d)
-	if statErr != nil && !errors.Is(statErr, meta.ErrBlobNotFound) {
-		return meta.Blob{}, fmt.Errorf("record blob %s: %w", d, statErr)
-	}
-	if r, ok := s.drv.(storage.Renamer); ok && statErr != nil {
-		final := blobKey(d)
-		if err := r.Rename(ctx, key, final); err != nil {
-			return meta.Blob{}, fmt.Errorf("place blob %s: %w", d, err)
+	// commitWriter may have committed it there already, on the same rule.
+	if final := blobKey(d); key != final {
+		_, statErr := s.store.Blobs.GetBlob(ctx, d)
+		if statErr != nil && !errors.Is(statErr, meta.ErrBlobNotFound) {
+			return meta.Blob{}, fmt.Errorf("record blob %s: %w", d, statErr)
 		}
-		key = final
-	} else if err := s.writeSidecar(ctx, key, d); err != nil {
-		return meta.Blob{}, err
+		if r, ok := s.drv.(storage.Renamer); ok && statErr != nil {
+			if err := r.Rename(ctx, key, final); err != nil {
+				return meta.Blob{}, fmt.Errorf("place blob %s: %w", d, err)
+			}
+			key = final
+		} else if err := s.writeSidecar(ctx, key, d); err != nil {
+			return meta.Blob{}, err
+		}
 	}
 	var stored meta.Blob
 	err := s.store.Tx.InTx(ctx, func(tx *meta.Store) error {

@@ -54,6 +54,16 @@ func (a *API) getBlob(w http.ResponseWriter, r *http.Request, t target) error {
 	if v := r.Header.Get("Range"); v != "" {
 		r.Header.Set("Range", withoutEmptySuffixes(v, b.Size))
 	}
+	// A local file goes to the socket with sendfile (progressWriter.ReadFrom).
+	f, isFile, err := a.content.OpenFile(r.Context(), b)
+	if err != nil {
+		return err
+	}
+	if isFile {
+		defer f.Close()
+		http.ServeContent(a.streamResponse(w), r, "", time.Time{}, f)
+		return nil
+	}
 	rs := &blobSeeker{ctx: r.Context(), svc: a.content, blob: b}
 	defer rs.Close()
 	http.ServeContent(a.streamResponse(w), r, "", time.Time{}, rs)

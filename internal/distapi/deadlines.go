@@ -3,6 +3,7 @@ package distapi
 import (
 	"io"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 )
@@ -61,16 +62,35 @@ type progressWriter struct {
 }
 
 func (p *progressWriter) Write(b []byte) (int, error) {
+	p.push()
+	return p.ResponseWriter.Write(b)
+}
+
+// push moves the write deadline to now+timeout, at most a few times per
+// timeout (moving it costs a timer update).
+func (p *progressWriter) push() {
 	if now := time.Now(); now.Sub(p.pushed) >= p.timeout/8 {
 		_ = p.rc.SetWriteDeadline(now.Add(p.timeout))
 		p.pushed = now
 	}
-	return p.ResponseWriter.Write(b)
 }
 
+// sendBlock is how much of a file one ReadFrom of the connection sends
+// (sendfile(2)) before the deadline is moved again: the client has the
+// whole timeout to take each block, as with the copied blocks below.
+const sendBlock = 256 << 10
+
 // ReadFrom streams src in large blocks (io.Copy's default is 32 KiB: a
-// read and a write system call each), moving the deadline as it goes.
+// read and a write system call each), moving the deadline as it goes. A
+// file (http.ServeContent passes it inside an io.LimitedReader) goes to
+// the ResponseWriter's own ReadFrom, which on a plain TCP connection hands
+// it to the kernel: no copy through user space.
 func (p *progressWriter) ReadFrom(src io.Reader) (int64, error) {
+	if rf, ok := p.ResponseWriter.(io.ReaderFrom); ok {
+		if f, remain, ok := fileSource(src); ok {
+			return p.sendFile(rf, f, remain, src)
+		}
+	}
 	bp := p.bufs.Get().(*[]byte)
 	defer p.bufs.Put(bp)
 	buf := *bp
@@ -91,6 +111,49 @@ func (p *progressWriter) ReadFrom(src io.Reader) (int64, error) {
 			return total, rerr
 		}
 	}
+}
+
+// fileSource returns the file src reads and how many bytes it may still
+// read (-1: to the end of the file) when src is an *os.File or an
+// *io.LimitedReader of one.
+func fileSource(src io.Reader) (f *os.File, remain int64, ok bool) {
+	remain = -1
+	if lr, isLR := src.(*io.LimitedReader); isLR {
+		src, remain = lr.R, lr.N
+	}
+	f, ok = src.(*os.File)
+	return f, remain, ok
+}
+
+// sendFile sends file f (remain bytes of it, -1 to its end) through rf in
+// blocks of sendBlock, moving the deadline before each; a limited src is
+// kept up to date as io.LimitedReader would be.
+func (p *progressWriter) sendFile(rf io.ReaderFrom, f *os.File, remain int64, src io.Reader) (int64, error) {
+	var total int64
+	for remain != 0 {
+		p.push()
+		block := int64(sendBlock)
+		if remain > 0 {
+			block = min(block, remain)
+		}
+		// One level of io.LimitedReader around the file: the connection
+		// unwraps exactly one before it looks for the file.
+		n, err := rf.ReadFrom(&io.LimitedReader{R: f, N: block})
+		total += n
+		if remain > 0 {
+			remain -= n
+		}
+		if lr, ok := src.(*io.LimitedReader); ok {
+			lr.N -= n
+		}
+		if err != nil {
+			return total, err
+		}
+		if n < block { // end of the file
+			return total, nil
+		}
+	}
+	return total, nil
 }
 
 // newCopyBuffers returns the pool of blocks blob downloads are copied

@@ -154,5 +154,22 @@ func (w *recordingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// ReadFrom keeps the underlying writer's ReadFrom reachable by io.Copy
+// (net/http's sends a file with sendfile).
+func (w *recordingWriter) ReadFrom(src io.Reader) (int64, error) {
+	if w.rec.Status == 0 {
+		w.rec.Status = http.StatusOK
+	}
+	var n int64
+	var err error
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(src)
+	} else {
+		n, err = io.Copy(struct{ io.Writer }{w.ResponseWriter}, src)
+	}
+	w.rec.BytesOut += n
+	return n, err
+}
+
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *recordingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -87,6 +87,7 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 	db.SetMaxOpenConns(sqliteMaxOpenConns)
 	db.SetMaxIdleConns(sqliteMaxOpenConns)
 	s := newStore(db, dialectSQLite)
+	s.writers = newWriteQueue()
 	if err := s.Ping(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("meta: open sqlite %s: %w", path, err)

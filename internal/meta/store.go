@@ -32,6 +32,9 @@ type handle struct {
 	// deferred are outbox events a statement inside the transaction asked
 	// for (deferEvent); inTx appends them just before it commits.
 	deferred []Event
+	// writers queues SQLite's transactions (sqlitewrite.go); nil on
+	// PostgreSQL and inside InTx.
+	writers writeQueue
 }
 
 // timestamp is the store's clock in UTC, at the microsecond precision both
@@ -45,6 +48,13 @@ func (h *handle) timestamp() time.Time {
 func (h *handle) inTx(ctx context.Context, fn func(tx *handle) error) error {
 	if h.db == nil {
 		return fn(h)
+	}
+	if h.writers != nil {
+		release, err := h.writers.acquire(ctx)
+		if err != nil {
+			return err
+		}
+		defer release()
 	}
 	tx, err := h.db.BeginTx(ctx, nil)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"time"
 )
 
@@ -125,4 +126,26 @@ type BatchDeleter interface {
 	// and any pending writes go; missing keys are not an error. On error
 	// some keys may be gone and others not; deleting again is safe.
 	DeleteMany(ctx context.Context, keys []string) error
+}
+
+// FileOpener is implemented by drivers whose committed objects are local
+// files. The HTTP layer serves such a file with the kernel's sendfile
+// instead of copying it through user space.
+type FileOpener interface {
+	// OpenFile opens the committed object at key for reading, at offset
+	// 0. Missing key: ErrNotFound. The caller closes the file.
+	OpenFile(ctx context.Context, key string) (*os.File, error)
+}
+
+// KeyCommitter is implemented by Writers that can commit their pending
+// write under another key than the one they were opened for, as cheaply
+// as Commit (a rename). The content layer commits a finished upload
+// straight to its content-addressed key with it, instead of committing it
+// and then renaming it (one rename and one directory sync fewer).
+type KeyCommitter interface {
+	// CommitAs behaves as Commit but makes the content visible at key,
+	// replacing any committed object there; the Writer's own key is left
+	// as it was. An invalid key: ErrInvalidKey, and the write stays
+	// pending.
+	CommitAs(ctx context.Context, key string) error
 }

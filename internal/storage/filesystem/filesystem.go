@@ -135,6 +135,15 @@ func (d *Driver) Reader(ctx context.Context, key string, offset int64) (io.ReadC
 	return f, nil
 }
 
+// OpenFile implements storage.FileOpener: the committed object's file.
+func (d *Driver) OpenFile(ctx context.Context, key string) (*os.File, error) {
+	rc, err := d.Reader(ctx, key, 0)
+	if err != nil {
+		return nil, err
+	}
+	return rc.(*os.File), nil
+}
+
 // Stat implements storage.Driver.
 func (d *Driver) Stat(ctx context.Context, key string) (storage.Info, error) {
 	if err := checkKey(key); err != nil {
@@ -176,13 +185,10 @@ func (d *Driver) Writer(ctx context.Context, key string, offset int64) (storage.
 		if err != nil {
 			return nil, fmt.Errorf("write %q: %w", key, err)
 		}
-		// Make the new directory entry durable, so a resume after a crash
-		// finds the file that Close made durable.
-		if err := syncDir(filepath.Dir(p)); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("write %q: %w", key, err)
-		}
-		return &writer{ctx: ctx, d: d, key: key, f: f, path: p}, nil
+		// The new directory entry is made durable by the first Close (a
+		// resume after a crash must find the file Close made durable);
+		// Commit renames the file and syncs the directory it lands in.
+		return &writer{ctx: ctx, d: d, key: key, f: f, path: p, newEntry: true}, nil
 	}
 	f, err := os.OpenFile(p, os.O_WRONLY, 0)
 	if err != nil {
@@ -411,6 +417,9 @@ type writer struct {
 	path string
 	f    *os.File // nil once closed
 	size int64
+	// newEntry: the pending file was created by this Writer and its
+	// directory entry is not yet durable.
+	newEntry bool
 }
 
 func (w *writer) Write(p []byte) (int, error) {
@@ -444,6 +453,10 @@ func (w *writer) Close() error {
 		return fmt.Errorf("close %q: %w", w.key, err)
 	}
 	err := w.syncClose()
+	if err == nil && w.newEntry {
+		err = syncDir(filepath.Dir(w.path))
+		w.newEntry = err != nil
+	}
 	if err != nil {
 		return fmt.Errorf("close %q: %w", w.key, err)
 	}
@@ -463,23 +476,36 @@ func (w *writer) syncClose() error {
 // Commit fsyncs the pending file, renames it to its key and fsyncs the
 // key's directory.
 func (w *writer) Commit(ctx context.Context) error {
+	return w.commitAs(ctx, w.key)
+}
+
+// CommitAs implements storage.KeyCommitter: Commit, renaming the pending
+// file to key instead.
+func (w *writer) CommitAs(ctx context.Context, key string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	return w.commitAs(ctx, key)
+}
+
+func (w *writer) commitAs(ctx context.Context, key string) error {
 	if w.f == nil {
-		return fmt.Errorf("commit %q: %w", w.key, errWriterClosed)
+		return fmt.Errorf("commit %q: %w", key, errWriterClosed)
 	}
 	if err := w.syncClose(); err != nil {
-		return fmt.Errorf("commit %q: %w", w.key, err)
+		return fmt.Errorf("commit %q: %w", key, err)
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("commit %q: %w", w.key, err)
+		return fmt.Errorf("commit %q: %w", key, err)
 	}
-	if err := w.d.renameInto(w.path, w.key); err != nil {
+	if err := w.d.renameInto(w.path, key); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			if _, serr := os.Stat(w.path); errors.Is(serr, fs.ErrNotExist) {
 				// Deleted or cancelled by someone else meanwhile.
-				return fmt.Errorf("commit %q: pending write vanished: %w", w.key, storage.ErrNotFound)
+				return fmt.Errorf("commit %q: pending write vanished: %w", key, storage.ErrNotFound)
 			}
 		}
-		return fmt.Errorf("commit %q: %w", w.key, err)
+		return fmt.Errorf("commit %q: %w", key, err)
 	}
 	return nil
 }

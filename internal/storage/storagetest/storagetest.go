@@ -74,6 +74,8 @@ func Run(t *testing.T, newPair NewPairFunc) {
 		{"InvalidKeys", s.testInvalidKeys},
 		{"LargeStreamedObject", s.testLargeObject},
 		{"ConcurrentWriters", s.testConcurrentWriters},
+		{"OpenFile", s.testOpenFile},
+		{"CommitAs", s.testCommitAs},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1108,5 +1110,76 @@ func (s *suite) testConcurrentWriters(t *testing.T) {
 			want = append(want, data(uint64(i*10+j), 100<<10+i)...)
 		}
 		checkContent(t, a, fmt.Sprintf("concurrent/%d", i), want)
+	}
+}
+
+// testOpenFile: a driver that hands out local files (storage.FileOpener)
+// opens the committed bytes at offset 0, never a pending write; a missing
+// key is ErrNotFound and an invalid one ErrInvalidKey. Other drivers skip.
+func (s *suite) testOpenFile(t *testing.T) {
+	d := s.one(t)
+	fo, ok := d.(storage.FileOpener)
+	if !ok {
+		t.Skip("driver does not implement storage.FileOpener")
+	}
+	want := data(31, MiB+7)
+	put(t, d, "blobs/f", want)
+	w, err := d.Writer(t.Context(), "blobs/f", 0) // pending, not committed
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, w, []byte("pending bytes"))
+	defer func() { _ = w.Cancel(t.Context()) }()
+	f, err := fo.OpenFile(t.Context(), "blobs/f")
+	if err != nil {
+		t.Fatalf("OpenFile: %v", err)
+	}
+	got, err := io.ReadAll(f)
+	f.Close()
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("OpenFile read %d bytes (%v), want the %d committed", len(got), err, len(want))
+	}
+	for key, wantErr := range map[string]error{"blobs/missing": storage.ErrNotFound, "../x": storage.ErrInvalidKey, "blobs": storage.ErrNotFound} {
+		if f, err := fo.OpenFile(t.Context(), key); !errors.Is(err, wantErr) {
+			if f != nil {
+				f.Close()
+			}
+			t.Errorf("OpenFile(%q) = %v, want %v", key, err, wantErr)
+		}
+	}
+}
+
+// testCommitAs: a Writer that can commit under another key
+// (storage.KeyCommitter) makes its bytes visible there, replacing what
+// was there, and leaves its own key as it was; the pending write is gone.
+// An invalid key is refused and the write stays pending. Other drivers
+// skip.
+func (s *suite) testCommitAs(t *testing.T) {
+	d := s.one(t)
+	w, err := d.Writer(t.Context(), "uploads/u1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, ok := w.(storage.KeyCommitter)
+	if !ok {
+		_ = w.Cancel(t.Context())
+		t.Skip("writer does not implement storage.KeyCommitter")
+	}
+	put(t, d, "blobs/b", []byte("old"))
+	want := data(32, MiB/2+3)
+	write(t, w, want)
+	if err := kc.CommitAs(t.Context(), "../b"); !errors.Is(err, storage.ErrInvalidKey) {
+		t.Fatalf("CommitAs(invalid) = %v, want ErrInvalidKey", err)
+	}
+	if err := kc.CommitAs(t.Context(), "blobs/b"); err != nil {
+		t.Fatalf("CommitAs: %v", err)
+	}
+	checkContent(t, d, "blobs/b", want)
+	checkAbsent(t, d, "uploads/u1")
+	if _, err := d.Writer(t.Context(), "uploads/u1", int64(len(want))); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("resume after CommitAs = %v, want ErrNotFound", err)
+	}
+	if _, err := w.Write([]byte("x")); err == nil {
+		t.Fatal("Write after CommitAs succeeded")
 	}
 }
