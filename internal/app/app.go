@@ -135,6 +135,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	}
 	defer sup.Close() // after the server has stopped: writes the queued pull events
 	sup.changes = changes.load
+	sup.pullWatch.start(ctx, changes.load)
 	sup.setAuth(auth)
 	metrics := observe.NewMetrics()
 	blobs := content.New(content.Stores{Blobs: store.Blobs, Uploads: store.Uploads, Tx: store}, drv, log).WithLimits(content.Limits{

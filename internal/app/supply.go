@@ -34,6 +34,7 @@ type supply struct {
 	store      *meta.Store
 	dispatcher *events.Dispatcher
 	pulls      *events.Batcher
+	pullWatch  *pullWatch // whether a webhook wants PULL_ARTIFACT (pullevents.go)
 	webhooks   *webhook.Service
 	// webhookStore and scanStore keep webhook auth headers and scanner
 	// credentials sealed at rest (the API and the services use them).
@@ -88,6 +89,7 @@ func newSupply(ctx context.Context, cfg config.Config, store *meta.Store, log *s
 		return nil, err
 	}
 	s.pulls = events.NewBatcher(store.Events, log)
+	s.pullWatch = newPullWatch(store.Webhooks, log) // started by Run, with the change counter
 	return s, nil
 }
 
@@ -109,7 +111,10 @@ func (s *supply) reseal(ctx context.Context) error {
 }
 
 // Close writes the queued pull events.
-func (s *supply) Close() { s.pulls.Close() }
+func (s *supply) Close() {
+	s.pullWatch.Close()
+	s.pulls.Close()
+}
 
 // onRegistryEvent passes e to next (the audit log) and queues a pull of an
 // artifact as a PULL_ARTIFACT event; pushes and deletes are written by the
@@ -117,7 +122,7 @@ func (s *supply) Close() { s.pulls.Close() }
 func (s *supply) onRegistryEvent(next func(context.Context, distapi.Event)) func(context.Context, distapi.Event) {
 	return func(ctx context.Context, e distapi.Event) {
 		next(ctx, e)
-		if e.Operation == distapi.EventPull && e.Kind == distapi.EventArtifact {
+		if e.Operation == distapi.EventPull && e.Kind == distapi.EventArtifact && s.pullWatch.want() {
 			ev := events.New(events.PullArtifact, e.Repository, digest.Digest(e.Digest), access.FromContext(ctx).Name)
 			if e.Reference != e.Digest {
 				ev.Tags = []string{e.Reference}
