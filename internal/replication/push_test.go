@@ -122,6 +122,32 @@ func TestPeerPushReplication(t *testing.T) {
 			if again.Bytes > 16<<10 { // manifests only at most, no blob
 				t.Errorf("re-run sent %d bytes, want no blobs", again.Bytes)
 			}
+			if dest.name != "berth" {
+				return
+			}
+			// The destination's signature policy holds for what was
+			// replicated: with the signing key on its project, the signed
+			// index pulls and the unsigned image is refused.
+			pubPEM, err := os.ReadFile(pub)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rest(t, b, http.MethodPost, "projects/library/signature-keys",
+				map[string]string{"name": "release", "public_key": string(pubPEM)}, http.StatusCreated)
+			deadline := time.Now().Add(30 * time.Second) // the policy is cached for a few seconds
+			for {
+				_, err = remote.Get(ref(t, b.Addr+"/library/app:v2"), adminAuth)
+				if err != nil || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(500 * time.Millisecond)
+			}
+			if err == nil || !strings.Contains(err.Error(), "DENIED") {
+				t.Errorf("pull of the unsigned replicated image under the signature policy: %v, want DENIED", err)
+			}
+			if _, err := remote.Get(ref(t, b.Addr+"/library/app@"+d.String()), adminAuth); err != nil {
+				t.Errorf("pull of the signed replicated index under the signature policy: %v", err)
+			}
 		})
 	}
 
