@@ -42,6 +42,12 @@ type logStore interface {
 	AddAuditLog(ctx context.Context, a meta.AuditLog) error
 }
 
+// batchStore is a logStore that also writes many entries in one
+// transaction (*meta.Audit); Writer uses it when the store has it.
+type batchStore interface {
+	AddAuditLogs(ctx context.Context, as []meta.AuditLog) error
+}
+
 type projectFinder interface {
 	GetProjectByName(ctx context.Context, name string) (meta.Project, error)
 }
@@ -59,7 +65,7 @@ type entry struct {
 
 // Writer records entries without making requests wait for the database:
 // Record queues the entry (never blocking) and one goroutine writes the
-// queue, one INSERT per entry. When the database is slower than the
+// queue, up to batchMax entries per transaction. When the database is slower than the
 // traffic for long, the queue fills and entries are dropped, counted and
 // reported in a warning: Berth keeps serving. Entries still queued at
 // Close are written for up to drainTimeout.
@@ -114,14 +120,63 @@ func (w *Writer) enqueue(e entry) {
 	}
 }
 
+// batchMax bounds the entries one transaction writes.
+const batchMax = 256
+
 func (w *Writer) run() {
 	defer close(w.done)
+	batch := make([]entry, 0, batchMax)
 	for e := range w.queue {
+		batch = append(batch[:0], e)
+	fill:
+		for len(batch) < batchMax {
+			select {
+			case e, ok := <-w.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, e)
+			default:
+				break fill
+			}
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		write(ctx, w.store, w.log, e)
+		writeBatch(ctx, w.store, w.log, batch)
 		cancel()
 		if n := w.dropped.Swap(0); n > 0 {
 			w.log.Warn("audit entries dropped while the queue was full", "count", n)
+		}
+	}
+}
+
+// writeBatch writes es in one transaction, looking each project up once;
+// when the transaction fails, each entry is tried on its own, so one bad
+// entry costs only itself.
+func writeBatch(ctx context.Context, s Stores, log *slog.Logger, es []entry) {
+	bs, ok := s.Log.(batchStore)
+	if !ok || len(es) == 1 {
+		for _, e := range es {
+			write(ctx, s, log, e)
+		}
+		return
+	}
+	ids := map[string]int64{}
+	logs := make([]meta.AuditLog, len(es))
+	for i, e := range es {
+		if e.log.ProjectID == 0 && e.project != "" {
+			id, ok := ids[e.project]
+			if !ok {
+				id = projectID(ctx, s, log, e)
+				ids[e.project] = id
+			}
+			e.log.ProjectID = id
+		}
+		logs[i] = e.log
+	}
+	if err := bs.AddAuditLogs(ctx, logs); err != nil {
+		log.Warn("audit log batch; writing its entries one by one", "err", err, "entries", len(logs))
+		for _, l := range logs {
+			write(ctx, s, log, entry{log: l})
 		}
 	}
 }
@@ -162,16 +217,23 @@ func (d *Direct) RecordInProject(e meta.AuditLog, project string) {
 
 func write(ctx context.Context, s Stores, log *slog.Logger, e entry) {
 	if e.log.ProjectID == 0 && e.project != "" {
-		p, err := s.Projects.GetProjectByName(ctx, e.project)
-		switch {
-		case errors.Is(err, meta.ErrProjectNotFound):
-		case err != nil:
-			log.Warn("audit log: project lookup", "err", err, "operation", e.log.Operation, "resource", e.log.Resource)
-		default:
-			e.log.ProjectID = p.ID
-		}
+		e.log.ProjectID = projectID(ctx, s, log, e)
 	}
 	if err := s.Log.AddAuditLog(ctx, e.log); err != nil {
 		log.Warn("audit log", "err", err, "operation", e.log.Operation, "resource", e.log.Resource)
 	}
+}
+
+// projectID is the id of e's project, 0 when it is gone or cannot be
+// read (logged).
+func projectID(ctx context.Context, s Stores, log *slog.Logger, e entry) int64 {
+	p, err := s.Projects.GetProjectByName(ctx, e.project)
+	switch {
+	case errors.Is(err, meta.ErrProjectNotFound):
+	case err != nil:
+		log.Warn("audit log: project lookup", "err", err, "operation", e.log.Operation, "resource", e.log.Resource)
+	default:
+		return p.ID
+	}
+	return 0
 }

@@ -1,6 +1,7 @@
 package audit_test
 
 import (
+	"fmt"
 	"log/slog"
 	"testing"
 
@@ -53,5 +54,38 @@ func TestRecorders(t *testing.T) {
 				t.Errorf("entries and project ids (-want +got):\n%s", d)
 			}
 		})
+	}
+}
+
+// TestWriterBatches: a burst larger than one batch is written whole, each
+// entry with its project's id (looked up once per batch).
+func TestWriterBatches(t *testing.T) {
+	s := metatest.OpenSQLite(t)
+	p, err := s.Projects.CreateProject(t.Context(), meta.Project{Name: "team"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := audit.NewWriter(audit.Stores{Log: s.Audit, Projects: s.Projects}, slog.New(slog.DiscardHandler))
+	const n = 1000
+	for i := range n {
+		w.RecordInProject(meta.AuditLog{Username: "ci", Operation: "pull", ResourceType: "artifact", Resource: fmt.Sprintf("team/app:%d", i)}, "team")
+	}
+	w.Close()
+	logs, total, err := s.Audit.ListAuditLogs(t.Context(), meta.AuditFilter{Operation: "pull"}, meta.Page{Limit: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total != n || len(logs) != n {
+		t.Fatalf("%d entries (%d listed), want %d", total, len(logs), n)
+	}
+	seen := map[string]bool{}
+	for _, l := range logs {
+		if l.ProjectID != p.ID {
+			t.Fatalf("%s: project %d, want %d", l.Resource, l.ProjectID, p.ID)
+		}
+		seen[l.Resource] = true
+	}
+	if len(seen) != n {
+		t.Errorf("%d distinct entries, want %d", len(seen), n)
 	}
 }

@@ -48,6 +48,19 @@ func (s *Audit) AddAuditLog(ctx context.Context, a AuditLog) error {
 	return nil
 }
 
+// AddAuditLogs appends as in one transaction (one commit for the batch:
+// the audit writer's queue drains without an fsync per entry).
+func (s *Audit) AddAuditLogs(ctx context.Context, as []AuditLog) error {
+	return s.inTx(ctx, func(tx *handle) error {
+		for _, a := range as {
+			if err := (&Audit{tx}).AddAuditLog(ctx, a); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // AuditFilter narrows ListAuditLogs. Zero fields match everything.
 type AuditFilter struct {
 	Username     string // exact
