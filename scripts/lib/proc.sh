@@ -3,9 +3,15 @@
 # scripts/bench/*.sh: the one copy of each. Source it; it defines functions
 # only (and the USED_PORTS bookkeeping of free_port).
 
-# port_free PORT: true when nothing accepts connections on 127.0.0.1:PORT.
+# port_free PORT: true when nothing accepts connections on 127.0.0.1:PORT,
+# nor on BERTH_SERVICE_ADDR:PORT when services listen there (the k8s step's
+# node address, where the kubelet listens on a port of the same range).
 port_free() {
-	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null || return 1
+	if [ -n "${BERTH_SERVICE_ADDR:-}" ] && [ "$BERTH_SERVICE_ADDR" != 127.0.0.1 ]; then
+		! (exec 3<>"/dev/tcp/$BERTH_SERVICE_ADDR/$1") 2>/dev/null || return 1
+	fi
+	return 0
 }
 
 # free_port VAR [OFFSET]: set VAR to a loopback TCP port nobody listens on,
