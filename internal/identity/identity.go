@@ -213,7 +213,7 @@ func New(store Stores, log *slog.Logger, opts Options) (*Service, error) {
 // dummyHash returns the hash unknown users are checked against.
 func (s *Service) dummyHash() string {
 	s.dummyOnce.Do(func() {
-		h, err := argon2id.CreateHash("not a password", s.hash)
+		h, err := createHash("not a password", s.hash)
 		if err != nil {
 			h = fixedDummy(s.hash)
 		}
