@@ -14,8 +14,8 @@ func Report(r Results, o Options, commit string, started time.Time) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Measured %s (run took %s), commit `%s`, on %s.\n\n", started.UTC().Format("2006-01-02 15:04 UTC"),
 		time.Since(started).Round(time.Second), commit, Machine())
-	fmt.Fprintf(&b, "Sizes: big layer %d MiB x%d; %d small images by %d clients; wrk %s x%d rounds, %d connections, %d threads; %d tags; _catalog of %d repositories.\n\n",
-		o.BigMiB, o.BigRuns, o.SmallImages, o.SmallClients, o.WrkDuration, o.WrkRounds, o.WrkConnections, o.WrkThreads, o.Tags, o.CatalogRepos)
+	fmt.Fprintf(&b, "Sizes: big layer %d MiB x%d (each pulled %d times; runs interleaved across servers); %d small images by %d clients; wrk %s x%d rounds, %d connections, %d threads; %d tags; _catalog of %d repositories.\n\n",
+		o.BigMiB, o.BigRuns, bigPulls, o.SmallImages, o.SmallClients, o.WrkDuration, o.WrkRounds, o.WrkConnections, o.WrkThreads, o.Tags, o.CatalogRepos)
 	b.WriteString(Table(r))
 	return b.String()
 }

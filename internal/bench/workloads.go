@@ -26,30 +26,43 @@ func median(xs []float64) float64 {
 	return s[len(s)/2]
 }
 
-// bigPushPull pushes n different layers of size bytes and pulls each back;
-// returns the median push and pull throughput in MB/s.
-func bigPushPull(ctx context.Context, c *client, repo string, size int64, n int, seed uint64) (push, pull float64, err error) {
-	var ps, ls []float64
-	for i := range n {
-		b := newBlob(seed+uint64(i), size)
-		t0 := time.Now()
-		if err := c.pushBlob(ctx, repo, b.dgst, b.size, b.reader, true); err != nil {
-			return 0, 0, err
-		}
-		ps = append(ps, float64(size)/1e6/time.Since(t0).Seconds())
+// bigPushPull pushes one layer of size bytes made from seed and pulls it
+// back pulls times; returns the push throughput and each pull's, in MB/s.
+func bigPushPull(ctx context.Context, c *client, repo string, size int64, seed uint64, pulls int) (push float64, pull []float64, err error) {
+	b := newBlob(seed, size)
+	t0 := time.Now()
+	if err := c.pushBlob(ctx, repo, b.dgst, b.size, b.reader, true); err != nil {
+		return 0, nil, err
+	}
+	push = float64(size) / 1e6 / time.Since(t0).Seconds()
+	for range pulls {
 		t0 = time.Now()
 		resp, err := c.do(ctx, http.MethodGet, "/v2/"+repo+"/blobs/"+b.dgst, nil, 0, nil)
 		if err != nil {
-			return 0, 0, err
+			return 0, nil, err
 		}
 		// Large reads: io.Discard's own ReadFrom reads 8 KiB at a time,
 		// which made the client, not the server, the bound.
 		got, err := io.CopyBuffer(struct{ io.Writer }{io.Discard}, resp.Body, make([]byte, 1<<20))
 		resp.Body.Close()
 		if err != nil || resp.StatusCode != http.StatusOK || got != size {
-			return 0, 0, fmt.Errorf("pull %s: HTTP %d, %d bytes (%v)", b.dgst, resp.StatusCode, got, err)
+			return 0, nil, fmt.Errorf("pull %s: HTTP %d, %d bytes (%v)", b.dgst, resp.StatusCode, got, err)
 		}
-		ls = append(ls, float64(size)/1e6/time.Since(t0).Seconds())
+		pull = append(pull, float64(size)/1e6/time.Since(t0).Seconds())
+	}
+	return push, pull, nil
+}
+
+// bigMedians pushes runs different layers of size bytes (seeds from seed)
+// and pulls each back bigPulls times; returns the median push and pull MB/s.
+func bigMedians(ctx context.Context, c *client, repo string, size int64, runs int, seed uint64) (push, pull float64, err error) {
+	var ps, ls []float64
+	for i := range runs {
+		p, l, err := bigPushPull(ctx, c, repo, size, seed+uint64(i), bigPulls)
+		if err != nil {
+			return 0, 0, err
+		}
+		ps, ls = append(ps, p), append(ls, l...)
 	}
 	return median(ps), median(ls), nil
 }
