@@ -138,6 +138,14 @@ func Run(ctx context.Context, o Options) (Results, error) {
 			res.set("big_pull", s.Name, median(pulls[s.Name]))
 		}
 		peak(what)
+		// What the disk gives any server that fsyncs: the ceiling of the
+		// big push with fsync on, in the same run.
+		v, err := diskCeiling(o.Dir, size, o.BigRuns)
+		if err != nil {
+			return res, err
+		}
+		res.set("disk_fsync_write", "machine", v)
+		o.logf("disk: %d MiB written and fsynced at %.0f MB/s (median of %d)", o.BigMiB, v, o.BigRuns)
 	}
 	if o.want("small") {
 		if err := each(fmt.Sprintf("%d small images by %d clients", o.SmallImages, o.SmallClients), func(s *Server, c *client) error {

@@ -53,6 +53,37 @@ func bigPushPull(ctx context.Context, c *client, repo string, size int64, seed u
 	return push, pull, nil
 }
 
+// diskCeiling writes size bytes to a new file in dir and fsyncs it, runs
+// times; returns the median MB/s (from the first write to the end of the
+// fsync), what the disk allows a server that makes a push durable.
+func diskCeiling(dir string, size int64, runs int) (float64, error) {
+	buf := make([]byte, 1<<20)
+	_, _ = io.ReadFull(newBlob(1, int64(len(buf))).reader(), buf)
+	var rates []float64
+	for i := range runs {
+		path := filepath.Join(dir, fmt.Sprintf("disk-ceiling-%d", i))
+		f, err := os.Create(path)
+		if err != nil {
+			return 0, err
+		}
+		t0 := time.Now()
+		for n := int64(0); n < size && err == nil; n += int64(len(buf)) {
+			_, err = f.Write(buf[:min(int64(len(buf)), size-n)])
+		}
+		if err == nil {
+			err = f.Sync()
+		}
+		d := time.Since(t0)
+		f.Close()
+		os.Remove(path)
+		if err != nil {
+			return 0, fmt.Errorf("disk ceiling: %w", err)
+		}
+		rates = append(rates, float64(size)/1e6/d.Seconds())
+	}
+	return median(rates), nil
+}
+
 // bigMedians pushes runs different layers of size bytes (seeds from seed)
 // and pulls each back bigPulls times; returns the median push and pull MB/s.
 func bigMedians(ctx context.Context, c *client, repo string, size int64, runs int, seed uint64) (push, pull float64, err error) {
