@@ -203,7 +203,9 @@ func Run(ctx context.Context, o Options) (Results, error) {
 		from := 0
 		for _, upto := range steps {
 			if err := each(fmt.Sprintf("tag PUT %d..%d", from, upto), func(s *Server, c *client) error {
-				first, last, err := putTags(ctx, c, "library/tags", tmanifest, from, upto, o.SmallClients)
+				first, last, err := putTags(ctx, c, "library/tags", tmanifest, from, upto, o.SmallClients, func(end int, rate float64) {
+					o.logf("%s: tags up to %d: %.0f tags/s", s.Name, end, rate)
+				})
 				if from == 0 {
 					res.set("tagput_first", s.Name, first)
 				}

@@ -160,8 +160,9 @@ func runWrk(ctx context.Context, dir, url, method, header string, o Options) (wr
 
 // putTags points tags 0..upto-1 (from `from`) of repo at one manifest with
 // clients concurrent clients; returns the rate of the first and the last
-// thousand tags (tags/s).
-func putTags(ctx context.Context, c *client, repo string, manifest []byte, from, upto, clients int) (first, last float64, err error) {
+// thousand tags (tags/s). progress, when not nil, gets each thousand's
+// rate.
+func putTags(ctx context.Context, c *client, repo string, manifest []byte, from, upto, clients int, progress func(end int, rate float64)) (first, last float64, err error) {
 	const seg = 1000
 	for start := from; start < upto; start += seg {
 		end := min(start+seg, upto)
@@ -193,6 +194,9 @@ func putTags(ctx context.Context, c *client, repo string, manifest []byte, from,
 			return 0, 0, err
 		}
 		rate := float64(end-start) / time.Since(t0).Seconds()
+		if progress != nil {
+			progress(end, rate)
+		}
 		if start == from {
 			first = rate
 		}
