@@ -2,8 +2,8 @@ package distapi
 
 import (
 	"net/http"
-	"slices"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
