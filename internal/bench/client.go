@@ -120,10 +120,10 @@ func (c *client) putManifest(ctx context.Context, repo, ref string, payload []by
 }
 
 // listAll GETs path and follows Link headers; returns the number of entries.
-func (c *client) listAll(ctx context.Context, path, field string) (int, error) {
+func (c *client) listAll(ctx context.Context, path, field string, maxPages int) (int, error) {
 	total := 0
 	next := path
-	for next != "" {
+	for pages := 0; next != "" && (maxPages <= 0 || pages < maxPages); pages++ {
 		resp, err := c.do(ctx, http.MethodGet, next, nil, 0, nil)
 		if err != nil {
 			return 0, err

@@ -205,14 +205,14 @@ func putTags(ctx context.Context, c *client, repo string, manifest []byte, from,
 	return first, last, nil
 }
 
-// listP50 lists path (following Link) k times; returns the median in ms
-// and the number of entries.
-func listP50(ctx context.Context, c *client, path, field string, k int) (float64, int, error) {
+// listP50 lists path (following Link, up to maxPages pages; 0: all) k
+// times; returns the median in ms and the number of entries.
+func listP50(ctx context.Context, c *client, path, field string, maxPages, k int) (float64, int, error) {
 	var ts []float64
 	n := 0
 	for range k {
 		t0 := time.Now()
-		got, err := c.listAll(ctx, path, field)
+		got, err := c.listAll(ctx, path, field, maxPages)
 		if err != nil {
 			return 0, 0, err
 		}
