@@ -204,8 +204,9 @@ func runWrk(ctx context.Context, dir, url, method, header string, o Options) (wr
 
 // putTags points tags 0..upto-1 (from `from`) of repo at one manifest with
 // clients concurrent clients; returns the rate of the first and the last
-// thousand tags (tags/s).
-func putTags(ctx context.Context, c *client, repo string, manifest []byte, from, upto, clients int) (first, last float64, err error) {
+// thousand tags (tags/s). progress, when not nil, gets each thousand's
+// rate.
+func putTags(ctx context.Context, c *client, repo string, manifest []byte, from, upto, clients int, progress func(end int, rate float64)) (first, last float64, err error) {
 	const seg = 1000
 	for start := from; start < upto; start += seg {
 		end := min(start+seg, upto)
@@ -237,6 +238,9 @@ func putTags(ctx context.Context, c *client, repo string, manifest []byte, from,
 			return 0, 0, err
 		}
 		rate := float64(end-start) / time.Since(t0).Seconds()
+		if progress != nil {
+			progress(end, rate)
+		}
 		if start == from {
 			first = rate
 		}
@@ -245,14 +249,14 @@ func putTags(ctx context.Context, c *client, repo string, manifest []byte, from,
 	return first, last, nil
 }
 
-// listP50 lists path (following Link) k times; returns the median in ms
-// and the number of entries.
-func listP50(ctx context.Context, c *client, path, field string, k int) (float64, int, error) {
+// listP50 lists path (following Link, up to maxPages pages; 0: all) k
+// times; returns the median in ms and the number of entries.
+func listP50(ctx context.Context, c *client, path, field string, maxPages, k int) (float64, int, error) {
 	var ts []float64
 	n := 0
 	for range k {
 		t0 := time.Now()
-		got, err := c.listAll(ctx, path, field)
+		got, err := c.listAll(ctx, path, field, maxPages)
 		if err != nil {
 			return 0, 0, err
 		}
