@@ -110,8 +110,8 @@ func newQuotaCollector(q *meta.Quotas) *quotaCollector {
 			"Used over limit (alert at 0.85 and 1); absent without a limit.", labels, nil),
 		phys: prometheus.NewDesc("berth_storage_physical_bytes", "Bytes of every stored blob, each once.", nil, nil),
 		threshold: prometheus.NewDesc("berth_project_quota_threshold_percent",
-			"The quota threshold a project last crossed upwards (0, 85 or 100; 100 also after a refused push): "+
-				"each crossing writes one QUOTA_WARNING or QUOTA_EXCEED event.", labels, nil),
+			"The quota threshold a project's usage last crossed upwards (0, 85 or 100): "+
+				"each crossing writes one QUOTA_WARNING or QUOTA_EXCEED event, and so does the first push refused at a level.", labels, nil),
 	}
 }
 

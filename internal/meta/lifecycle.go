@@ -209,6 +209,13 @@ const (
 	QuotaFullPercent = 100
 )
 
+// quotaRefused is added to quotas.warned (the level usage last crossed:
+// 0, 85 or 100) once a push refused for the quota has written its
+// QUOTA_EXCEED event; it is cleared when usage moves to another level, so
+// a client retrying a refused push writes one event, and a refusal never
+// hides a later crossing of 85%.
+const quotaRefused = 1000
+
 // quotaThreshold records an audit entry and an outbox event when usage
 // crosses 85% (QUOTA_WARNING) or 100% (QUOTA_EXCEED) of the limit
 // upwards, and re-arms them when it falls back below: one event per
@@ -223,13 +230,14 @@ func (h *handle) quotaThreshold(ctx context.Context, pid int64, pname string, us
 			level = QuotaWarnPercent
 		}
 	}
-	if level == warned {
+	prev := warned % quotaRefused // the refusal mark stays while the level does
+	if level == prev {
 		return nil
 	}
 	if _, err := h.q.ExecContext(ctx, `UPDATE quotas SET warned = $2 WHERE project_id = $1`, pid, level); err != nil {
 		return wrapErr(err, "meta: quota warning of project %s", pname)
 	}
-	if level < warned {
+	if level < prev {
 		return nil
 	}
 	op := "quota_warning"
@@ -274,20 +282,22 @@ func QuotaEvent(pid int64, pname string, level int, used, requested, limit int64
 }
 
 // NoteQuotaRefusal records that a push into project pid was refused for
-// its quota, and reports whether this is the first refusal since usage
-// last fell below 100% (one QUOTA_EXCEED per crossing: the caller writes
-// the event only then). Call it in its own transaction: the refused push
-// rolled back.
+// its quota, and reports whether the caller should write its QUOTA_EXCEED
+// event: for the first refusal since usage last moved to another level,
+// unless usage is at the limit (reaching it wrote one). Call it in its own transaction: the
+// refused push rolled back.
 func (s *Quotas) NoteQuotaRefusal(ctx context.Context, pid int64) (bool, error) {
-	res, err := s.q.ExecContext(ctx, `UPDATE quotas SET warned = $2 WHERE project_id = $1 AND warned < $2`, pid, QuotaFullPercent)
+	var warned int
+	err := s.q.QueryRowContext(ctx, `UPDATE quotas SET warned = warned + $2 WHERE project_id = $1 AND warned < $2
+		RETURNING warned`, pid, quotaRefused).Scan(&warned)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil // refused before, at this level
+	}
 	if err != nil {
 		return false, wrapErr(err, "meta: note a quota refusal of project %d", pid)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, wrapErr(err, "meta: note a quota refusal of project %d", pid)
-	}
-	return n > 0, nil
+	// Usage at the limit wrote its QUOTA_EXCEED when it got there.
+	return warned-quotaRefused < QuotaFullPercent, nil
 }
 
 // RecordQuotaRefusal writes the QUOTA_EXCEED event of a push of d into

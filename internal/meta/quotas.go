@@ -25,8 +25,7 @@ type Quota struct {
 	Limit       int64 // bytes; -1: unlimited
 	Used        int64 // bytes the project holds, each digest once
 	// Threshold is the last threshold usage crossed upwards and has not
-	// fallen back below: 0, QuotaWarnPercent or QuotaFullPercent (also
-	// after a push refused for the quota).
+	// fallen back below: 0, QuotaWarnPercent or QuotaFullPercent.
 	Threshold int
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -39,6 +38,7 @@ const quotaSelect = `SELECT q.id, q.project_id, p.name, COALESCE(u.username, '')
 func scanQuota(row rowScanner) (Quota, error) {
 	var q Quota
 	err := row.Scan(&q.ID, &q.ProjectID, &q.ProjectName, &q.OwnerName, &q.Limit, &q.Used, &q.Threshold, &q.CreatedAt, &q.UpdatedAt)
+	q.Threshold %= quotaRefused
 	q.CreatedAt, q.UpdatedAt = q.CreatedAt.UTC(), q.UpdatedAt.UTC()
 	return q, err
 }

@@ -16,8 +16,9 @@ import (
 // TestQuotaEventsOncePerCrossing: crossing 85% of a project's limit writes
 // one QUOTA_WARNING, a push refused for the quota one QUOTA_EXCEED (a
 // second refusal none), and each is written again only after usage has
-// fallen back below (here: the limit raised, then lowered again). The
-// metric berth_project_quota_threshold_percent says where the project is.
+// moved to another level (here: the limit raised, then lowered again).
+// The metric berth_project_quota_threshold_percent says where the
+// project's usage is.
 func TestQuotaEventsOncePerCrossing(t *testing.T) {
 	forEachEnv(t, func(t *testing.T, e *env) {
 		e.must(e.do(admin, http.MethodPost, "projects", map[string]any{"project_name": "edge", "storage_limit": 1000}), http.StatusCreated)
@@ -53,7 +54,7 @@ func TestQuotaEventsOncePerCrossing(t *testing.T) {
 				t.Errorf("threshold = %d (%v), want %d", qu.Threshold, err, want)
 			}
 		}
-		threshold(meta.QuotaFullPercent)
+		threshold(meta.QuotaWarnPercent) // usage is 88%; the refusal does not move it
 		e.must(e.do(admin, http.MethodPut, fmt.Sprintf("quotas/%d", q), map[string]any{"hard": map[string]int64{"storage": 100_000}}), 200)
 		threshold(0)
 		e.must(e.do(admin, http.MethodPut, fmt.Sprintf("quotas/%d", q), map[string]any{"hard": map[string]int64{"storage": 1000}}), 200)
