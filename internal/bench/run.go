@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -114,7 +115,7 @@ func Run(ctx context.Context, o Options) (Results, error) {
 	size := o.BigMiB << 20
 	if o.want("big") {
 		if err := each(fmt.Sprintf("big push/pull %d MiB x%d", o.BigMiB, o.BigRuns), func(s *Server, c *client) error {
-			push, pull, err := bigPushPull(ctx, c, "library/big", size, o.BigRuns, 1000)
+			push, pull, err := bigPushPull(ctx, c, "library/big", size, o.BigRuns, 1000, nil)
 			res.set("big_push", s.Name, push)
 			res.set("big_pull", s.Name, pull)
 			return err
@@ -288,6 +289,19 @@ func runS3(ctx context.Context, o Options, res Results) error {
 	key, secret, _ := strings.Cut(creds, ":")
 	host, bucket, _ := strings.Cut(hostBucket, "/")
 	s3 := &S3{Endpoint: "http://" + host, Bucket: bucket, Key: key, Secret: secret}
+	weedPID := 0
+	if b, err := os.ReadFile(filepath.Join(dir, "weed.pid")); err == nil {
+		weedPID, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	// The ceiling: the same layers sent straight to the store, no registry.
+	m := newCPUMeter(weedPID)
+	direct, err := directPut(ctx, s3, "bench-direct", o.BigMiB<<20, o.BigRuns, 2000, m)
+	if err != nil {
+		return err
+	}
+	res.set("s3_direct", "berth", direct)
+	res.set("s3_direct_weed_cpu", "berth", m.perOp(0))
+	o.logf("direct PUT to S3 (no registry): %.1f MB/s, SeaweedFS CPU %.2f s per PUT", direct, m.perOp(0))
 	for _, name := range o.Servers {
 		if name == "dist3" { // the S3 target compares with Distribution 2.8
 			continue
@@ -298,7 +312,8 @@ func runS3(ctx context.Context, o Options, res Results) error {
 			return err
 		}
 		o.logf("%s on S3: big push/pull", name)
-		push, pull, err := bigPushPull(ctx, newClient(s), "library/big", o.BigMiB<<20, o.BigRuns, 2000)
+		m := newCPUMeter(weedPID, s.PID())
+		push, pull, err := bigPushPull(ctx, newClient(s), "library/big", o.BigMiB<<20, o.BigRuns, 2000, m)
 		_, p := s.RSSMiB()
 		s.Stop()
 		if err != nil {
@@ -307,7 +322,10 @@ func runS3(ctx context.Context, o Options, res Results) error {
 		res.set("s3_push", name, push)
 		res.set("s3_pull", name, pull)
 		res.set("s3_rss_peak", name, p)
-		o.logf("%s on S3: push %.1f MB/s, pull %.1f MB/s, peak RSS %.1f MiB", name, push, pull, p)
+		res.set("s3_push_weed_cpu", name, m.perOp(0))
+		res.set("s3_push_cpu", name, m.perOp(1))
+		o.logf("%s on S3: push %.1f MB/s (CPU per push: SeaweedFS %.2f s, %s %.2f s), pull %.1f MB/s, peak RSS %.1f MiB",
+			name, push, m.perOp(0), name, m.perOp(1), pull, p)
 	}
 	return nil
 }
@@ -379,6 +397,10 @@ func Rows() []Row {
 			x := ratio(r, "s3_push", "", "berth", "dist2.8")
 			return x >= 5, !math.IsNaN(x)
 		}},
+		{Metric: "s3_push_weed_cpu", Label: "  SeaweedFS CPU per push", Unit: "s"},
+		{Metric: "s3_push_cpu", Label: "  registry CPU per push", Unit: "s"},
+		{Metric: "s3_direct", Label: "  ceiling: one PUT straight to SeaweedFS (berth's column; vs dist2.8's push)", Unit: "MB/s", Higher: true, Base: "s3_push"},
+		{Metric: "s3_direct_weed_cpu", Label: "  SeaweedFS CPU per direct PUT", Unit: "s"},
 		{Metric: "s3_pull", Label: "S3 big pull (SeaweedFS)", Unit: "MB/s", Higher: true},
 		{Metric: "s3_rss_peak", Label: "S3 RSS peak", Unit: "MiB"},
 	}

@@ -28,15 +28,17 @@ func median(xs []float64) float64 {
 
 // bigPushPull pushes n different layers of size bytes and pulls each back;
 // returns the median push and pull throughput in MB/s.
-func bigPushPull(ctx context.Context, c *client, repo string, size int64, n int, seed uint64) (push, pull float64, err error) {
+func bigPushPull(ctx context.Context, c *client, repo string, size int64, n int, seed uint64, m *cpuMeter) (push, pull float64, err error) {
 	var ps, ls []float64
 	for i := range n {
 		b := newBlob(seed+uint64(i), size)
+		before := m.sample()
 		t0 := time.Now()
 		if err := c.pushBlob(ctx, repo, b.dgst, b.size, b.reader, true); err != nil {
 			return 0, 0, err
 		}
 		ps = append(ps, float64(size)/1e6/time.Since(t0).Seconds())
+		m.add(before)
 		t0 = time.Now()
 		resp, err := c.do(ctx, http.MethodGet, "/v2/"+repo+"/blobs/"+b.dgst, nil, 0, nil)
 		if err != nil {
