@@ -18,12 +18,25 @@ import (
 	"github.com/aws/smithy-go/middleware"
 )
 
-// directPut is the S3 ceiling: n layers of size bytes sent straight to
-// the store (no registry) with the SDK Berth uses, in turn as one
-// streamed PutObject and as a multipart upload of partSize parts sent one
-// at a time (Berth's shape). It returns the median MB/s of the faster
-// shape, and its meter; both are logged.
-func directPut(ctx context.Context, o Options, s *S3, size, partSize int64, seed uint64, weedPID int) (float64, *cpuMeter, error) {
+// directPut is the S3 ceiling: layers sent straight to the store (no
+// registry) with the SDK Berth uses, in turn as one streamed PutObject
+// and as a multipart upload of partSize parts sent one at a time
+// (Berth's shape).
+type directPut struct {
+	client *awss3.Client
+	bucket string
+	size   int64
+	shapes []directShape
+}
+
+type directShape struct {
+	name  string
+	put   func(ctx context.Context, key string, r io.Reader) error
+	rates []float64
+	m     *cpuMeter
+}
+
+func newDirectPut(s *S3, size, partSize int64, weedPID int) *directPut {
 	client := awss3.New(awss3.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(s.Endpoint),
@@ -36,47 +49,54 @@ func directPut(ctx context.Context, o Options, s *S3, size, partSize int64, seed
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
 		APIOptions:                 []func(*middleware.Stack) error{v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware},
 	})
-	shapes := []struct {
-		name string
-		put  func(key string, r io.Reader) error
-	}{
-		{"one streamed PUT", func(key string, r io.Reader) error {
+	d := &directPut{client: client, bucket: s.Bucket, size: size}
+	buf := make([]byte, partSize)
+	d.shapes = []directShape{
+		{name: "one streamed PUT", put: func(ctx context.Context, key string, r io.Reader) error {
 			_, err := client.PutObject(ctx, &awss3.PutObjectInput{
 				Bucket: aws.String(s.Bucket), Key: aws.String(key), Body: r, ContentLength: aws.Int64(size),
 			})
 			return err
 		}},
-		{fmt.Sprintf("multipart, %d MiB parts", partSize>>20), func(key string, r io.Reader) error {
-			return multipartPut(ctx, client, s.Bucket, key, r, make([]byte, partSize))
+		{name: fmt.Sprintf("multipart, %d MiB parts", partSize>>20), put: func(ctx context.Context, key string, r io.Reader) error {
+			return multipartPut(ctx, client, s.Bucket, key, r, buf)
 		}},
 	}
-	rates := make([][]float64, len(shapes))
-	meters := make([]*cpuMeter, len(shapes))
-	for j := range shapes {
-		meters[j] = newCPUMeter(weedPID)
+	for i := range d.shapes {
+		d.shapes[i].m = newCPUMeter(weedPID)
 	}
-	for i := range o.BigRuns {
-		b := newBlob(seed+uint64(i), size)
-		for j, sh := range shapes {
-			key := fmt.Sprintf("bench-direct/%d-%d", i, j)
-			before := meters[j].sample()
-			t0 := time.Now()
-			if err := sh.put(key, struct{ io.Reader }{b.reader()}); err != nil {
-				return 0, nil, fmt.Errorf("direct upload (%s): %w", sh.name, err)
-			}
-			rates[j] = append(rates[j], float64(size)/1e6/time.Since(t0).Seconds())
-			meters[j].add(before)
-			_, _ = client.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(key)})
+	return d
+}
+
+// once sends the layer of seed in every shape, then deletes it.
+func (d *directPut) once(ctx context.Context, seed uint64) error {
+	b := newBlob(seed, d.size)
+	for i := range d.shapes {
+		sh := &d.shapes[i]
+		key := fmt.Sprintf("bench-direct/%d-%d", seed, i)
+		before := sh.m.sample()
+		t0 := time.Now()
+		if err := sh.put(ctx, key, struct{ io.Reader }{b.reader()}); err != nil {
+			return fmt.Errorf("S3 straight to the store (%s): %w", sh.name, err)
+		}
+		sh.rates = append(sh.rates, float64(d.size)/1e6/time.Since(t0).Seconds())
+		sh.m.add(before)
+		_, _ = d.client.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String(d.bucket), Key: aws.String(key)})
+	}
+	return nil
+}
+
+// best logs every shape and returns the median MB/s of the faster one and
+// the store's CPU seconds per layer in it.
+func (d *directPut) best(o Options) (rate, weedCPU float64) {
+	for _, sh := range d.shapes {
+		r := median(sh.rates)
+		o.logf("S3 straight to the store, %s: %.1f MB/s, SeaweedFS CPU %.2f s per layer", sh.name, r, sh.m.perOp(0))
+		if r > rate {
+			rate, weedCPU = r, sh.m.perOp(0)
 		}
 	}
-	best := 0
-	for j, sh := range shapes {
-		o.logf("S3 straight to the store, %s: %.1f MB/s, SeaweedFS CPU %.2f s per layer", sh.name, median(rates[j]), meters[j].perOp(0))
-		if median(rates[j]) > median(rates[best]) {
-			best = j
-		}
-	}
-	return median(rates[best]), meters[best], nil
+	return rate, weedCPU
 }
 
 // multipartPut uploads r in parts of len(buf) bytes, one at a time.
