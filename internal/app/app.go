@@ -138,7 +138,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	sup.pullWatch.start(ctx, changes.load)
 	sup.setAuth(auth)
 	metrics := observe.NewMetrics()
-	blobs := content.New(content.Stores{Blobs: store.Blobs, Uploads: store.Uploads, Tx: store}, drv, log).WithLimits(content.Limits{
+	blobs := content.New(content.Stores{Blobs: store.Blobs, Uploads: store.Uploads, Tx: store, Quotas: store.Quotas}, drv, log).WithLimits(content.Limits{
 		UploadsPerRepository: cfg.Uploads.MaxPerRepository, UploadsPerAccount: cfg.Uploads.MaxPerAccount,
 	})
 	reg := registry.New(registry.Stores{Repos: store.Repos, Manifests: store.Manifests, Tx: store,

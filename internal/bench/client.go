@@ -120,23 +120,25 @@ func (c *client) putManifest(ctx context.Context, repo, ref string, payload []by
 }
 
 // listAll GETs path and follows Link headers; returns the number of entries.
-func (c *client) listAll(ctx context.Context, path, field string) (int, error) {
+func (c *client) listAll(ctx context.Context, path, field string, maxPages int) (int, error) {
 	total := 0
 	next := path
-	for next != "" {
+	for pages := 0; next != "" && (maxPages <= 0 || pages < maxPages); pages++ {
 		resp, err := c.do(ctx, http.MethodGet, next, nil, 0, nil)
 		if err != nil {
 			return 0, err
 		}
-		var body map[string]json.RawMessage
+		// One pass that validates the body and counts the list's
+		// entries without making a string of each: decoding every tag
+		// (twice, before) cost the client more than a cached page costs
+		// the server.
+		var body map[string]countedList
 		err = json.NewDecoder(resp.Body).Decode(&body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK || err != nil {
 			return 0, fmt.Errorf("GET %s: HTTP %d (%v)", next, resp.StatusCode, err)
 		}
-		var items []string
-		_ = json.Unmarshal(body[field], &items)
-		total += len(items)
+		total += int(body[field])
 		next = ""
 		if l := resp.Header.Get("Link"); l != "" {
 			if i, j := strings.Index(l, "<"), strings.Index(l, ">"); i >= 0 && j > i {
@@ -145,6 +147,56 @@ func (c *client) listAll(ctx context.Context, path, field string) (int, error) {
 		}
 	}
 	return total, nil
+}
+
+// countedList is a JSON value that decodes to the number of entries when
+// it is an array (encoding/json has checked its syntax before
+// UnmarshalJSON sees it) and to 0 otherwise.
+type countedList int
+
+func (c *countedList) UnmarshalJSON(b []byte) error {
+	*c = 0
+	if len(b) == 0 || b[0] != '[' {
+		return nil
+	}
+	depth, inString, escaped, empty := 0, false, false, true
+	for _, ch := range b {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case ch == '\\':
+				escaped = true
+			case ch == '"':
+				inString = false
+			}
+			continue
+		case ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r':
+			continue
+		case ch == ',':
+			if depth == 1 {
+				*c++
+			}
+			continue
+		case ch == ']' || ch == '}':
+			depth--
+			continue
+		}
+		if depth == 1 {
+			empty = false
+		}
+		switch ch {
+		case '"':
+			inString = true
+		case '[', '{':
+			depth++
+		}
+	}
+	if !empty {
+		*c++
+	}
+	return nil
 }
 
 // token fetches a Bearer token for scope from Berth's token service.

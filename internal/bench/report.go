@@ -14,8 +14,15 @@ func Report(r Results, o Options, commit string, started time.Time) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Measured %s (run took %s), commit `%s`, on %s.\n\n", started.UTC().Format("2006-01-02 15:04 UTC"),
 		time.Since(started).Round(time.Second), commit, Machine())
-	fmt.Fprintf(&b, "Sizes: big layer %d MiB x%d; %d small images by %d clients; wrk %s x%d rounds, %d connections, %d threads; %d tags; _catalog of %d repositories.\n\n",
-		o.BigMiB, o.BigRuns, o.SmallImages, o.SmallClients, o.WrkDuration, o.WrkRounds, o.WrkConnections, o.WrkThreads, o.Tags, o.CatalogRepos)
+	fmt.Fprintf(&b, "Sizes: big layer %d MiB x%d (each pulled %d times; runs interleaved across servers); %d small images by %d clients; wrk %s x%d rounds, %d connections, %d threads; %d tags; _catalog of %d repositories.\n\n",
+		o.BigMiB, o.BigRuns, bigPulls, o.SmallImages, o.SmallClients, o.WrkDuration, o.WrkRounds, o.WrkConnections, o.WrkThreads, o.Tags, o.CatalogRepos)
+	if v, ok := r["disk_fsync_write"]["machine"]; ok {
+		fmt.Fprintf(&b, "Disk: %d MiB written and fsynced at %.0f MB/s (median of %d), the ceiling of a push made durable before it is acknowledged", o.BigMiB, v, o.BigRuns)
+		if d3, ok := r["big_push"]["dist3"]; ok {
+			fmt.Fprintf(&b, "; 1.6x Distribution v3's push (which does not fsync) would be %.0f MB/s", 1.6*d3)
+		}
+		b.WriteString(".\n\n")
+	}
 	b.WriteString(Table(r))
 	return b.String()
 }
@@ -52,6 +59,10 @@ func AllServers(r Results, servers []string) string {
 	b.WriteString("| metric | " + strings.Join(servers, " | ") + " |\n|---|")
 	b.WriteString(strings.Repeat("--:|", len(servers)) + "\n")
 	for _, m := range slices.Sorted(maps.Keys(r)) {
+		if v, ok := r[m]["machine"]; ok { // a property of the machine, not of a server
+			fmt.Fprintf(&b, "| %s (machine) | %.3g |%s\n", m, v, strings.Repeat(" |", len(servers)-1))
+			continue
+		}
 		b.WriteString("| " + m + " |")
 		for _, s := range servers {
 			if v, ok := r[m][s]; ok {

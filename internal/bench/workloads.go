@@ -26,34 +26,65 @@ func median(xs []float64) float64 {
 	return s[len(s)/2]
 }
 
-// bigPushPull pushes n different layers of size bytes and pulls each back;
-// returns the median push and pull throughput in MB/s.
-func bigPushPull(ctx context.Context, c *client, repo string, size int64, n int, seed uint64, m *cpuMeter) (push, pull float64, err error) {
-	var ps, ls []float64
-	for i := range n {
-		b := newBlob(seed+uint64(i), size)
-		before := m.sample()
-		t0 := time.Now()
-		if err := c.pushBlob(ctx, repo, b.dgst, b.size, b.reader, true); err != nil {
-			return 0, 0, err
-		}
-		ps = append(ps, float64(size)/1e6/time.Since(t0).Seconds())
-		m.add(before)
+// bigPushPull pushes one layer of size bytes made from seed and pulls it
+// back pulls times; returns the push throughput and each pull's, in MB/s.
+// m (may be nil) adds up CPU time over the push.
+func bigPushPull(ctx context.Context, c *client, repo string, size int64, seed uint64, pulls int, m *cpuMeter) (push float64, pull []float64, err error) {
+	b := newBlob(seed, size)
+	before := m.sample()
+	t0 := time.Now()
+	if err := c.pushBlob(ctx, repo, b.dgst, b.size, b.reader, true); err != nil {
+		return 0, nil, err
+	}
+	push = float64(size) / 1e6 / time.Since(t0).Seconds()
+	m.add(before)
+	for range pulls {
 		t0 = time.Now()
 		resp, err := c.do(ctx, http.MethodGet, "/v2/"+repo+"/blobs/"+b.dgst, nil, 0, nil)
 		if err != nil {
-			return 0, 0, err
+			return 0, nil, err
 		}
 		// Large reads: io.Discard's own ReadFrom reads 8 KiB at a time,
 		// which made the client, not the server, the bound.
 		got, err := io.CopyBuffer(struct{ io.Writer }{io.Discard}, resp.Body, make([]byte, 1<<20))
 		resp.Body.Close()
 		if err != nil || resp.StatusCode != http.StatusOK || got != size {
-			return 0, 0, fmt.Errorf("pull %s: HTTP %d, %d bytes (%v)", b.dgst, resp.StatusCode, got, err)
+			return 0, nil, fmt.Errorf("pull %s: HTTP %d, %d bytes (%v)", b.dgst, resp.StatusCode, got, err)
 		}
-		ls = append(ls, float64(size)/1e6/time.Since(t0).Seconds())
+		pull = append(pull, float64(size)/1e6/time.Since(t0).Seconds())
 	}
-	return median(ps), median(ls), nil
+	return push, pull, nil
+}
+
+// diskCeiling writes size bytes to a new file in dir and fsyncs it, runs
+// times; returns the median MB/s (from the first write to the end of the
+// fsync), what the disk allows a server that makes a push durable.
+func diskCeiling(dir string, size int64, runs int) (float64, error) {
+	buf := make([]byte, 1<<20)
+	_, _ = io.ReadFull(newBlob(1, int64(len(buf))).reader(), buf)
+	var rates []float64
+	for i := range runs {
+		path := filepath.Join(dir, fmt.Sprintf("disk-ceiling-%d", i))
+		f, err := os.Create(path)
+		if err != nil {
+			return 0, err
+		}
+		t0 := time.Now()
+		for n := int64(0); n < size && err == nil; n += int64(len(buf)) {
+			_, err = f.Write(buf[:min(int64(len(buf)), size-n)])
+		}
+		if err == nil {
+			err = f.Sync()
+		}
+		d := time.Since(t0)
+		f.Close()
+		os.Remove(path)
+		if err != nil {
+			return 0, fmt.Errorf("disk ceiling: %w", err)
+		}
+		rates = append(rates, float64(size)/1e6/d.Seconds())
+	}
+	return median(rates), nil
 }
 
 // smallImages pushes n images of three layers each (plus a config) with
@@ -162,8 +193,9 @@ func runWrk(ctx context.Context, dir, url, method, header string, o Options) (wr
 
 // putTags points tags 0..upto-1 (from `from`) of repo at one manifest with
 // clients concurrent clients; returns the rate of the first and the last
-// thousand tags (tags/s).
-func putTags(ctx context.Context, c *client, repo string, manifest []byte, from, upto, clients int) (first, last float64, err error) {
+// thousand tags (tags/s). progress, when not nil, gets each thousand's
+// rate.
+func putTags(ctx context.Context, c *client, repo string, manifest []byte, from, upto, clients int, progress func(end int, rate float64)) (first, last float64, err error) {
 	const seg = 1000
 	for start := from; start < upto; start += seg {
 		end := min(start+seg, upto)
@@ -195,6 +227,9 @@ func putTags(ctx context.Context, c *client, repo string, manifest []byte, from,
 			return 0, 0, err
 		}
 		rate := float64(end-start) / time.Since(t0).Seconds()
+		if progress != nil {
+			progress(end, rate)
+		}
 		if start == from {
 			first = rate
 		}
@@ -203,14 +238,14 @@ func putTags(ctx context.Context, c *client, repo string, manifest []byte, from,
 	return first, last, nil
 }
 
-// listP50 lists path (following Link) k times; returns the median in ms
-// and the number of entries.
-func listP50(ctx context.Context, c *client, path, field string, k int) (float64, int, error) {
+// listP50 lists path (following Link, up to maxPages pages; 0: all) k
+// times; returns the median in ms and the number of entries.
+func listP50(ctx context.Context, c *client, path, field string, maxPages, k int) (float64, int, error) {
 	var ts []float64
 	n := 0
 	for range k {
 		t0 := time.Now()
-		got, err := c.listAll(ctx, path, field)
+		got, err := c.listAll(ctx, path, field, maxPages)
 		if err != nil {
 			return 0, 0, err
 		}

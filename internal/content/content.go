@@ -19,6 +19,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/internal/access"
 	"github.com/berth-registry/berth/internal/meta"
 	"github.com/berth-registry/berth/internal/storage"
 )
@@ -61,6 +62,14 @@ type Stores struct {
 	// Tx runs the writes that span aggregates (blob, repository, link,
 	// session) in one transaction: *meta.Store.
 	Tx transactor
+	// Quotas records pushes refused for a project's quota (*meta.Quotas);
+	// nil records nothing.
+	Quotas quotaRecorder
+}
+
+// quotaRecorder is meta.Quotas as the Service uses it.
+type quotaRecorder interface {
+	RecordQuotaRefusal(ctx context.Context, err error, repo string, d digest.Digest, operator string) error
 }
 
 // blobStore is meta.Blobs as the Service uses it outside a transaction.
@@ -210,9 +219,23 @@ func (s *Service) link(ctx context.Context, repo string, d digest.Digest) error 
 		return tx.Blobs.LinkBlob(ctx, repo, d)
 	})
 	if err != nil {
+		s.quotaEvent(ctx, repo, d, err)
 		return fmt.Errorf("link %s into %s: %w", d, repo, err)
 	}
 	return nil
+}
+
+// quotaEvent writes QUOTA_EXCEED when err says a blob upload or mount
+// went over its project's quota (meta.Quotas.RecordQuotaRefusal: once per
+// crossing, in a transaction of its own since the link rolled back); a
+// failure to write it is only logged.
+func (s *Service) quotaEvent(ctx context.Context, repo string, d digest.Digest, err error) {
+	if s.store.Quotas == nil || !errors.Is(err, meta.ErrQuotaExceeded) {
+		return
+	}
+	if qerr := s.store.Quotas.RecordQuotaRefusal(ctx, err, repo, d, access.FromContext(ctx).Name); qerr != nil {
+		s.log.WarnContext(ctx, "could not record a quota event", "repository", repo, "err", qerr)
+	}
 }
 
 // keyedMutex is a set of mutexes by key, created on demand and dropped

@@ -312,6 +312,7 @@ func (s *Service) commitBlob(ctx context.Context, repo string, d digest.Digest, 
 		return nil
 	})
 	if err != nil {
+		s.quotaEvent(ctx, repo, d, err)
 		return meta.Blob{}, fmt.Errorf("record blob %s: %w", d, err)
 	}
 	if stored.StorageKey != key {

@@ -117,6 +117,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		http.Error(w, "encode response", http.StatusInternalServerError)
 		return
 	}
+	writeJSONBytes(w, status, b)
+}
+
+// writeJSONBytes writes b, an encoded JSON document.
+func writeJSONBytes(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)

@@ -49,8 +49,11 @@
 // Guarantees, per subscriber:
 //   - at least once: the subscriber's cursor (a row of event_cursors) moves
 //     past an event only after its handler returned nil; a handler that
-//     fails, or a replica that dies mid-handler, sees the event again. Make
-//     handlers idempotent (event ids are unique: key on Event.ID).
+//     fails, or a replica that dies mid-handler, sees the event again. The
+//     cursor is written once per batch of up to BatchSize events (and at
+//     least every few seconds), so a replica dying mid-batch hands that
+//     batch's handled events over again too. Make handlers idempotent
+//     (event ids are unique: key on Event.ID).
 //   - in order: events are handed over one at a time in id order, which is
 //     commit order (meta.Events.Append), so in order per project and per
 //     repository too. A failing handler holds back the events after the one
@@ -64,8 +67,8 @@
 //
 // The dispatcher runs as the periodic job "events_dispatch"
 // (internal/app/jobs.go): each run polls the outbox for DrainWindow, every
-// PollInterval when idle, so events reach subscribers within about a
-// second. The job "events_prune" deletes events older than a week that
+// PollInterval, handing each subscriber all its pending events per pass,
+// so events reach subscribers within about a second. The job "events_prune" deletes events older than a week that
 // every subscriber has handled.
 //
 // It must not import net/http or an edge package.

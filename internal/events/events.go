@@ -85,6 +85,9 @@ const (
 	BatchSize = 100
 	// maxBackoff caps the wait before a failed handler is tried again.
 	maxBackoff = time.Minute
+	// advanceEvery bounds how long handled events wait for their
+	// cursor write within a batch (well below LeaseTTL: it renews it).
+	advanceEvery = 5 * time.Second
 	// Retention is how long handled events are kept.
 	Retention = 7 * 24 * time.Hour
 )
@@ -201,21 +204,24 @@ func (d *Dispatcher) Drain(ctx context.Context) error {
 	}
 	deadline := d.now().Add(window)
 	for {
-		worked, err := d.drainOnce(ctx, subs)
+		_, err := d.drainOnce(ctx, subs)
 		if err != nil && ctx.Err() == nil {
 			return err
 		}
 		if ctx.Err() != nil || !d.now().Before(deadline) {
 			return nil
 		}
-		if !worked {
-			t := time.NewTimer(poll)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return nil
-			case <-t.C:
-			}
+		// A pass hands each subscriber everything there is, so the next
+		// one waits even after work: events arriving one by one (a CI
+		// job tagging) are then handed over a poll's worth at a time,
+		// with one cursor write per subscriber, instead of a lease, an
+		// advance and a release per event.
+		t := time.NewTimer(poll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
 		}
 	}
 }
@@ -263,48 +269,77 @@ func (d *Dispatcher) drainOnce(ctx context.Context, subs []subscriber) (bool, er
 }
 
 // drainSubscriber leases s's cursor and hands it events until none are
-// left, its handler fails or ctx ends.
+// left, its handler fails or ctx ends. The cursor moves once per batch
+// read (and at least every advanceEvery, which renews the lease), not
+// per event: a replica dying mid-batch hands the batch's handled events
+// over again, which at least once allows.
 func (d *Dispatcher) drainSubscriber(ctx context.Context, s subscriber) (int, error) {
 	c, ok, err := d.store.LeaseEventCursor(ctx, s.name, d.owner, LeaseTTL)
 	if err != nil || !ok {
 		return 0, err
 	}
 	handled := 0
-	release := func(failure string, retryAfter time.Time) error {
-		// Released even when ctx has ended.
+	moved := c.LastID   // where the stored cursor is
+	lastMove := d.now() // when it was last advanced (or leased)
+	// Both run even when ctx has ended.
+	finish := func(failure string, retryAfter time.Time) error {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
+		if c.LastID > moved {
+			if err := d.store.AdvanceEventCursor(rctx, s.name, d.owner, c.LastID, LeaseTTL); err != nil {
+				if errors.Is(err, meta.ErrLeaseLost) {
+					return nil
+				}
+				return errors.Join(err, d.store.ReleaseEventCursor(rctx, s.name, d.owner, "", time.Time{}))
+			}
+		}
 		return d.store.ReleaseEventCursor(rctx, s.name, d.owner, failure, retryAfter)
+	}
+	advance := func() (lost bool, err error) {
+		if c.LastID <= moved {
+			return false, nil
+		}
+		if err := d.store.AdvanceEventCursor(ctx, s.name, d.owner, c.LastID, LeaseTTL); err != nil {
+			return errors.Is(err, meta.ErrLeaseLost), err
+		}
+		moved, lastMove = c.LastID, d.now()
+		return false, nil
 	}
 	for ctx.Err() == nil {
 		es, err := d.store.EventsAfter(ctx, c.LastID, BatchSize)
 		if err != nil {
-			return handled, errors.Join(err, release("", time.Time{}))
-		}
-		if len(es) == 0 {
-			break
+			return handled, errors.Join(err, finish("", time.Time{}))
 		}
 		for _, e := range es {
 			if err := s.fn(ctx, e); err != nil {
 				if ctx.Err() != nil { // stopping: not the handler's fault
-					return handled, release("", time.Time{})
+					return handled, finish("", time.Time{})
 				}
 				wait := backoff(c.Attempts)
 				d.log.WarnContext(ctx, "event subscriber failed", "subscriber", s.name, "event_id", e.ID,
 					"event_type", e.Type, "attempt", c.Attempts+1, "retry_in", wait, "err", err)
-				return handled, release(err.Error(), d.now().Add(wait))
+				return handled, finish(err.Error(), d.now().Add(wait))
 			}
 			handled++
 			c.LastID, c.Attempts = e.ID, 0
-			if err := d.store.AdvanceEventCursor(ctx, s.name, d.owner, e.ID, LeaseTTL); err != nil {
-				if errors.Is(err, meta.ErrLeaseLost) {
+			if d.now().Sub(lastMove) >= advanceEvery {
+				if lost, err := advance(); lost {
 					return handled, nil
+				} else if err != nil {
+					return handled, errors.Join(err, finish("", time.Time{}))
 				}
-				return handled, errors.Join(err, release("", time.Time{}))
 			}
 		}
+		if lost, err := advance(); lost {
+			return handled, nil
+		} else if err != nil {
+			return handled, errors.Join(err, finish("", time.Time{}))
+		}
+		if len(es) < BatchSize {
+			break // caught up
+		}
 	}
-	return handled, release("", time.Time{})
+	return handled, finish("", time.Time{})
 }
 
 // backoff is the wait after the attempts+1-th failure: 1 s doubling, at

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/berth-registry/berth/internal/events"
 	"github.com/berth-registry/berth/internal/meta"
@@ -200,5 +201,98 @@ func TestDrainStopsWithBind(t *testing.T) {
 	}
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("Drain took %s after its binding ended", took)
+	}
+}
+
+// countingStore counts the cursor writes of a real store.
+type countingStore struct {
+	events.Store
+	mu                      sync.Mutex
+	leases, advances, frees int
+}
+
+func (c *countingStore) LeaseEventCursor(ctx context.Context, sub, owner string, ttl time.Duration) (meta.EventCursor, bool, error) {
+	c.mu.Lock()
+	c.leases++
+	c.mu.Unlock()
+	return c.Store.LeaseEventCursor(ctx, sub, owner, ttl)
+}
+
+func (c *countingStore) AdvanceEventCursor(ctx context.Context, sub, owner string, lastID int64, ttl time.Duration) error {
+	c.mu.Lock()
+	c.advances++
+	c.mu.Unlock()
+	return c.Store.AdvanceEventCursor(ctx, sub, owner, lastID, ttl)
+}
+
+func (c *countingStore) ReleaseEventCursor(ctx context.Context, sub, owner, failure string, retryAfter time.Time) error {
+	c.mu.Lock()
+	c.frees++
+	c.mu.Unlock()
+	return c.Store.ReleaseEventCursor(ctx, sub, owner, failure, retryAfter)
+}
+
+// TestDrainWritesCursorPerBatch: a pass moves a subscriber's cursor once
+// per batch of events read, not once per event (a tag PUT's event cost
+// three cursor commits, one per subscriber); a failure mid-batch still
+// leaves the cursor right after the last handled event, so nothing is
+// handed over twice.
+func TestDrainWritesCursorPerBatch(t *testing.T) {
+	cases := []struct {
+		name         string
+		events       int
+		failAt       int // index of the event whose handler fails once; -1: none
+		wantAdvances int
+		wantCursorAt int // index of the event the cursor stays on after the pass
+	}{
+		{"one event", 1, -1, 1, 0},
+		{"one batch", events.BatchSize, -1, 1, events.BatchSize - 1},
+		{"two and a half batches", 2*events.BatchSize + events.BatchSize/2, -1, 3, 2*events.BatchSize + events.BatchSize/2 - 1},
+		{"failure mid-batch", 2 * events.BatchSize, events.BatchSize + 7, 2, events.BatchSize + 6},
+		{"failure at the first event", 5, 0, 0, -1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			metatest.ForEachEngine(t, func(t *testing.T, s *meta.Store) {
+				ctx := t.Context()
+				cs := &countingStore{Store: s.Events}
+				d := events.NewDispatcher(cs, slog.New(slog.DiscardHandler))
+				rec := &recorder{}
+				if err := d.Subscribe("x", rec.handle); err != nil {
+					t.Fatal(err)
+				}
+				if err := d.Start(ctx); err != nil {
+					t.Fatal(err)
+				}
+				ids := appendN(t, s, tc.events, events.PushArtifact)
+				if tc.failAt >= 0 {
+					rec.fail = map[int64]int{ids[tc.failAt]: 1}
+				}
+				if _, err := d.DrainOnce(ctx); err != nil {
+					t.Fatal(err)
+				}
+				want := ids[:tc.wantCursorAt+1]
+				if diff := cmp.Diff(want, rec.ids(), cmpopts.EquateEmpty()); diff != "" {
+					t.Errorf("handled (-want +got):\n%s", diff)
+				}
+				if cs.leases != 1 || cs.advances != tc.wantAdvances || cs.frees != 1 {
+					t.Errorf("cursor writes: %d leases, %d advances, %d releases; want 1, %d, 1", cs.leases, cs.advances, cs.frees, tc.wantAdvances)
+				}
+				cur, err := s.Events.ListEventCursors(ctx)
+				if err != nil || len(cur) != 1 {
+					t.Fatalf("cursors %+v, %v", cur, err)
+				}
+				wantLast := int64(0)
+				if tc.wantCursorAt >= 0 {
+					wantLast = ids[tc.wantCursorAt]
+				}
+				if cur[0].LastID != wantLast || cur[0].LeaseOwner != "" {
+					t.Errorf("cursor %+v, want at %d and released", cur[0], wantLast)
+				}
+				if wantFailures := tc.failAt >= 0; (cur[0].Attempts == 1) != wantFailures {
+					t.Errorf("cursor attempts %d, want a failure recorded: %v", cur[0].Attempts, wantFailures)
+				}
+			})
+		})
 	}
 }

@@ -25,21 +25,14 @@ type ldapSettings interface {
 type Directory struct {
 	settings ldapSettings
 	// dummy is checked against while the directory is off, so that an
-	// unknown user costs what a wrong local password costs; made at first
-	// use, not at start (it costs the hash's memory).
+	// unknown user costs what a wrong local password costs.
 	hash      *argon2id.Params
 	dummyOnce sync.Once
 	dummy     string
 }
 
 func (d *Directory) dummyHash() string {
-	d.dummyOnce.Do(func() {
-		h, err := argon2id.CreateHash("not a password", d.hash)
-		if err != nil {
-			h = fixedDummy(d.hash)
-		}
-		d.dummy = h
-	})
+	d.dummyOnce.Do(func() { d.dummy = fixedDummy(d.hash) })
 	return d.dummy
 }
 
@@ -76,7 +69,7 @@ func (d *Directory) Authenticate(ctx context.Context, username, password string)
 		return ExternalUser{}, fmt.Errorf("ldap settings: %w", err)
 	}
 	if !enabled {
-		_, _ = argon2id.ComparePasswordAndHash(password, d.dummyHash())
+		_, _ = compareHash(password, d.dummyHash())
 		return ExternalUser{}, ErrInvalidCredentials
 	}
 	u, err := ldap.Authenticate(ctx, cfg, username, password)

@@ -173,8 +173,7 @@ type Service struct {
 	hash     *argon2id.Params
 	now      func() time.Time
 	// dummy is verified against when the user does not exist, so that an
-	// unknown user takes as long as a wrong password; made at first use
-	// (dummyHash), not at start, which would cost the hash's memory.
+	// unknown user takes as long as a wrong password (dummyHash).
 	dummyOnce sync.Once
 	dummy     string
 	passwords *passwordChecker
@@ -212,18 +211,15 @@ func New(store Stores, log *slog.Logger, opts Options) (*Service, error) {
 
 // dummyHash returns the hash unknown users are checked against.
 func (s *Service) dummyHash() string {
-	s.dummyOnce.Do(func() {
-		h, err := argon2id.CreateHash("not a password", s.hash)
-		if err != nil {
-			h = fixedDummy(s.hash)
-		}
-		s.dummy = h
-	})
+	s.dummyOnce.Do(func() { s.dummy = fixedDummy(s.hash) })
 	return s.dummy
 }
 
-// fixedDummy is a well-formed hash of cost p with a fixed salt, for when
-// no random salt can be had: checking against it costs the same.
+// fixedDummy is a well-formed hash of cost p with a fixed salt and a
+// made-up key: checking a password against it costs what checking against
+// a real hash of that cost does, and no password is known to match it (the
+// result is ignored anyway). Making one with argon2id instead would cost a
+// hash's time and memory at the first login for nothing.
 func fixedDummy(p *argon2id.Params) string {
 	return fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
 		p.Memory, p.Iterations, p.Parallelism)

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/alexedwards/argon2id"
-
 	"github.com/berth-registry/berth/internal/meta"
 )
 
@@ -75,7 +73,7 @@ func validateEmail(email string) error {
 
 // HashPassword returns the argon2id hash of pw at the service's cost.
 func (s *Service) HashPassword(pw string) (string, error) {
-	h, err := argon2id.CreateHash(pw, s.hash)
+	h, err := createHash(pw, s.hash)
 	if err != nil {
 		return "", fmt.Errorf("identity: hash password: %w", err)
 	}

@@ -43,3 +43,23 @@ func CountRows(ctx context.Context, s *Store, table string) (int, error) {
 	err := s.q.QueryRowContext(ctx, `SELECT count(*) FROM `+table).Scan(&n)
 	return n, err
 }
+
+// HookWALSync replaces the fsync of SQLite's group commit (nil on
+// PostgreSQL: reports false) and returns a function that reads the
+// commits and fsyncs made so far.
+func HookWALSync(s *Store, fsync func(path string) error) (stats func() (commits, syncs, synced uint64), ok bool) {
+	if s.wal == nil {
+		return nil, false
+	}
+	s.wal.mu.Lock()
+	s.wal.fsync = fsync
+	s.wal.mu.Unlock()
+	return func() (uint64, uint64, uint64) {
+		s.wal.mu.Lock()
+		defer s.wal.mu.Unlock()
+		return s.wal.commits, s.wal.syncs, s.wal.synced
+	}, true
+}
+
+// SyncFile is the group commit's fsync.
+var SyncFile = syncFile

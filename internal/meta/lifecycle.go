@@ -290,6 +290,28 @@ func (s *Quotas) NoteQuotaRefusal(ctx context.Context, pid int64) (bool, error) 
 	return n > 0, nil
 }
 
+// RecordQuotaRefusal writes the QUOTA_EXCEED event of a push of d into
+// repo by operator that err refused for its project's quota, once per
+// crossing (NoteQuotaRefusal: not again until usage falls back below the
+// limit). Any other err is ignored. Call it after the refused push rolled
+// back: it has its own transaction.
+func (s *Quotas) RecordQuotaRefusal(ctx context.Context, err error, repo string, d digest.Digest, operator string) error {
+	var qe *QuotaExceededError
+	if !errors.As(err, &qe) {
+		return nil
+	}
+	return s.inTx(ctx, func(tx *handle) error {
+		first, err := (&Quotas{tx}).NoteQuotaRefusal(ctx, qe.ProjectID)
+		if err != nil || !first {
+			return err
+		}
+		e := QuotaEvent(qe.ProjectID, qe.Project, QuotaFullPercent, qe.Used, qe.Requested, qe.Limit)
+		e.Repository, e.Digest, e.Operator = repo, d, operator
+		_, err = (&Events{tx}).Append(ctx, e)
+		return err
+	})
+}
+
 // inProject is the SQL condition "repository alias r is in the project
 // named by placeholder p".
 func inProject(r, p string) string {

@@ -80,24 +80,40 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 }
 
 func openSQLite(ctx context.Context, path string) (*Store, error) {
-	db, err := openSQLiteDB(path)
+	db, err := openSQLiteDB(path, "FULL")
 	if err != nil {
 		return nil, err
 	}
 	db.SetMaxOpenConns(sqliteMaxOpenConns)
 	db.SetMaxIdleConns(sqliteMaxOpenConns)
+	// InTx runs on a connection of its own that commits without waiting
+	// for the disk; the transaction is made durable after the write lock
+	// is released, by one fsync of the WAL shared with the commits around
+	// it (sqlitewrite.go, group commit).
+	txdb, err := openSQLiteDB(path, "NORMAL")
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	txdb.SetMaxOpenConns(1)
+	txdb.SetMaxIdleConns(1)
 	s := newStore(db, dialectSQLite)
 	s.writers = newWriteQueue()
+	s.txdb = txdb
+	s.wal = newWALSync(path + "-wal")
+	s.q = queuedExec{DB: db, h: s.handle}
 	if err := s.Ping(ctx); err != nil {
-		db.Close()
+		s.Close()
 		return nil, fmt.Errorf("meta: open sqlite %s: %w", path, err)
 	}
 	return s, nil
 }
 
 // openSQLiteDB opens a handle on the SQLite file at path, creating its
-// directory, with Berth's connection settings; it does not connect yet.
-func openSQLiteDB(path string) (*sql.DB, error) {
+// directory, with Berth's connection settings and the given synchronous
+// level (FULL: every commit waits for the disk; NORMAL: commits do not,
+// checkpoints do); it does not connect yet.
+func openSQLiteDB(path, synchronous string) (*sql.DB, error) {
 	if path == "" {
 		return nil, errors.New("meta: sqlite URL has no path: want sqlite:///abs/path/berth.db or sqlite://rel/path.db")
 	}
@@ -117,7 +133,7 @@ func openSQLiteDB(path string) (*sql.DB, error) {
 	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(sqliteBusyTimeout.Milliseconds(), 10)+")")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "synchronous("+synchronous+")")
 	q.Set("_txlock", "immediate")
 	q.Set("_time_format", "sqlite")
 	db, err := sql.Open("sqlite", path+"?"+q.Encode())
@@ -138,7 +154,7 @@ func OpenSQLiteConn(ctx context.Context, dsn string) (*sql.DB, error) {
 	if !ok {
 		return nil, errors.New("meta: OpenSQLiteConn: not a sqlite:// URL")
 	}
-	db, err := openSQLiteDB(path)
+	db, err := openSQLiteDB(path, "FULL")
 	if err != nil {
 		return nil, err
 	}

@@ -35,6 +35,11 @@ type handle struct {
 	// writers queues SQLite's transactions (sqlitewrite.go); nil on
 	// PostgreSQL and inside InTx.
 	writers writeQueue
+	// txdb is SQLite's connection for transactions (synchronous=NORMAL)
+	// and wal makes their commits durable (group commit, sqlitewrite.go);
+	// nil on PostgreSQL and inside InTx, where transactions run on db.
+	txdb *sql.DB
+	wal  *walSync
 }
 
 // timestamp is the store's clock in UTC, at the microsecond precision both
@@ -49,14 +54,23 @@ func (h *handle) inTx(ctx context.Context, fn func(tx *handle) error) error {
 	if h.db == nil {
 		return fn(h)
 	}
+	db := h.db
+	if h.txdb != nil {
+		db = h.txdb
+	}
+	var release func()
 	if h.writers != nil {
-		release, err := h.writers.acquire(ctx)
-		if err != nil {
+		var err error
+		if release, err = h.writers.acquire(ctx); err != nil {
 			return err
 		}
-		defer release()
+		defer func() {
+			if release != nil {
+				release()
+			}
+		}()
 	}
-	tx, err := h.db.BeginTx(ctx, nil)
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return wrapErr(err, "meta: begin")
 	}
@@ -71,7 +85,17 @@ func (h *handle) inTx(ctx context.Context, fn func(tx *handle) error) error {
 	if err := tx.Commit(); err != nil {
 		return wrapErr(err, "meta: commit")
 	}
-	return nil
+	if h.wal == nil {
+		return nil
+	}
+	// Committed but not yet on disk: let the next writer in, then wait
+	// for an fsync of the WAL that started after this commit.
+	seq := h.wal.committed()
+	if release != nil {
+		release()
+		release = nil
+	}
+	return h.wal.sync(seq)
 }
 
 // Aggregates on the same handle, for methods that read or write another
@@ -174,6 +198,9 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
 func (s *Store) Close() error {
 	if s.db == nil {
 		return nil
+	}
+	if s.txdb != nil {
+		s.txdb.Close()
 	}
 	return s.db.Close()
 }

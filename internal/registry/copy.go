@@ -76,7 +76,7 @@ func (s *Service) CopyManifest(ctx context.Context, src, dst string, d digest.Di
 	if err != nil {
 		return fmt.Errorf("copy %s@%s to %s: %w", src, d, dst, err)
 	}
-	s.forget(ctx, tagKeys(dst, tags)...)
+	s.forget(ctx, dst, tagKeys(dst, tags)...)
 	return nil
 }
 

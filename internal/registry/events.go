@@ -36,24 +36,15 @@ func appendEvent(ctx context.Context, tx *meta.Store, typ, repo string, d digest
 }
 
 // quotaEvent writes QUOTA_EXCEED when err says a push went over its
-// project's quota, once per crossing (meta.Quotas.NoteQuotaRefusal: not
-// again until usage falls back below the limit). The push rolled back,
-// so the event has its own transaction; a failure to write it is only
-// logged.
+// project's quota (meta.Quotas.RecordQuotaRefusal: once per crossing, in
+// a transaction of its own since the push rolled back); a failure to
+// write it is only logged.
 func (s *Service) quotaEvent(ctx context.Context, repo string, d digest.Digest, err error) {
-	var qe *meta.QuotaExceededError
-	if !errors.As(err, &qe) {
+	if !errors.Is(err, meta.ErrQuotaExceeded) {
 		return
 	}
 	if err := s.store.Tx.InTx(ctx, func(tx *meta.Store) error {
-		first, err := tx.Quotas.NoteQuotaRefusal(ctx, qe.ProjectID)
-		if err != nil || !first {
-			return err
-		}
-		e := meta.QuotaEvent(qe.ProjectID, qe.Project, meta.QuotaFullPercent, qe.Used, qe.Requested, qe.Limit)
-		e.Repository, e.Digest, e.Operator = repo, d, access.FromContext(ctx).Name
-		_, err = tx.Events.Append(ctx, e)
-		return err
+		return tx.Quotas.RecordQuotaRefusal(ctx, err, repo, d, access.FromContext(ctx).Name)
 	}); err != nil {
 		s.log.WarnContext(ctx, "could not record a quota event", "repository", repo, "err", err)
 	}

@@ -114,20 +114,33 @@ func (c *localCache) removeLocked(el *list.Element) {
 	c.bytes -= e.size
 }
 
+// Bounds of the tag lists (tagLists): 100,000 tags of 8 characters take
+// 1.2 MiB.
+const (
+	tagListBytes = 8 << 20
+	tagListRepos = 16
+)
+
 // WithLocalCache turns on the in-process cache of tags and manifests
 // (maxBytes in all, entries fresh for ttl; see localCache for the
-// staleness this allows) and returns s. With ttl 0 nothing is ever served
+// staleness this allows) and, with a TTL, that of whole tag lists
+// (tagLists, tagListBytes in all) and returns s. With ttl 0 nothing is ever served
 // fresh from it: it only keeps pulls already seen working while the
 // database is unavailable (for deployments where other replicas write).
 func (s *Service) WithLocalCache(maxBytes int64, ttl time.Duration) *Service {
 	if maxBytes > 0 && ttl >= 0 {
 		s.local = newLocalCache(maxBytes, ttl)
 	}
+	if maxBytes > 0 && ttl > 0 {
+		s.tagLists = newTagLists(tagListBytes, tagListRepos, ttl)
+	}
 	return s
 }
 
-// forget drops keys from both caches (after a write).
-func (s *Service) forget(ctx context.Context, keys ...string) {
+// forget drops keys from both caches and repo's tag list (after a write
+// to repo).
+func (s *Service) forget(ctx context.Context, repo string, keys ...string) {
 	s.local.delete(keys...)
+	s.tagLists.drop(repo)
 	s.cache.Delete(ctx, keys...)
 }

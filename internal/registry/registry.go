@@ -100,7 +100,9 @@ type Service struct {
 	store Stores
 	cache Cache
 	local *localCache // nil: off (WithLocalCache)
-	log   *slog.Logger
+	// tagLists: nil: off (WithLocalCache with a TTL)
+	tagLists *tagLists
+	log      *slog.Logger
 }
 
 // New returns a Service over the stores; cache may be nil.
@@ -197,7 +199,7 @@ func (s *Service) PutManifest(ctx context.Context, repo, ref, contentType string
 		if err != nil {
 			return PutResult{}, fmt.Errorf("put manifest %s:%s: %w", repo, ref, err)
 		}
-		s.forget(ctx, tagKeys(repo, tags)...)
+		s.forget(ctx, repo, tagKeys(repo, tags)...)
 		return PutResult{Digest: d, Subject: m.Subject, Tags: tags}, nil
 	}
 	err = s.store.Tx.InTx(ctx, func(tx *meta.Store) error {
@@ -221,7 +223,7 @@ func (s *Service) PutManifest(ctx context.Context, repo, ref, contentType string
 		s.quotaEvent(ctx, repo, d, err)
 		return PutResult{}, fmt.Errorf("put manifest %s:%s: %w", repo, ref, err)
 	}
-	s.forget(ctx, tagKeys(repo, tags)...)
+	s.forget(ctx, repo, tagKeys(repo, tags)...)
 	return PutResult{Digest: d, Subject: m.Subject, Tags: tags}, nil
 }
 
@@ -316,7 +318,7 @@ func (s *Service) DeleteManifest(ctx context.Context, repo, ref string) error {
 		if err := s.store.Manifests.DeleteTag(ctx, repo, ref); err != nil {
 			return fmt.Errorf("delete tag %s:%s: %w", repo, ref, err)
 		}
-		s.forget(ctx, tagKey(repo, ref))
+		s.forget(ctx, repo, tagKey(repo, ref))
 		return nil
 	}
 	d, err := oci.ParseDigest(ref)
@@ -352,18 +354,28 @@ func (s *Service) DeleteManifest(ctx context.Context, repo, ref string) error {
 	}
 	// Tags that pointed at it are gone from the database; their cache
 	// entries expire within tagTTL and resolve to MANIFEST_UNKNOWN meanwhile.
-	s.forget(ctx, manifestKey(repo, d))
+	s.forget(ctx, repo, manifestKey(repo, d))
 	return nil
 }
 
 // Tags returns up to limit tags of repo after last, and whether more follow.
+// Pages come from the in-process tag list once a listing has walked them
+// all (tagLists, SQLite only).
 func (s *Service) Tags(ctx context.Context, repo, last string, limit int) ([]string, bool, error) {
 	limit = clampLimit(limit)
+	if tags, more, ok := s.tagLists.page(repo, last, limit); ok {
+		return tags, more, nil
+	}
+	gen := s.tagLists.generation()
 	tags, err := s.store.Manifests.ListTags(ctx, repo, last, limit+1)
 	if err != nil {
 		return nil, false, fmt.Errorf("list tags of %s: %w", repo, err)
 	}
-	return trimPage(tags, limit)
+	page, more, err := trimPage(tags, limit)
+	if err == nil {
+		s.tagLists.add(repo, gen, last, page, more)
+	}
+	return page, more, err
 }
 
 // Catalog returns up to limit repository names after last, and whether more follow.

@@ -28,6 +28,6 @@ func (s *Service) CreateTag(ctx context.Context, repo, tag string, d digest.Dige
 	if err := s.store.Manifests.CreateTag(ctx, repo, tag, d); err != nil {
 		return fmt.Errorf("create tag %s:%s: %w", repo, tag, err)
 	}
-	s.forget(ctx, tagKey(repo, tag))
+	s.forget(ctx, repo, tagKey(repo, tag))
 	return nil
 }

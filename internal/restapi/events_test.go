@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/internal/app/apptest"
+	"github.com/berth-registry/berth/internal/meta"
 )
 
 // TestEventOutbox: a push, a pull and a delete through the real server
@@ -92,6 +94,41 @@ func TestQuotaExceedEvent(t *testing.T) {
 		}
 		if len(es) != 1 || es[0].Type != "QUOTA_EXCEED" || es[0].Repository != "tight/app" || !strings.Contains(string(es[0].Detail), "quota exceeded") {
 			t.Fatalf("events %+v, want one QUOTA_EXCEED", es)
+		}
+	})
+}
+
+// TestQuotaExceedEventOnBlobs: a blob upload refused for the project's
+// quota leaves a QUOTA_EXCEED event naming the blob; a mount refused right
+// after it, in the same crossing, leaves none more.
+func TestQuotaExceedEventOnBlobs(t *testing.T) {
+	forEachEnv(t, func(t *testing.T, e *env) {
+		e.must(e.do(admin, http.MethodPost, "projects", map[string]any{"project_name": "tightb", "storage_limit": 700}), http.StatusCreated)
+		e.must(e.do(admin, http.MethodPost, "projects", map[string]any{"project_name": "roomy"}), http.StatusCreated)
+		e.srv.PushBlob(t, admin, "tightb/app", bytes.Repeat([]byte("a"), 512))
+		big := bytes.Repeat([]byte("b"), 512)
+		d := digest.FromBytes(big)
+		r := e.do(admin, http.MethodPost, "/v2/tightb/app/blobs/uploads/?digest="+d.String(), big, "Content-Type", "application/octet-stream")
+		if r.status != http.StatusForbidden || r.code != "DENIED" {
+			t.Fatalf("blob upload over quota: %d %s %q", r.status, r.code, r.msg)
+		}
+		other := e.srv.PushBlob(t, admin, "roomy/src", bytes.Repeat([]byte("c"), 512))
+		r = e.do(admin, http.MethodPost, "/v2/tightb/app/blobs/uploads/?mount="+other.String()+"&from=roomy/src", nil)
+		if r.status != http.StatusForbidden {
+			t.Fatalf("mount over quota: %d %s %q", r.status, r.code, r.msg)
+		}
+		es, err := e.store().Events.EventsAfter(t.Context(), 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var quota []meta.Event
+		for _, ev := range es {
+			if ev.Type == "QUOTA_EXCEED" {
+				quota = append(quota, ev)
+			}
+		}
+		if len(quota) != 1 || quota[0].Repository != "tightb/app" || quota[0].Digest != d || !strings.Contains(string(quota[0].Detail), "quota exceeded") {
+			t.Fatalf("QUOTA_EXCEED events %+v, want one for %s", quota, d)
 		}
 	})
 }

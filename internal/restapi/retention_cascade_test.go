@@ -100,6 +100,12 @@ func TestRetentionCascadesAndEmits(t *testing.T) {
 				Type, Status string
 				NameTag      string `json:"name_tag"`
 			} `json:"deleted_artifact"`
+			Rules []struct {
+				Template     string `json:"template"`
+				TagSelectors []struct {
+					Kind, Decoration, Pattern string
+				} `json:"tag_selectors"`
+			} `json:"retention_rule"`
 		}
 		var got []retention
 		apptest.Eventually(t, 10*time.Second, func() bool {
@@ -126,7 +132,8 @@ func TestRetentionCascadesAndEmits(t *testing.T) {
 		r := got[0]
 		if r.Total != 3 || r.Retained != 2 || r.ProjectName != "rc" || id != itoa(r.PolicyID) || r.Result != "SUCCESS" ||
 			r.Deleted != 1 || r.Accessories != 2 || len(r.DeletedArtifact) != 1 ||
-			r.DeletedArtifact[0].NameTag != "app:old" || r.DeletedArtifact[0].Status != "SUCCESS" || r.DeletedArtifact[0].Type != "image" {
+			r.DeletedArtifact[0].NameTag != "app:old" || r.DeletedArtifact[0].Status != "SUCCESS" || r.DeletedArtifact[0].Type != "image" ||
+			len(r.Rules) != 1 || r.Rules[0].Template != "latestPushedK" || len(r.Rules[0].TagSelectors) != 1 || r.Rules[0].TagSelectors[0].Pattern != "**" {
 			t.Errorf("TAG_RETENTION retention = %+v", r)
 		}
 	})

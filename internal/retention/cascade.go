@@ -117,6 +117,7 @@ type report struct {
 	Retained          int               `json:"retained"`
 	ProjectName       string            `json:"project_name,omitempty"`
 	RetentionPolicyID int64             `json:"retention_policy_id,omitempty"`
+	RetentionRule     []reportRule      `json:"retention_rule,omitempty"`
 	Status            string            `json:"result,omitempty"`
 	DeletedArtifact   []deletedArtifact `json:"deleted_artifact,omitempty"`
 	// Berth additions: the execution, how many artifacts went (with
@@ -125,6 +126,25 @@ type report struct {
 	Deleted     int   `json:"deleted"`
 	Accessories int   `json:"accessories_deleted"`
 	Omitted     int   `json:"omitted,omitempty"`
+}
+
+// reportRule is one enabled rule of the policy, as Harbor's event lists it.
+type reportRule struct {
+	Template       string                `json:"template,omitempty"`
+	Params         map[string]any        `json:"params,omitempty"`
+	TagSelectors   []Selector            `json:"tag_selectors,omitempty"`
+	ScopeSelectors map[string][]Selector `json:"scope_selectors,omitempty"`
+}
+
+// setRules lists the enabled rules of the policy that ran (a policy holds
+// at most MaxRules).
+func (r *report) setRules(rules []Rule) {
+	r.RetentionRule = r.RetentionRule[:0]
+	for _, rule := range rules {
+		if !rule.Disabled {
+			r.RetentionRule = append(r.RetentionRule, reportRule{rule.Template, rule.Params, rule.TagSelectors, rule.ScopeSelectors})
+		}
+	}
 }
 
 // add records the fate of candidate c of repo (a path inside project).

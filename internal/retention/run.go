@@ -59,6 +59,7 @@ func (s *Service) run(ctx context.Context, e meta.RetentionExecution, operator s
 	if *proj, err = s.d.Projects.GetProject(ctx, p.ProjectID()); err != nil {
 		return "", err
 	}
+	rep.setRules(p.Rules)
 	status := meta.RetentionSuccess
 	for offset := 0; offset < MaxRepositories; offset += pageSize {
 		repos, _, err := s.d.Repos.ListProjectRepositories(ctx, proj.Name, "", meta.Page{Offset: offset, Limit: min(pageSize, MaxRepositories-offset)})
