@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -125,7 +126,7 @@ func Run(ctx context.Context, o Options) (Results, error) {
 		for run := range o.BigRuns {
 			for _, s := range servers {
 				o.logf("%s: %s, run %d", s.Name, what, run+1)
-				push, pull, err := bigPushPull(ctx, clients[s.Name], "library/big", size, 1000+uint64(run), bigPulls)
+				push, pull, err := bigPushPull(ctx, clients[s.Name], "library/big", size, 1000+uint64(run), bigPulls, nil)
 				if err != nil {
 					return res, fmt.Errorf("%s on %s: %w", what, s.Name, err)
 				}
@@ -308,7 +309,10 @@ func addSample(m map[string]map[string][]wrkResult, metric, server string, r wrk
 }
 
 // runS3 starts one SeaweedFS and measures the big push/pull of Berth and
-// Distribution 2.8 on it (each under its own key prefix).
+// Distribution 2.8 on it (each under its own key prefix), and the same
+// layers sent straight to the store (the ceiling). All of them run at
+// once and take turns layer by layer, so that noise from the shared
+// machine falls on all of them alike.
 func runS3(ctx context.Context, o Options, res Results) error {
 	dir := filepath.Join(o.Dir, "s3")
 	out, err := exec.CommandContext(ctx, o.SeaweedFS, "start", dir, "bench").Output()
@@ -323,6 +327,22 @@ func runS3(ctx context.Context, o Options, res Results) error {
 	key, secret, _ := strings.Cut(creds, ":")
 	host, bucket, _ := strings.Cut(hostBucket, "/")
 	s3 := &S3{Endpoint: "http://" + host, Bucket: bucket, Key: key, Secret: secret}
+	weedPID := 0
+	if b, err := os.ReadFile(filepath.Join(dir, "weed.pid")); err == nil {
+		weedPID, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	type run struct {
+		s          *Server
+		c          *client
+		m          *cpuMeter
+		push, pull []float64
+	}
+	var runs []*run
+	defer func() {
+		for _, r := range runs {
+			r.s.Stop()
+		}
+	}()
 	for _, name := range o.Servers {
 		if name == "dist3" { // the S3 target compares with Distribution 2.8
 			continue
@@ -332,17 +352,38 @@ func runS3(ctx context.Context, o Options, res Results) error {
 		if err != nil {
 			return err
 		}
-		o.logf("%s on S3: big push/pull", name)
-		push, pull, err := bigMedians(ctx, newClient(s), "library/big", o.BigMiB<<20, o.BigRuns, 2000)
-		_, p := s.RSSMiB()
-		s.Stop()
-		if err != nil {
-			return fmt.Errorf("S3 big push/pull on %s: %w", name, err)
+		runs = append(runs, &run{s: s, c: newClient(s), m: newCPUMeter(weedPID, s.PID())})
+	}
+	// The ceiling in Berth's default part size.
+	direct := newDirectPut(s3, o.BigMiB<<20, 10<<20, weedPID)
+	for i := range o.BigRuns {
+		seed := 2000 + uint64(i)
+		o.logf("S3 layer %d of %d: straight to the store, then %d registries", i+1, o.BigRuns, len(runs))
+		if err := direct.once(ctx, seed); err != nil {
+			return err
 		}
+		for _, r := range runs {
+			push, pulls, err := bigPushPull(ctx, r.c, "library/big", o.BigMiB<<20, seed, bigPulls, r.m)
+			if err != nil {
+				return fmt.Errorf("S3 big push/pull on %s: %w", r.s.Name, err)
+			}
+			r.push, r.pull = append(r.push, push), append(r.pull, pulls...)
+		}
+	}
+	rate, weedCPU := direct.best(o)
+	res.set("s3_direct", "berth", rate)
+	res.set("s3_direct_weed_cpu", "berth", weedCPU)
+	for _, r := range runs {
+		name := r.s.Name
+		_, p := r.s.RSSMiB()
+		push, pull := median(r.push), median(r.pull)
 		res.set("s3_push", name, push)
 		res.set("s3_pull", name, pull)
 		res.set("s3_rss_peak", name, p)
-		o.logf("%s on S3: push %.1f MB/s, pull %.1f MB/s, peak RSS %.1f MiB", name, push, pull, p)
+		res.set("s3_push_weed_cpu", name, r.m.perOp(0))
+		res.set("s3_push_cpu", name, r.m.perOp(1))
+		o.logf("%s on S3: push %.1f MB/s (CPU per push: SeaweedFS %.2f s, %s %.2f s), pull %.1f MB/s, peak RSS %.1f MiB",
+			name, push, r.m.perOp(0), name, r.m.perOp(1), pull, p)
 	}
 	return nil
 }
@@ -416,6 +457,10 @@ func Rows() []Row {
 			x := ratio(r, "s3_push", "", "berth", "dist2.8")
 			return x >= 5, !math.IsNaN(x)
 		}},
+		{Metric: "s3_push_weed_cpu", Label: "  SeaweedFS CPU per push", Unit: "s"},
+		{Metric: "s3_push_cpu", Label: "  registry CPU per push", Unit: "s"},
+		{Metric: "s3_direct", Label: "  ceiling: straight to SeaweedFS, no registry (berth's column; vs dist2.8's push)", Unit: "MB/s", Higher: true, Base: "s3_push"},
+		{Metric: "s3_direct_weed_cpu", Label: "  SeaweedFS CPU per layer, straight", Unit: "s"},
 		{Metric: "s3_pull", Label: "S3 big pull (SeaweedFS)", Unit: "MB/s", Higher: true},
 		{Metric: "s3_rss_peak", Label: "S3 RSS peak", Unit: "MiB"},
 	}

@@ -28,13 +28,16 @@ func median(xs []float64) float64 {
 
 // bigPushPull pushes one layer of size bytes made from seed and pulls it
 // back pulls times; returns the push throughput and each pull's, in MB/s.
-func bigPushPull(ctx context.Context, c *client, repo string, size int64, seed uint64, pulls int) (push float64, pull []float64, err error) {
+// m (may be nil) adds up CPU time over the push.
+func bigPushPull(ctx context.Context, c *client, repo string, size int64, seed uint64, pulls int, m *cpuMeter) (push float64, pull []float64, err error) {
 	b := newBlob(seed, size)
+	before := m.sample()
 	t0 := time.Now()
 	if err := c.pushBlob(ctx, repo, b.dgst, b.size, b.reader, true); err != nil {
 		return 0, nil, err
 	}
 	push = float64(size) / 1e6 / time.Since(t0).Seconds()
+	m.add(before)
 	for range pulls {
 		t0 = time.Now()
 		resp, err := c.do(ctx, http.MethodGet, "/v2/"+repo+"/blobs/"+b.dgst, nil, 0, nil)
@@ -82,20 +85,6 @@ func diskCeiling(dir string, size int64, runs int) (float64, error) {
 		rates = append(rates, float64(size)/1e6/d.Seconds())
 	}
 	return median(rates), nil
-}
-
-// bigMedians pushes runs different layers of size bytes (seeds from seed)
-// and pulls each back bigPulls times; returns the median push and pull MB/s.
-func bigMedians(ctx context.Context, c *client, repo string, size int64, runs int, seed uint64) (push, pull float64, err error) {
-	var ps, ls []float64
-	for i := range runs {
-		p, l, err := bigPushPull(ctx, c, repo, size, seed+uint64(i), bigPulls)
-		if err != nil {
-			return 0, 0, err
-		}
-		ps, ls = append(ps, p), append(ls, l...)
-	}
-	return median(ps), median(ls), nil
 }
 
 // smallImages pushes n images of three layers each (plus a config) with

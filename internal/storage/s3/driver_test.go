@@ -1,16 +1,20 @@
 package s3_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -248,6 +252,12 @@ func TestNoLeftovers(t *testing.T) {
 	if err := pend(b, "restarted", 0, 0).Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Restarted, then committed in parts (a new write's Commit cleans up
+	// nothing more: the Writer that started it did).
+	closeW(pend(a, "rewritten", 0, 3))
+	if err := pend(b, "rewritten", 0, 5).Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
 
 	client := rawClient(t, c)
 	root := strings.Trim(c.RootDirectory, "/") + "/"
@@ -264,7 +274,7 @@ func TestNoLeftovers(t *testing.T) {
 			}
 		}
 	}
-	if diff := cmp.Diff([]string{"committed", "orphan", "restarted"}, keys); diff != "" {
+	if diff := cmp.Diff([]string{"committed", "orphan", "restarted", "rewritten"}, keys); diff != "" {
 		t.Errorf("objects in the bucket (-want +got):\n%s", diff)
 	}
 	uploads, err := client.ListMultipartUploads(ctx, &awss3.ListMultipartUploadsInput{Bucket: &c.Bucket, Prefix: &root})
@@ -277,6 +287,9 @@ func TestNoLeftovers(t *testing.T) {
 	info, err := a.Stat(ctx, "committed")
 	if err != nil || info.Size != 12<<20 {
 		t.Fatalf("Stat(committed) = %+v, %v; want 12 MiB", info, err)
+	}
+	if info, err := a.Stat(ctx, "rewritten"); err != nil || info.Size != 15<<20 {
+		t.Fatalf("Stat(rewritten) = %+v, %v; want 15 MiB", info, err)
 	}
 }
 
@@ -334,5 +347,61 @@ func TestCancelledWriterUploadsNoMorePart(t *testing.T) {
 	}
 	if err := d.Delete(t.Context(), "cancelled-request"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestUploadsSignHeadersOnly: object and part uploads are signed without
+// a hash of their body (the SDK would otherwise read every part once more
+// to hash it), and what the store keeps is still what was written.
+func TestUploadsSignHeadersOnly(t *testing.T) {
+	c := testConfig(t)
+	target, err := url.Parse(c.RegionEndpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu     sync.Mutex
+		hashes = map[string]int{} // X-Amz-Content-Sha256 of PUTs with a body -> count
+	)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && r.ContentLength > 0 {
+			mu.Lock()
+			hashes[r.Header.Get("X-Amz-Content-Sha256")]++
+			mu.Unlock()
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	c.RegionEndpoint = srv.URL
+	d := mustNew(t, c)
+	ctx := t.Context()
+	data := make([]byte, 12<<20) // three parts of 5 MiB at most
+	rand.Read(data)
+	for key, n := range map[string]int{"big": len(data), "small": 1000} {
+		w, err := d.Writer(ctx, key, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(data[:n]); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rc, err := d.Reader(ctx, key, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, data[:n]) {
+			t.Fatalf("%s: read back %d bytes (%v), want the %d written", key, len(got), err, n)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if diff := cmp.Diff(map[string]int{"UNSIGNED-PAYLOAD": 4}, hashes); diff != "" {
+		t.Errorf("X-Amz-Content-Sha256 of uploads, three parts and one object (-want +got):\n%s", diff)
 	}
 }

@@ -116,7 +116,7 @@ func (w *writer) uploadPart(ctx context.Context) error {
 		PartNumber:    &num,
 		Body:          bytes.NewReader(w.buf),
 		ContentLength: aws.Int64(int64(len(w.buf))),
-	})
+	}, unsignedPayload)
 	if err != nil {
 		return fmt.Errorf("upload part %d: %w", num, err)
 	}
@@ -186,7 +186,7 @@ func (w *writer) Commit(ctx context.Context) error {
 			StorageClass:         d.storageClass,
 			ServerSideEncryption: d.sse,
 			SSEKMSKeyId:          d.kmsKeyID,
-		})
+		}, unsignedPayload)
 		if err != nil {
 			return fmt.Errorf("commit %q: %w", w.key, err)
 		}
@@ -211,6 +211,11 @@ func (w *writer) Commit(ctx context.Context) error {
 		}
 	}
 	w.buf = nil
+	if w.base < 0 {
+		// A new write: Writer discarded what the key had pending, and
+		// only Close, which ends a writer, saves state. Nothing is left.
+		return nil
+	}
 	// The object is committed; leftovers (state objects, uploads orphaned
 	// by writers that died) are removed by the next Writer, Cancel or
 	// Delete of this key if this fails.
