@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -31,6 +32,10 @@ func median(xs []float64) float64 {
 // m (may be nil) adds up CPU time over the push.
 func bigPushPull(ctx context.Context, c *client, repo string, size int64, seed uint64, pulls int, m *cpuMeter) (push float64, pull []float64, err error) {
 	b := newBlob(seed, size)
+	// Write out every dirty page first: a server that leaves its push in
+	// the page cache (Distribution never fsyncs) would otherwise have the
+	// next server's push pay for its writeback.
+	syscall.Sync()
 	before := m.sample()
 	t0 := time.Now()
 	if err := c.pushBlob(ctx, repo, b.dgst, b.size, b.reader, true); err != nil {
