@@ -107,7 +107,7 @@ func FuzzPageParams(f *testing.F) {
 	f.Fuzz(func(t *testing.T, rawQuery string) {
 		r := httptest.NewRequest(http.MethodGet, "/v2/_catalog", nil)
 		r.URL.RawQuery = rawQuery
-		n, last, err := pageParams(r)
+		n, last, err := pageParams(r, registry.MaxListLimit)
 		if err != nil {
 			wantAPIError(t, err, "PAGINATION_NUMBER_INVALID", "400")
 			return
@@ -128,7 +128,7 @@ func FuzzPageParams(f *testing.F) {
 		}
 		r2 := httptest.NewRequest(http.MethodGet, "/v2/a/b/tags/list", nil)
 		r2.URL.RawQuery = u.RawQuery
-		n2, last2, err := pageParams(r2)
+		n2, last2, err := pageParams(r2, registry.MaxListLimit)
 		if err != nil || n2 != n || last2 != last {
 			t.Fatalf("Link %q gives %d, %q, %v; want %d, %q", link, n2, last2, err, n, last)
 		}

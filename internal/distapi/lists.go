@@ -11,10 +11,11 @@ import (
 	"github.com/berth-registry/berth/internal/registry"
 )
 
-// pageParams reads ?n= and ?last=. Without n a page holds
-// registry.MaxListLimit entries; a larger n is clamped to it (the spec
-// lets a registry return fewer than n) and a Link header leads on.
-func pageParams(r *http.Request) (n int, last string, err error) {
+// pageParams reads ?n= and ?last=. Without n a page holds max entries
+// (registry.MaxTagPage for tags, registry.MaxListLimit otherwise); a larger
+// n is clamped to it (the spec lets a registry return fewer than n) and a
+// Link header leads on.
+func pageParams(r *http.Request, max int) (n int, last string, err error) {
 	q := r.URL.Query()
 	last = q.Get("last")
 	if len(last) > 512 {
@@ -22,14 +23,14 @@ func pageParams(r *http.Request) (n int, last string, err error) {
 	}
 	ns := q.Get("n")
 	if ns == "" {
-		return registry.MaxListLimit, last, nil
+		return max, last, nil
 	}
 	v, perr := strconv.ParseInt(ns, 10, 64)
 	if perr != nil || v < 0 {
 		return 0, "", newError("PAGINATION_NUMBER_INVALID", http.StatusBadRequest, "n must be a non-negative integer, got %q", truncate(ns, 40))
 	}
-	if v > registry.MaxListLimit {
-		v = registry.MaxListLimit
+	if v > int64(max) {
+		v = int64(max)
 	}
 	return int(v), last, nil
 }
@@ -42,7 +43,7 @@ func setNextLink(w http.ResponseWriter, path string, n int, last string) {
 }
 
 func (a *API) tags(w http.ResponseWriter, r *http.Request, t target) error {
-	n, last, err := pageParams(r)
+	n, last, err := pageParams(r, registry.MaxTagPage)
 	if err != nil {
 		return err
 	}
@@ -124,7 +125,7 @@ const maxCatalogScan = 10
 // visible repository found (with a Link, since the scan was cut short);
 // when it found none, the listing ends there.
 func (a *API) catalog(w http.ResponseWriter, r *http.Request, _ target) error {
-	n, last, err := pageParams(r)
+	n, last, err := pageParams(r, registry.MaxListLimit)
 	if err != nil {
 		return err
 	}

@@ -57,8 +57,14 @@ func (e *ReferencedError) Error() string {
 
 func (e *ReferencedError) Unwrap() error { return ErrManifestReferenced }
 
-// MaxListLimit bounds one page of tags, repositories or referrers.
+// MaxListLimit bounds one page of repositories or referrers.
 const MaxListLimit = 1000
+
+// MaxTagPage bounds one page of tags/list, and is the page a request
+// without n gets. Distribution answers every tag in one response; pages of
+// 10,000 keep a listing of 100,000 tags to 11 requests (not 101), each at
+// most about 1.3 MB (a tag is at most 128 bytes).
+const MaxTagPage = 10000
 
 // Stores are the parts of the metadata store the Service uses; internal/app
 // fills them from *meta.Store.
@@ -362,7 +368,9 @@ func (s *Service) DeleteManifest(ctx context.Context, repo, ref string) error {
 // Pages come from the in-process tag list once a listing has walked them
 // all (tagLists, SQLite only).
 func (s *Service) Tags(ctx context.Context, repo, last string, limit int) ([]string, bool, error) {
-	limit = clampLimit(limit)
+	if limit < 0 || limit > MaxTagPage {
+		limit = MaxTagPage
+	}
 	if tags, more, ok := s.tagLists.page(repo, last, limit); ok {
 		return tags, more, nil
 	}

@@ -8,7 +8,7 @@ import (
 )
 
 // tagLists caches, per repository, the complete sorted tag list, so that
-// listing a repository of 100,000 tags (100 pages of MaxListLimit) costs
+// listing a repository of 100,000 tags (10 pages of MaxTagPage) costs
 // no query per page once it has been listed. It is filled by the listing
 // itself, a page at a time: a walk that starts at the first page and
 // follows the pages in order, with no tag write of this process to the

@@ -150,7 +150,7 @@ func TestTagListCache(t *testing.T) {
 							t.Errorf("step %d %s (-want +got):\n%s", i, st.do, diff)
 						}
 						for j, sz := range sizes[:len(sizes)-1] {
-							if sz != min(n, MaxListLimit) {
+							if sz != min(n, MaxTagPage) {
 								t.Errorf("step %d %s: page %d holds %d tags, want %d", i, st.do, j, sz, n)
 							}
 						}
