@@ -2,6 +2,7 @@ package meta
 
 import (
 	"context"
+	"database/sql"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -63,3 +64,17 @@ func HookWALSync(s *Store, fsync func(path string) error) (stats func() (commits
 
 // SyncFile is the group commit's fsync.
 var SyncFile = syncFile
+
+// CachedStatements is how many statements SQLite's transactions keep
+// prepared (-1 on PostgreSQL).
+func CachedStatements(s *Store) int {
+	if s.stmts == nil {
+		return -1
+	}
+	return s.stmts.len()
+}
+
+// ExecInTx runs query on tx's handle (tests of the statement cache).
+func ExecInTx(ctx context.Context, tx *Store, query string) (sql.Result, error) {
+	return tx.q.ExecContext(ctx, query)
+}

@@ -95,12 +95,16 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	txdb.SetMaxOpenConns(1)
-	txdb.SetMaxIdleConns(1)
+	// Two connections: transactions run one at a time (the write queue),
+	// and the other is where a statement is first prepared while a
+	// transaction holds the one (stmtcache.go).
+	txdb.SetMaxOpenConns(2)
+	txdb.SetMaxIdleConns(2)
 	s := newStore(db, dialectSQLite)
 	s.writers = newWriteQueue()
 	s.txdb = txdb
 	s.wal = newWALSync(path + "-wal")
+	s.stmts = newStmtCache(txdb)
 	s.q = queuedExec{DB: db, h: s.handle}
 	if err := s.Ping(ctx); err != nil {
 		s.Close()

@@ -40,6 +40,8 @@ type handle struct {
 	// nil on PostgreSQL and inside InTx, where transactions run on db.
 	txdb *sql.DB
 	wal  *walSync
+	// stmts are txdb's prepared statements (stmtcache.go); nil elsewhere.
+	stmts *stmtCache
 }
 
 // timestamp is the store's clock in UTC, at the microsecond precision both
@@ -76,6 +78,9 @@ func (h *handle) inTx(ctx context.Context, fn func(tx *handle) error) error {
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	th := &handle{q: tx, dialect: h.dialect, now: h.now, grace: h.grace}
+	if h.stmts != nil {
+		th.q = cachedTx{Tx: tx, c: h.stmts}
+	}
 	if err := fn(th); err != nil {
 		return err
 	}
