@@ -71,7 +71,9 @@ func CachedStatements(s *Store) int {
 	if s.stmts == nil {
 		return -1
 	}
-	return s.stmts.len()
+	s.stmts.mu.Lock()
+	defer s.stmts.mu.Unlock()
+	return len(s.stmts.m)
 }
 
 // ExecInTx runs query on tx's handle (tests of the statement cache).

@@ -55,12 +55,6 @@ func (c *stmtCache) get(ctx context.Context, query string) *sql.Stmt {
 	return st
 }
 
-func (c *stmtCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.m)
-}
-
 // cachedTx is a transaction on SQLite's transaction connection that runs
 // statements prepared through its stmtCache.
 type cachedTx struct {

@@ -368,9 +368,7 @@ func (s *Service) DeleteManifest(ctx context.Context, repo, ref string) error {
 // Pages come from the in-process tag list once a listing has walked them
 // all (tagLists, SQLite only).
 func (s *Service) Tags(ctx context.Context, repo, last string, limit int) ([]string, bool, error) {
-	if limit < 0 || limit > MaxTagPage {
-		limit = MaxTagPage
-	}
+	limit = clampLimit(limit, MaxTagPage)
 	if tags, more, ok := s.tagLists.page(repo, last, limit); ok {
 		return tags, more, nil
 	}
@@ -388,7 +386,7 @@ func (s *Service) Tags(ctx context.Context, repo, last string, limit int) ([]str
 
 // Catalog returns up to limit repository names after last, and whether more follow.
 func (s *Service) Catalog(ctx context.Context, last string, limit int) ([]string, bool, error) {
-	limit = clampLimit(limit)
+	limit = clampLimit(limit, MaxListLimit)
 	names, err := s.store.Repos.ListRepositories(ctx, last, limit+1)
 	if err != nil {
 		return nil, false, fmt.Errorf("list repositories: %w", err)
@@ -396,9 +394,10 @@ func (s *Service) Catalog(ctx context.Context, last string, limit int) ([]string
 	return trimPage(names, limit)
 }
 
-func clampLimit(n int) int {
-	if n < 0 || n > MaxListLimit {
-		return MaxListLimit
+// clampLimit returns n within 0..max; a negative n means max.
+func clampLimit(n, max int) int {
+	if n < 0 || n > max {
+		return max
 	}
 	return n
 }
